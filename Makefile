@@ -1,0 +1,25 @@
+# Every target sets up what it needs: a virtualenv in .venv with pinned requirements.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt handlers/requirements.txt | cksum | cut -d' ' -f1)
+
+.PHONY: test bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt handlers/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+## test: run every test (unit, handler, component and integration)
+test: $(STAMP)
+	$(PY) -m pytest
+
+## bench: cold start, package size and per-message CPU budgets (see bench/README.md)
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache

@@ -1,0 +1,99 @@
+"""SES templates kept as files: `templates/<name>/<version>/{subject.txt,body.html,body.txt}`.
+
+A template's files are the source of truth for three things: the SES template resources the
+`EmailSender` declares, the catalog the handlers get in their environment (deployed names and the
+variables each version needs), and the local emulator's rendering. Versions are folders (`v1`,
+`v2`, ...): a change that renames or adds a variable goes in a new version, so messages already in
+flight keep rendering with the version they were written for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from handlers.templates import required_variables
+
+SUBJECT_FILE = "subject.txt"
+HTML_FILE = "body.html"
+TEXT_FILE = "body.txt"
+_SES_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class TemplateFiles:
+    """One version of one template, read from disk."""
+
+    name: str
+    version: str
+    subject: str
+    html: str
+    text: str
+
+    def deployed_name(self, prefix: str) -> str:
+        """The SES template name: stack-prefixed, so stacks sharing an account never collide.
+
+        Raises:
+            ValueError: the name would break SES's naming rules (64 chars of A-Z a-z 0-9 _ -).
+        """
+        name = f"{prefix}-{self.name}-{self.version}"
+        if not _SES_NAME.match(name):
+            raise ValueError(
+                f"SES template name {name!r} is invalid: use at most 64 characters of A-Z a-z 0-9 _ -; "
+                "shorten the stack prefix or the template folder name"
+            )
+        return name
+
+    @property
+    def variables(self) -> frozenset[str]:
+        """Variables the template prints and therefore needs in its data."""
+        return required_variables(self.subject, self.html, self.text)
+
+    @property
+    def subject_variables(self) -> frozenset[str]:
+        """Variables printed in the subject line, where a line break would inject headers."""
+        return required_variables(self.subject)
+
+    @property
+    def digest(self) -> str:
+        """A short content hash, for diffs and logs."""
+        content = "\0".join((self.subject, self.html, self.text)).encode()
+        return hashlib.sha256(content).hexdigest()[:12]
+
+
+def discover(templates_dir: Path) -> list[TemplateFiles]:
+    """Every template version under `templates_dir`, sorted by name and version.
+
+    Raises:
+        FileNotFoundError: a version folder lacks one of the three files.
+    """
+    found: list[TemplateFiles] = []
+    for version_dir in sorted(path for path in templates_dir.glob("*/*") if path.is_dir()):
+        missing = [f for f in (SUBJECT_FILE, HTML_FILE, TEXT_FILE) if not (version_dir / f).is_file()]
+        if missing:
+            raise FileNotFoundError(f"template folder {version_dir} lacks {', '.join(missing)}")
+        found.append(
+            TemplateFiles(
+                name=version_dir.parent.name,
+                version=version_dir.name,
+                subject=(version_dir / SUBJECT_FILE).read_text(encoding="utf-8").strip(),
+                html=(version_dir / HTML_FILE).read_text(encoding="utf-8"),
+                text=(version_dir / TEXT_FILE).read_text(encoding="utf-8"),
+            )
+        )
+    return found
+
+
+def catalog_json(templates: list[TemplateFiles], prefix: str) -> str:
+    """The handlers' template catalog (`EMAIL_TEMPLATES`), compact and in a stable order."""
+    catalog: dict[str, dict[str, dict[str, object]]] = {}
+    for template in templates:
+        catalog.setdefault(template.name, {})[template.version] = {
+            "deployedName": template.deployed_name(prefix),
+            "variables": sorted(template.variables),
+            "subjectVariables": sorted(template.subject_variables),
+        }
+    return json.dumps(catalog, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,313 @@
+"""The event contract: turn one SQS message body (an EventBridge event) into a checked request.
+
+The recipe's shape works unchanged (`detail.emailConfig.recipient`, `.subject`, `detail.title`,
+`detail.message`, `detail.priority`, with `source` and `detail-type` from the envelope). The
+extensions a user would reach for are optional fields beside it; README.md documents them all.
+
+Every rejection is an `InvalidEvent` naming the field and the reason, because that text is what a
+person reading the dead-letter queue sees.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from handlers.errors import InvalidEvent
+from handlers.settings import TemplateVersion
+from handlers.templates import missing_variables
+
+#: SES accepts at most 50 recipients per message, across To, CC and BCC.
+MAX_RECIPIENTS = 50
+#: SES's limit on serialized template data.
+MAX_TEMPLATE_DATA_CHARS = 262_144
+#: SES's limit on a message tag's name and value.
+MAX_TAG_CHARS = 256
+#: SES's limit on tags per message, less the three this system adds (lane, template, stack).
+MAX_USER_TAGS = 47
+MAX_SUBJECT_CHARS = 998  # RFC 5322 line length, the most a subject header can carry
+MAX_IDEMPOTENCY_KEY_CHARS = 256
+PRIORITIES = ("low", "normal", "high", "critical")
+
+# RFC 5321 limits: 64 characters of local part, 254 in all. SES accepts only 7-bit ASCII
+# addresses (internationalized domains go as punycode), so the pattern is ASCII on purpose.
+_ADDRESS = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}"
+    r"@(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+_TAG = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_LINE_BREAK = re.compile(r"[\r\n]")
+
+
+@dataclass(frozen=True)
+class EmailRequest:
+    """A validated request to send one email, independent of which lane carried it."""
+
+    event_id: str
+    idempotency_key: str
+    source: str
+    detail_type: str
+    time: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    reply_to: tuple[str, ...] = ()
+    subject: str | None = None
+    title: str | None = None
+    message: str | None = None
+    priority: str | None = None
+    template: str | None = None
+    template_version: str | None = None
+    template_data: Mapping[str, Any] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        """Everyone who receives a copy; SES counts each against the send rate."""
+        return self.to + self.cc + self.bcc
+
+
+@dataclass(frozen=True)
+class ResolvedTemplate:
+    """The SES template a request will be sent with, and the data to render it."""
+
+    name: str
+    version: str
+    deployed: TemplateVersion
+    data: Mapping[str, Any]
+
+
+def parse_event(body: str) -> EmailRequest:
+    """Parse and validate an SQS message body holding an EventBridge event.
+
+    Raises:
+        InvalidEvent: naming the first field that is missing, malformed or unsafe.
+    """
+    event = _json_object(body)
+    detail = _object("detail", event.get("detail"))
+    config = _object("detail.emailConfig", detail.get("emailConfig", {}))
+    event_id = _optional_text(event, "id")
+    request = EmailRequest(
+        event_id=event_id or "",
+        idempotency_key=_idempotency_key(detail, event_id),
+        source=_optional_text(event, "source") or "unknown",
+        detail_type=_optional_text(event, "detail-type") or "Notification",
+        time=_optional_text(event, "time") or "",
+        to=_addresses(config, "recipient", "detail.emailConfig.recipient", required=True),
+        cc=_addresses(config, "cc", "detail.emailConfig.cc"),
+        bcc=_addresses(config, "bcc", "detail.emailConfig.bcc"),
+        reply_to=_addresses(config, "replyTo", "detail.emailConfig.replyTo"),
+        subject=_header_text(config, "subject", "detail.emailConfig.subject", MAX_SUBJECT_CHARS),
+        title=_optional_text(detail, "title", "detail.title"),
+        message=_optional_text(detail, "message", "detail.message"),
+        priority=_priority(detail),
+        template=_header_text(detail, "template", "detail.template", 64),
+        template_version=_header_text(detail, "templateVersion", "detail.templateVersion", 64),
+        template_data=_template_data(detail),
+        tags=_tags(detail),
+    )
+    _check_recipient_count(request)
+    return request
+
+
+def resolve_template(
+    request: EmailRequest,
+    catalog: Mapping[str, Mapping[str, TemplateVersion]],
+    default_template: str,
+) -> ResolvedTemplate:
+    """Pick the deployed template and check that the data renders it completely.
+
+    Without `detail.template` the default template gets the recipe's variables (subject, title,
+    message, timestamp, source). Without `detail.templateVersion` the newest version is used.
+
+    Raises:
+        InvalidEvent: the template or version is unknown, the data lacks a variable the template
+            prints, or a value printed in the subject contains a line break.
+    """
+    name = request.template or default_template
+    versions = catalog.get(name)
+    if not versions:
+        known = ", ".join(sorted(catalog)) or "none deployed"
+        raise InvalidEvent("detail.template", f"unknown template {name!r} (known: {known})")
+    version = request.template_version or _newest(versions)
+    deployed = versions.get(version)
+    if deployed is None:
+        raise InvalidEvent(
+            "detail.templateVersion",
+            f"template {name!r} has no version {version!r} (deployed: {', '.join(sorted(versions))})",
+        )
+    data = {**_recipe_variables(request), **request.template_data}
+    missing = missing_variables(deployed.variables, data)
+    if missing:
+        raise InvalidEvent(
+            "detail.templateData",
+            f"template {name!r} {version} uses {missing} but the event does not provide them",
+        )
+    for variable in sorted(deployed.subject_variables):
+        if isinstance(data.get(variable), str) and _LINE_BREAK.search(data[variable]):
+            raise InvalidEvent(
+                f"detail.templateData.{variable}",
+                "contains a line break and is printed in the subject header (header injection)",
+            )
+    return ResolvedTemplate(name=name, version=version, deployed=deployed, data=data)
+
+
+def check_allowlist(recipients: Sequence[str], allowlist: Sequence[str]) -> None:
+    """On non-production stacks, refuse recipients outside the allowlist.
+
+    Allowlist entries are whole addresses or `@domain` suffixes; an empty allowlist allows all.
+
+    Raises:
+        InvalidEvent: a recipient is not allowed on this stack.
+    """
+    if not allowlist:
+        return
+    for index, address in enumerate(recipients):
+        lowered = address.lower()
+        domain = "@" + lowered.rpartition("@")[2]
+        if lowered not in allowlist and domain not in allowlist:
+            raise InvalidEvent(
+                f"recipients[{index}]",
+                "not in this stack's recipient allowlist (config recipientAllowlist)",
+            )
+
+
+def _recipe_variables(request: EmailRequest) -> dict[str, Any]:
+    """The variables the recipe's template uses, taken from the event as the recipe does."""
+    variables = {
+        "subject": request.subject or f"Notification: {request.detail_type}",
+        "title": request.title or request.detail_type,
+        "message": request.message,
+        "timestamp": request.time,
+        "source": request.source,
+        "priority": request.priority,
+    }
+    return {key: value for key, value in variables.items() if value not in (None, "")}
+
+
+def _newest(versions: Mapping[str, TemplateVersion]) -> str:
+    return max(versions, key=lambda version: (len(version), version))
+
+
+def _json_object(body: str) -> dict[str, Any]:
+    try:
+        event = json.loads(body)
+    except (TypeError, ValueError) as exc:
+        raise InvalidEvent("body", f"not JSON ({exc.__class__.__name__} at {_position(exc)})") from exc
+    if not isinstance(event, dict):
+        raise InvalidEvent("body", f"expected a JSON object, got {type(event).__name__}")
+    return event
+
+
+def _position(exc: Exception) -> str:
+    return f"char {exc.pos}" if isinstance(exc, json.JSONDecodeError) else "start"
+
+
+def _object(path: str, value: Any) -> dict[str, Any]:
+    if value is None:
+        raise InvalidEvent(path, "missing: expected a JSON object")
+    if not isinstance(value, dict):
+        raise InvalidEvent(path, f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _optional_text(parent: Mapping[str, Any], key: str, path: str | None = None) -> str | None:
+    value = parent.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidEvent(path or key, f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _header_text(parent: Mapping[str, Any], key: str, path: str, limit: int) -> str | None:
+    value = _optional_text(parent, key, path)
+    if value is None:
+        return None
+    if _LINE_BREAK.search(value):
+        raise InvalidEvent(path, "contains a line break (CR or LF), which would inject mail headers")
+    if len(value) > limit:
+        raise InvalidEvent(path, f"longer than {limit} characters ({len(value)})")
+    return value
+
+
+def _addresses(
+    parent: Mapping[str, Any], key: str, path: str, *, required: bool = False
+) -> tuple[str, ...]:
+    value = parent.get(key)
+    if value is None or value == [] or value == "":
+        if required:
+            raise InvalidEvent(path, "missing: at least one recipient address is required")
+        return ()
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list):
+        raise InvalidEvent(path, f"expected an address or a list of addresses, got {type(value).__name__}")
+    return tuple(_address(item, f"{path}[{index}]") for index, item in enumerate(items))
+
+
+def _address(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidEvent(path, f"expected an address string, got {type(value).__name__}")
+    if _LINE_BREAK.search(value):
+        raise InvalidEvent(path, "contains a line break (CR or LF), which would inject mail headers")
+    if not _ADDRESS.match(value.strip()):
+        raise InvalidEvent(path, "malformed email address (expected local@domain, ASCII)")
+    return value.strip()
+
+
+def _check_recipient_count(request: EmailRequest) -> None:
+    count = len(request.recipients)
+    if count > MAX_RECIPIENTS:
+        raise InvalidEvent(
+            "detail.emailConfig",
+            f"{count} recipients across recipient, cc and bcc; SES allows at most {MAX_RECIPIENTS}",
+        )
+
+
+def _idempotency_key(detail: Mapping[str, Any], event_id: str | None) -> str:
+    key = _header_text(detail, "idempotencyKey", "detail.idempotencyKey", MAX_IDEMPOTENCY_KEY_CHARS)
+    if key:
+        return key
+    if not event_id:
+        raise InvalidEvent("id", "missing: the EventBridge event id is the idempotency key when "
+                                 "detail.idempotencyKey is absent")
+    return event_id
+
+
+def _priority(detail: Mapping[str, Any]) -> str | None:
+    value = _optional_text(detail, "priority", "detail.priority")
+    if value is None:
+        return None
+    if value.lower() not in PRIORITIES:
+        raise InvalidEvent("detail.priority", f"{value!r} is not one of {', '.join(PRIORITIES)}")
+    return value.lower()
+
+
+def _template_data(detail: Mapping[str, Any]) -> dict[str, Any]:
+    data = detail.get("templateData", {})
+    if not isinstance(data, dict):
+        raise InvalidEvent("detail.templateData", f"expected a JSON object, got {type(data).__name__}")
+    size = len(json.dumps(data, separators=(",", ":")))
+    if size > MAX_TEMPLATE_DATA_CHARS:
+        raise InvalidEvent(
+            "detail.templateData", f"{size} characters serialized; SES allows {MAX_TEMPLATE_DATA_CHARS}"
+        )
+    return data
+
+
+def _tags(detail: Mapping[str, Any]) -> dict[str, str]:
+    tags = detail.get("tags", {})
+    if not isinstance(tags, dict):
+        raise InvalidEvent("detail.tags", f"expected a JSON object, got {type(tags).__name__}")
+    if len(tags) > MAX_USER_TAGS:
+        raise InvalidEvent("detail.tags", f"{len(tags)} tags; at most {MAX_USER_TAGS} are allowed")
+    for name, value in tags.items():
+        if not _TAG.match(name):
+            raise InvalidEvent(f"detail.tags.{name[:40]}", "tag names may use only A-Z a-z 0-9 _ - (max 256)")
+        if not isinstance(value, str) or not _TAG.match(value):
+            raise InvalidEvent(f"detail.tags.{name}", "tag values must be strings of A-Z a-z 0-9 _ - (max 256)")
+    return dict(tags)

@@ -1,0 +1,65 @@
+"""Failure types, sorted by what must happen to the message next.
+
+Every failure a handler meets is one of these, and each kind has exactly one treatment in
+`handlers.lane`:
+
+| error                  | next step for the message                                          |
+|------------------------|--------------------------------------------------------------------|
+| `InvalidEvent`         | dead-letter queue now, with the field and reason                   |
+| `PermanentSendError`   | dead-letter queue now, with SES's error code                       |
+| `RetryableSendError`   | back on the queue, visible again after a growing delay             |
+| `DailyQuotaExhausted`  | back on the queue after a long delay; never retried in the call    |
+| `SendingHalted`        | every unsent message stays queued; nothing more is attempted       |
+"""
+
+from __future__ import annotations
+
+
+class EmailError(Exception):
+    """Base class: `code` is a stable machine-readable reason, `str(exc)` the human one.
+
+    Messages never contain an email address or template data, because they are logged and
+    attached to dead letters.
+    """
+
+    code: str = "EmailError"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+
+class InvalidEvent(EmailError):
+    """The event can never be sent as it is: a field is missing, malformed or unsafe."""
+
+    code = "InvalidEvent"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class PermanentSendError(EmailError):
+    """SES refused the message for a reason that retrying will not change."""
+
+    code = "PermanentSendError"
+
+
+class RetryableSendError(EmailError):
+    """SES or the network failed transiently (throttling, 5xx, timeout)."""
+
+    code = "RetryableSendError"
+
+
+class DailyQuotaExhausted(EmailError):
+    """The account's 24-hour sending quota is used up; sends resume when the window rolls."""
+
+    code = "LimitExceededException"
+
+
+class SendingHalted(EmailError):
+    """The account cannot send at all (paused or suspended) until a person acts."""
+
+    code = "SendingPausedException"

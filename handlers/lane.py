@@ -1,0 +1,273 @@
+"""Drain one SQS lane: a batch of EventBridge events in, a partial batch response out.
+
+This is where each failure kind from `handlers.errors` gets its treatment:
+
+- invalid events and permanent SES rejections are copied to the lane's dead-letter queue at once,
+  with the reason as message attributes, and deleted from the lane (no pointless retries);
+- retryable failures stay on the queue and come back after a delay that doubles with every
+  receive (`retry_delay`), so a long throttle spreads out instead of exhausting the receive count;
+- after a throttle, the daily quota or a halt, the rest of the batch is not attempted: SES has
+  told us to back off, and each of those messages is kept with the same delay;
+- when the invocation is close to its timeout, no new send starts: the rest are reported as
+  failures, so a timeout can never cut off a batch whose sends went out but were not reported.
+
+Only records in `batchItemFailures` stay on the queue; Lambda deletes the others. The function's
+event source mapping must enable `ReportBatchItemFailures`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+import boto3
+import structlog
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from handlers import log
+from handlers.contract import EmailRequest, parse_event
+from handlers.errors import (
+    DailyQuotaExhausted,
+    EmailError,
+    InvalidEvent,
+    PermanentSendError,
+    RetryableSendError,
+    SendingHalted,
+)
+from handlers.idempotency import OnceOnly, create_dynamodb_client
+from handlers.ses import OutgoingEmail, SesSender
+from handlers.ses import create_client as create_ses_client
+from handlers.settings import Settings
+
+CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+MAX_VISIBILITY_SECONDS = 43_200  # SQS's ceiling: 12 hours
+_VISIBILITY_BATCH = 10  # ChangeMessageVisibilityBatch takes at most 10 entries
+
+Composer = Callable[[EmailRequest, Settings], OutgoingEmail]
+
+
+class BatchItemFailure(TypedDict):
+    itemIdentifier: str
+
+
+class PartialBatchResponse(TypedDict):
+    batchItemFailures: list[BatchItemFailure]
+
+
+def create_sqs_client(region_name: str | None = None) -> Any:
+    """An SQS client for dead-lettering with a reason and for delaying retries."""
+    return boto3.client("sqs", region_name=region_name, config=CLIENT_CONFIG)
+
+
+@dataclass(frozen=True)
+class LaneClients:
+    """The AWS clients a lane handler uses, created once per container at module scope."""
+
+    ses: Any
+    sqs: Any
+    dynamodb: Any
+
+    @classmethod
+    def create(cls, region_name: str | None = None) -> LaneClients:
+        """Clients for the function's own region (Lambda sets AWS_REGION)."""
+        return cls(
+            ses=create_ses_client(region_name),
+            sqs=create_sqs_client(region_name),
+            dynamodb=create_dynamodb_client(region_name),
+        )
+
+
+def entry_point(compose: Composer, clients: LaneClients) -> Callable[[dict[str, Any], Any], PartialBatchResponse]:
+    """A Lambda handler for a lane that sends what `compose` builds.
+
+    The processor is built on the first invocation, not at import: importing a handler module
+    creates clients but reads no settings, so tests and tools can import it freely.
+    """
+
+    @functools.cache
+    def processor() -> LaneProcessor:
+        return LaneProcessor.build(
+            Settings.from_environ(), compose, ses_client=clients.ses, sqs_client=clients.sqs,
+            dynamodb_client=clients.dynamodb,
+        )
+
+    def handler(event: dict[str, Any], context: Any) -> PartialBatchResponse:
+        return processor().handle(event, context)
+
+    handler.processor = processor  # type: ignore[attr-defined]  # lets tests reset the cache
+    return handler
+
+
+def retry_delay(receive_count: int, base_seconds: int, max_seconds: int) -> int:
+    """Visibility delay before the next attempt: base x 2^(receives - 1), capped.
+
+    With the defaults (30 s base, 15 min cap) and the default max receive count of 8, a message
+    survives about an hour of continuous failure before the queue's redrive dead-letters it.
+    """
+    exponent = max(0, receive_count - 1)
+    return int(min(max_seconds, base_seconds * 2**min(exponent, 20), MAX_VISIBILITY_SECONDS))
+
+
+class Deferred(Exception):
+    """Raised for a record that stays on the queue; Powertools turns it into a batch failure."""
+
+
+@dataclass
+class _Batch:
+    """State shared by the records of one invocation."""
+
+    context: Any
+    stop: EmailError | None = None
+    delays: dict[str, int] = field(default_factory=dict)
+
+
+class LaneProcessor:
+    """Processes SQS batches for one lane: validate, compose, send once, sort failures.
+
+    Args:
+        settings: the function's settings; needs queue URLs, the lane and the idempotency table.
+        compose: builds the outgoing email from a request; raises `InvalidEvent` to reject.
+        sender: the shared SES send module.
+        once: the idempotency guard.
+        sqs_client: for dead-lettering and visibility changes.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        compose: Composer,
+        sender: SesSender,
+        once: OnceOnly,
+        sqs_client: Any,
+    ) -> None:
+        self._settings = settings.require("lane", "queue_url", "dead_letter_queue_url", "idempotency_table")
+        self._compose = compose
+        self._sender = sender
+        self._once = once
+        self._sqs = sqs_client
+        self._log = log.get_logger()
+
+    @classmethod
+    def build(
+        cls, settings: Settings, compose: Composer, *, ses_client: Any, sqs_client: Any, dynamodb_client: Any
+    ) -> LaneProcessor:
+        """Wire a processor from settings and clients (the handlers' module-scope clients)."""
+        once = OnceOnly(
+            table_name=settings.idempotency_table,
+            ttl_seconds=settings.idempotency_ttl_seconds,
+            key_prefix=f"{settings.stack}.{settings.lane}",
+            dynamodb_client=dynamodb_client,
+        )
+        return cls(settings, compose, SesSender(settings, ses_client), once, sqs_client)
+
+    def handle(self, event: dict[str, Any], context: Any) -> PartialBatchResponse:
+        """Lambda entry point for an SQS event with `ReportBatchItemFailures`."""
+        self._once.register_lambda_context(context)
+        batch = _Batch(context)
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        response = process_partial_response(
+            event=event,
+            record_handler=lambda record: self._process(record, batch),
+            processor=processor,
+            context=context,
+        )
+        self._apply_delays(batch.delays)
+        return response  # type: ignore[return-value]
+
+    def _process(self, record: SQSRecord, batch: _Batch) -> None:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            lane=self._settings.lane,
+            sqs_message_id=record.message_id,
+            request_id=getattr(batch.context, "aws_request_id", ""),
+            receive_count=int(record.attributes.approximate_receive_count or 1),
+        )
+        if batch.stop is not None:
+            self._defer(record, batch, batch.stop)
+        try:
+            request = parse_event(record.body)
+            structlog.contextvars.bind_contextvars(event_id=request.event_id)
+            email = self._compose(request, self._settings)
+            self._check_time_budget(email, batch)
+            self._once.run(request.idempotency_key, lambda: self._sender.send(email))
+        except InvalidEvent as exc:
+            self._log.error(log.EMAIL_REJECTED, error_code=exc.code, field=exc.field, reason=exc.reason)
+            self._dead_letter(record, exc)
+        except PermanentSendError as exc:
+            self._dead_letter(record, exc)  # the send module logged the rejection
+        except (SendingHalted, DailyQuotaExhausted) as exc:
+            batch.stop = exc
+            self._defer(record, batch, exc)
+        except RetryableSendError as exc:
+            if exc.code in ("TooManyRequestsException", "ThrottlingException", "Throttling"):
+                batch.stop = exc  # back off: the rest of the batch would be throttled too
+            self._defer(record, batch, exc)
+
+    def _check_time_budget(self, email: OutgoingEmail, batch: _Batch) -> None:
+        remaining_ms = batch.context.get_remaining_time_in_millis()
+        wait_ms = 1000 * self._sender.pacer().delay_for(len(email.recipients))
+        if remaining_ms - wait_ms < self._settings.send_time_margin_ms:
+            batch.stop = RetryableSendError("invocation near its timeout", code="TimeoutGuard")
+            raise batch.stop
+
+    def _defer(self, record: SQSRecord, batch: _Batch, reason: EmailError) -> None:
+        """Keep the record on the queue, visible again after a delay chosen by the reason."""
+        receive_count = int(record.attributes.approximate_receive_count or 1)
+        if isinstance(reason, (SendingHalted, DailyQuotaExhausted)):
+            delay = self._settings.halt_delay_seconds
+        elif reason.code == "TimeoutGuard":
+            delay = 0  # nothing is wrong with it; let the next invocation take it
+        else:
+            delay = retry_delay(
+                receive_count, self._settings.retry_base_delay_seconds, self._settings.retry_max_delay_seconds
+            )
+        batch.delays[record.receipt_handle] = delay
+        self._log.warning(log.EMAIL_DEFERRED, error_code=reason.code, retry_in_seconds=delay)
+        raise Deferred(reason.code) from reason
+
+    def _dead_letter(self, record: SQSRecord, error: EmailError) -> None:
+        """Copy the message to the lane's DLQ with the reason attached, then let Lambda delete it."""
+        attributes = {
+            "FailureCode": error.code,
+            "FailureReason": str(error)[:1024],
+            "FailureField": getattr(error, "field", "") or "-",
+            "Lane": self._settings.lane,
+            "SourceMessageId": record.message_id,
+            "FailedAt": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        try:
+            self._sqs.send_message(
+                QueueUrl=self._settings.dead_letter_queue_url,
+                MessageBody=record.body,
+                MessageAttributes={
+                    name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()
+                },
+            )
+        except (ClientError, BotoCoreError) as exc:
+            # Not deleted: the message stays on the lane and is retried, so nothing is lost.
+            self._log.error(log.DEAD_LETTER_FORWARD_FAILED, error_code=type(exc).__name__)
+            raise Deferred("DeadLetterForwardFailed") from exc
+
+    def _apply_delays(self, delays: dict[str, int]) -> None:
+        entries = [
+            {"Id": str(index), "ReceiptHandle": handle, "VisibilityTimeout": delay}
+            for index, (handle, delay) in enumerate(delays.items())
+        ]
+        for start in range(0, len(entries), _VISIBILITY_BATCH):
+            chunk = entries[start : start + _VISIBILITY_BATCH]
+            try:
+                result = self._sqs.change_message_visibility_batch(
+                    QueueUrl=self._settings.queue_url, Entries=chunk
+                )
+                failed = len(result.get("Failed", []))
+            except (ClientError, BotoCoreError):
+                failed = len(chunk)
+            if failed:
+                # The messages are still kept; they return after the queue's visibility timeout.
+                self._log.warning(log.VISIBILITY_CHANGE_FAILED, count=failed)

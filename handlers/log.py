@@ -1,0 +1,92 @@
+"""Structured logging for every handler: one JSON line per outcome, with no personal data.
+
+Recipients appear in logs only as a keyed hash and a domain. The hash is HMAC-SHA256 under a
+per-stack key, so it is stable across processes and deploys (an operator can find every send to
+one address with `python -m handlers.log ADDRESS`) but cannot be reversed by hashing a list of
+guessed addresses without the key. Python's built-in `hash()` would be salted per process and
+useless for that search.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import structlog
+
+#: Event names are constants so metric filters, saved queries and alarms can match them exactly.
+EMAIL_SENT = "email_sent"
+EMAIL_SEND_FAILED = "email_send_failed"
+EMAIL_REJECTED = "email_rejected"
+EMAIL_DEFERRED = "email_deferred"
+EMAIL_DUPLICATE_SKIPPED = "email_duplicate_skipped"
+SES_SENDING_PAUSED = "ses_sending_paused"
+SES_DAILY_QUOTA_EXHAUSTED = "ses_daily_quota_exhausted"
+DEAD_LETTER_FORWARD_FAILED = "dead_letter_forward_failed"
+VISIBILITY_CHANGE_FAILED = "visibility_change_failed"
+ACCOUNT_LIMITS_UNAVAILABLE = "account_limits_unavailable"
+REPORT_SENT = "report_sent"
+
+_HASH_HEX_CHARS = 32  # 128 bits: collision-free for any realistic recipient population
+
+
+def configure(level: int = logging.INFO) -> None:
+    """Render every log call as one JSON line on stdout, where Lambda ships it to CloudWatch.
+
+    Loggers are not cached on first use, so `structlog.testing.capture_logs()` sees every line.
+    """
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.JSONRenderer(sort_keys=True),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger() -> Any:
+    """Return the shared structlog logger."""
+    return structlog.get_logger("email")
+
+
+def recipient_hash(address: str, key: bytes) -> str:
+    """Keyed, stable, one-way fingerprint of an address (case-insensitive)."""
+    digest = hmac.new(key, address.strip().lower().encode(), hashlib.sha256).hexdigest()
+    return digest[:_HASH_HEX_CHARS]
+
+
+def recipient_fields(addresses: Iterable[str], key: bytes) -> dict[str, Any]:
+    """The only form in which recipients may appear in a log line."""
+    unique = sorted({address.strip().lower() for address in addresses})
+    return {
+        "recipient_count": len(unique),
+        "recipient_hashes": [recipient_hash(address, key) for address in unique],
+        "recipient_domains": sorted({address.rpartition("@")[2] for address in unique}),
+    }
+
+
+def _print_hash_for_operator(argv: list[str]) -> int:
+    """`python -m handlers.log ADDRESS...`: print the hashes to search the logs for."""
+    import os
+
+    from handlers.settings import Env
+
+    key = os.environ.get(Env.RECIPIENT_HASH_KEY, "")
+    if not key or not argv:
+        print(f"usage: {Env.RECIPIENT_HASH_KEY}=<stack key> python -m handlers.log ADDRESS...")
+        return 2
+    for address in argv:
+        print(recipient_hash(address, key.encode()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_print_hash_for_operator(sys.argv[1:]))

@@ -1,0 +1,51 @@
+"""Lambda handler for the priority lane: high and critical alerts, also sent to on-call.
+
+The lane has its own queue and reserved concurrency, so a backlog of ordinary mail never delays an
+alert. Alerts are marked so that mail clients show their importance: a `[HIGH]` or `[CRITICAL]`
+subject prefix and the `Importance`, `X-Priority` and `Priority` headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from handlers import lane, log, ses
+from handlers.compose import templated_email
+from handlers.contract import EmailRequest
+from handlers.errors import InvalidEvent
+from handlers.settings import Settings
+
+IMPORTANCE_HEADERS: Mapping[str, Mapping[str, str]] = {
+    "critical": {"Importance": "high", "X-Priority": "1 (Highest)", "Priority": "urgent"},
+    "high": {"Importance": "high", "X-Priority": "2 (High)", "Priority": "urgent"},
+}
+
+log.configure()
+CLIENTS = lane.LaneClients.create()
+
+
+def compose(request: EmailRequest, settings: Settings) -> ses.OutgoingEmail:
+    """Add the on-call list, the subject prefix and the importance headers.
+
+    Raises:
+        InvalidEvent: the priority is not high or critical; such events belong on the normal lane.
+    """
+    priority = request.priority or ""
+    headers = IMPORTANCE_HEADERS.get(priority)
+    if headers is None:
+        raise InvalidEvent(
+            "detail.priority",
+            f"the priority lane takes only {' or '.join(IMPORTANCE_HEADERS)} alerts, got "
+            f"{priority or 'none'!r}; send other events to the normal lane",
+        )
+    return templated_email(
+        request,
+        settings,
+        extra_to=settings.oncall_recipients,
+        subject_prefix=f"[{priority.upper()}] ",
+        headers=headers,
+    )
+
+
+#: Entry point: `handlers.priority.handler`.
+handler = lane.entry_point(compose, CLIENTS)

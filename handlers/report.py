@@ -1,0 +1,212 @@
+"""Lambda handler for the daily report: the last 24 hours of the pipeline, mailed once a day.
+
+EventBridge Scheduler invokes it with `{"scheduledTime": "<aws.scheduler.scheduled-time>"}`; a
+classic EventBridge scheduled event (`{"time": ...}`) works too. The report day comes from the
+scheduled time, not the clock, so a retried or replayed trigger for the same day finds the day's
+idempotency record and sends nothing. Any failure is raised: the asynchronous invocation retries
+and then lands in the function's failure destination, where it can be replayed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from handlers import idempotency, lane, log, ses
+from handlers.errors import InvalidEvent, RetryableSendError
+from handlers.metrics import LANE_DIMENSION, LANE_METRICS
+from handlers.settings import ReportLane, Settings
+
+REPORT_TEMPLATE = "daily-report"
+_DAY = dt.timedelta(days=1)
+#: metric name in LANE_METRICS -> the report's column for it
+_COLUMNS: Mapping[str, str] = {
+    "EmailsSent": "sent",
+    "EmailsRejected": "rejected",
+    "EmailsFailed": "failed",
+    "EmailsDeferred": "deferred",
+}
+
+log.configure()
+SES_CLIENT = ses.create_client()
+SQS_CLIENT = lane.create_sqs_client()
+DYNAMODB_CLIENT = idempotency.create_dynamodb_client()
+CLOUDWATCH_CLIENT = boto3.client("cloudwatch", config=lane.CLIENT_CONFIG)
+
+
+@dataclass(frozen=True)
+class ReportWindow:
+    """The 24 hours a report covers, ending at the scheduled time."""
+
+    end: dt.datetime
+
+    @property
+    def start(self) -> dt.datetime:
+        return self.end - _DAY
+
+    @property
+    def day(self) -> str:
+        return self.end.date().isoformat()
+
+
+def report_window(event: Mapping[str, Any]) -> ReportWindow:
+    """The window named by the trigger.
+
+    Raises:
+        InvalidEvent: the trigger carries no parseable scheduled time.
+    """
+    raw = event.get("scheduledTime") or event.get("time")
+    if not isinstance(raw, str):
+        raise InvalidEvent("scheduledTime", "missing: the schedule must pass <aws.scheduler.scheduled-time>")
+    try:
+        end = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidEvent("scheduledTime", "not an ISO 8601 timestamp") from exc
+    return ReportWindow(end if end.tzinfo else end.replace(tzinfo=dt.timezone.utc))
+
+
+class DailyReport:
+    """Gathers the day's figures and sends them through the shared send module once per day.
+
+    Args:
+        settings: report recipients, lanes, metrics namespace, templates, idempotency table.
+        sender: the shared SES send module (also the source of the account's quota).
+        once: idempotency guard keyed by report day.
+        cloudwatch_client, sqs_client: sources of the figures.
+    """
+
+    def __init__(
+        self, settings: Settings, sender: ses.SesSender, once: idempotency.OnceOnly,
+        cloudwatch_client: Any, sqs_client: Any,
+    ) -> None:
+        self._settings = settings.require("report_recipients", "metrics_namespace", "idempotency_table")
+        self._sender = sender
+        self._once = once
+        self._cloudwatch = cloudwatch_client
+        self._sqs = sqs_client
+        self._log = log.get_logger()
+
+    def handle(self, event: dict[str, Any], context: Any) -> dict[str, str]:
+        """Send the report for the trigger's day, unless it was already sent."""
+        self._once.register_lambda_context(context)
+        window = report_window(event)
+        message_id = self._once.run(f"report-{window.day}", lambda: self._send(window))
+        return {"day": window.day, "sesMessageId": message_id}
+
+    def _send(self, window: ReportWindow) -> str:
+        data = self.figures(window)
+        versions = self._settings.templates.get(REPORT_TEMPLATE, {})
+        if not versions:
+            raise InvalidEvent("templates", f"the {REPORT_TEMPLATE!r} template is not deployed")
+        deployed = versions[max(versions, key=lambda version: (len(version), version))]
+        email = ses.OutgoingEmail(
+            to=self._settings.report_recipients,
+            lane="report",
+            template_label=REPORT_TEMPLATE,
+            template_name=deployed.deployed_name,
+            template_data=data,
+        )
+        message_id = self._sender.send(email)
+        self._log.info(log.REPORT_SENT, day=window.day, ses_message_id=message_id)
+        return message_id
+
+    def figures(self, window: ReportWindow) -> dict[str, Any]:
+        """The template data: per-lane counts, DLQ depths, reputation and quota."""
+        lanes = self._settings.report_lanes
+        values = self._metric_sums(window, lanes)
+        limits = self._sender.account_limits(refresh=True)
+        return {
+            "stack": self._settings.stack,
+            "date": window.day,
+            "window_end": window.end.isoformat(timespec="minutes"),
+            "lanes": [
+                {
+                    "name": report_lane.name,
+                    **{column: int(values.get((report_lane.name, metric), 0)) for metric, column in _COLUMNS.items()},
+                    "dead_letters": self._queue_depth(report_lane.dead_letter_queue_url),
+                }
+                for report_lane in lanes
+            ],
+            "bounce_rate": _percent(values.get(("", "Reputation.BounceRate"))),
+            "complaint_rate": _percent(values.get(("", "Reputation.ComplaintRate")), digits=3),
+            "quota_used": int(limits.sent_last_24_hours),
+            "quota_max": "unlimited" if limits.max_24_hour_send < 0 else int(limits.max_24_hour_send),
+            "quota_percent": _percent(
+                limits.sent_last_24_hours / limits.max_24_hour_send if limits.max_24_hour_send > 0 else None
+            ),
+        }
+
+    def _metric_sums(
+        self, window: ReportWindow, lanes: Sequence[ReportLane]
+    ) -> dict[tuple[str, str], float]:
+        queries: dict[str, tuple[tuple[str, str], dict[str, Any]]] = {}
+        for lane_index, report_lane in enumerate(lanes):
+            for metric_index, metric in enumerate(_COLUMNS):
+                queries[f"l{lane_index}m{metric_index}"] = (
+                    (report_lane.name, metric),
+                    _stat(self._settings.metrics_namespace, metric, "Sum",
+                          [{"Name": LANE_DIMENSION, "Value": report_lane.name}]),
+                )
+        for index, metric in enumerate(("Reputation.BounceRate", "Reputation.ComplaintRate")):
+            queries[f"ses{index}"] = (("", metric), _stat("AWS/SES", metric, "Maximum", []))
+        try:
+            response = self._cloudwatch.get_metric_data(
+                MetricDataQueries=[{"Id": query_id, "MetricStat": stat, "ReturnData": True}
+                                   for query_id, (_key, stat) in queries.items()],
+                StartTime=window.start,
+                EndTime=window.end,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise RetryableSendError("cannot read CloudWatch metrics", code=type(exc).__name__) from exc
+        results = {result["Id"]: result.get("Values", []) for result in response.get("MetricDataResults", [])}
+        return {key: _combine(key[1], results.get(query_id, [])) for query_id, (key, _stat_) in queries.items()}
+
+    def _queue_depth(self, queue_url: str) -> int:
+        try:
+            attributes = self._sqs.get_queue_attributes(
+                QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]
+        except (ClientError, BotoCoreError) as exc:
+            raise RetryableSendError("cannot read a dead-letter queue's depth", code=type(exc).__name__) from exc
+        return int(attributes.get("ApproximateNumberOfMessages", 0))
+
+
+def _stat(namespace: str, metric: str, stat: str, dimensions: list[dict[str, str]]) -> dict[str, Any]:
+    return {
+        "Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": dimensions},
+        "Period": int(_DAY.total_seconds()),
+        "Stat": stat,
+    }
+
+
+def _combine(metric: str, values: Sequence[float]) -> float:
+    if not values:
+        return 0.0
+    return max(values) if metric.startswith("Reputation.") else float(sum(values))
+
+
+def _percent(ratio: float | None, digits: int = 2) -> str:
+    return "n/a" if ratio is None else f"{ratio * 100:.{digits}f}%"
+
+
+@functools.cache
+def _report() -> DailyReport:
+    settings = Settings.from_environ()
+    once = idempotency.OnceOnly(
+        table_name=settings.idempotency_table,
+        ttl_seconds=settings.idempotency_ttl_seconds,
+        key_prefix=f"{settings.stack}.report",
+        dynamodb_client=DYNAMODB_CLIENT,
+    )
+    return DailyReport(settings, ses.SesSender(settings, SES_CLIENT), once, CLOUDWATCH_CLIENT, SQS_CLIENT)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
+    """Entry point: `handlers.report.handler`."""
+    return _report().handle(event, context)

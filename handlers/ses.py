@@ -1,0 +1,295 @@
+"""The one module that talks to Amazon SES (v2): building sends, pacing them, sorting failures.
+
+Every SES call in the project goes through `SesSender`, so the retry policy, the pacing, the error
+taxonomy and the privacy rules for logging are written once.
+
+Retries: botocore's `standard` mode retries throttling, 5xx and connection errors a few times with
+jittered backoff inside one call; whatever still fails is raised as a typed error and the queue's
+redelivery (with a growing visibility delay, see `handlers.lane`) takes over. The daily quota is
+the exception: botocore's standard mode treats `LimitExceededException` as throttling and would
+retry it at once, although the quota only frees up as the 24-hour window rolls on. A
+`needs-retry` hook vetoes that, so the call fails fast and the message waits on the queue.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
+
+from handlers import log
+from handlers.errors import (
+    DailyQuotaExhausted,
+    EmailError,
+    PermanentSendError,
+    RetryableSendError,
+    SendingHalted,
+)
+from handlers.pacing import Pacer, instance_rate
+from handlers.settings import Settings
+
+CLIENT_CONFIG = Config(
+    connect_timeout=2,
+    read_timeout=5,
+    retries={"mode": "standard", "max_attempts": 3},
+)
+
+#: What each SES error code means for the message. Codes not listed fall back by HTTP status.
+ERROR_KINDS: Mapping[str, type[EmailError]] = {
+    "TooManyRequestsException": RetryableSendError,
+    "ThrottlingException": RetryableSendError,
+    "Throttling": RetryableSendError,
+    "LimitExceededException": DailyQuotaExhausted,
+    "SendingPausedException": SendingHalted,
+    "AccountSuspendedException": SendingHalted,
+    "MessageRejected": PermanentSendError,
+    "MailFromDomainNotVerifiedException": PermanentSendError,
+    "NotFoundException": PermanentSendError,
+    "BadRequestException": PermanentSendError,
+    "InvalidParameterValue": PermanentSendError,
+}
+
+_TRANSIENT_CLIENT_ERRORS = (
+    ConnectTimeoutError,
+    ReadTimeoutError,
+    EndpointConnectionError,
+    ConnectionClosedError,
+)
+
+_CHARSET = "UTF-8"
+
+
+def create_client(region_name: str | None = None) -> Any:
+    """An SES v2 client with tight timeouts, standard retries and no retry of the daily quota."""
+    client = boto3.client("sesv2", region_name=region_name, config=CLIENT_CONFIG)
+    client.meta.events.register_first("needs-retry.sesv2.SendEmail", _no_retry_on_daily_quota)
+    return client
+
+
+def _no_retry_on_daily_quota(response: Any = None, **_: Any) -> bool | None:
+    """`needs-retry` hook: False stops botocore from retrying; None leaves the decision to it."""
+    if response is None:
+        return None
+    _http, parsed = response
+    if parsed.get("Error", {}).get("Code") == "LimitExceededException":
+        return False
+    return None
+
+
+@dataclass(frozen=True)
+class AccountLimits:
+    """The SES account's sending limits and state, as GetAccount reports them."""
+
+    max_send_rate: float
+    max_24_hour_send: float
+    sent_last_24_hours: float
+    sending_enabled: bool
+
+
+@dataclass(frozen=True)
+class OutgoingEmail:
+    """One message ready for SES: either a template with data, or simple subject and bodies."""
+
+    to: tuple[str, ...]
+    lane: str
+    template_label: str
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    reply_to: tuple[str, ...] = ()
+    template_name: str | None = None
+    template_data: Mapping[str, Any] = field(default_factory=dict)
+    subject: str | None = None
+    html: str | None = None
+    text: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        """Everyone who receives a copy."""
+        return self.to + self.cc + self.bcc
+
+
+class SesSender:
+    """Sends through SES v2 within the lane's share of the account's send rate.
+
+    Args:
+        settings: sender, configuration set, stack, hash key and the lane's rate share.
+        client: an SES v2 client; inject a stubbed or emulated one in tests.
+        pacer_factory: builds the pacer from the per-instance rate (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: Any,
+        pacer_factory: Callable[[float], Pacer] = Pacer,
+    ) -> None:
+        self._settings = settings
+        self._client = client
+        self._pacer_factory = pacer_factory
+        self._pacer: Pacer | None = None
+        self._limits: AccountLimits | None = None
+        self._log = log.get_logger()
+
+    def account_limits(self, *, refresh: bool = False) -> AccountLimits:
+        """The account's limits, read once per container unless `refresh` is set.
+
+        Raises:
+            RetryableSendError: GetAccount failed.
+        """
+        if self._limits is None or refresh:
+            try:
+                account = self._client.get_account()
+            except (ClientError, BotoCoreError) as exc:
+                raise classify(exc) from exc
+            quota = account.get("SendQuota", {})
+            self._limits = AccountLimits(
+                max_send_rate=float(quota.get("MaxSendRate", self._settings.account_send_rate)),
+                max_24_hour_send=float(quota.get("Max24HourSend", 0)),
+                sent_last_24_hours=float(quota.get("SentLast24Hours", 0)),
+                sending_enabled=bool(account.get("SendingEnabled", True)),
+            )
+        return self._limits
+
+    def pacer(self) -> Pacer:
+        """The instance's pacer, sized from the live account rate on first use.
+
+        If GetAccount cannot be read, the rate configured for the stack is used instead: pacing
+        must never block sending, and the configured rate is what concurrency was derived from.
+        """
+        if self._pacer is None:
+            try:
+                account_rate = self.account_limits().max_send_rate
+            except RetryableSendError as exc:
+                self._log.warning(log.ACCOUNT_LIMITS_UNAVAILABLE, error_code=exc.code)
+                account_rate = self._settings.account_send_rate
+            rate = instance_rate(
+                account_rate, self._settings.lane_rate_share, self._settings.lane_max_concurrency
+            )
+            self._pacer = self._pacer_factory(rate)
+        return self._pacer
+
+    def send(self, email: OutgoingEmail) -> str:
+        """Send one email, paced, and log the outcome.
+
+        Returns:
+            The SES message id.
+
+        Raises:
+            RetryableSendError, PermanentSendError, DailyQuotaExhausted, SendingHalted.
+        """
+        self.pacer().acquire(len(email.recipients))
+        fields = {
+            "lane": email.lane,
+            "template": email.template_label,
+            **log.recipient_fields(email.recipients, self._settings.recipient_hash_key),
+        }
+        try:
+            response = self._client.send_email(**self.request_for(email))
+        except (ClientError, BotoCoreError) as exc:
+            error = classify(exc)
+            self._log_failure(error, fields)
+            raise error from exc
+        message_id = str(response["MessageId"])
+        self._log.info(log.EMAIL_SENT, ses_message_id=message_id, **fields)
+        return message_id
+
+    def request_for(self, email: OutgoingEmail) -> dict[str, Any]:
+        """The SendEmail parameters for an email; public so tests can pin the exact request."""
+        request: dict[str, Any] = {
+            "FromEmailAddress": self._settings.sender,
+            "Destination": _destination(email),
+            "Content": _content(email),
+            "ConfigurationSetName": self._settings.configuration_set,
+            "EmailTags": _tags(email, self._settings.stack),
+        }
+        reply_to = email.reply_to or self._settings.reply_to
+        if reply_to:
+            request["ReplyToAddresses"] = list(reply_to)
+        return request
+
+    def _log_failure(self, error: EmailError, fields: dict[str, Any]) -> None:
+        if isinstance(error, SendingHalted):
+            self._log.error(log.SES_SENDING_PAUSED, error_code=error.code, **fields)
+        elif isinstance(error, DailyQuotaExhausted):
+            self._log.error(log.SES_DAILY_QUOTA_EXHAUSTED, error_code=error.code, **fields)
+        elif isinstance(error, PermanentSendError):
+            self._log.error(log.EMAIL_REJECTED, error_code=error.code, **fields)
+        else:
+            self._log.warning(log.EMAIL_SEND_FAILED, error_code=error.code, **fields)
+
+
+def classify(exc: ClientError | BotoCoreError) -> EmailError:
+    """Sort an SES or botocore failure into the error kind that decides the message's fate.
+
+    SES's own error messages can quote the offending address, so only the error code is kept.
+    """
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "Unknown")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        kind = ERROR_KINDS.get(code)
+        if kind is None:
+            # Unknown codes (5xx, or an IAM or configuration problem) keep the message: it is
+            # retried and, if the problem persists, reaches the DLQ by the queue's redrive.
+            kind = RetryableSendError
+        return kind(f"SES {code} (HTTP {status})", code=code)
+    if isinstance(exc, _TRANSIENT_CLIENT_ERRORS):
+        return RetryableSendError(f"{type(exc).__name__} talking to SES", code=type(exc).__name__)
+    if isinstance(exc, ParamValidationError):
+        return PermanentSendError("request failed botocore's parameter validation", code="ParamValidationError")
+    return RetryableSendError(f"{type(exc).__name__} talking to SES", code=type(exc).__name__)
+
+
+def _destination(email: OutgoingEmail) -> dict[str, list[str]]:
+    destination = {"ToAddresses": list(email.to)}
+    if email.cc:
+        destination["CcAddresses"] = list(email.cc)
+    if email.bcc:
+        destination["BccAddresses"] = list(email.bcc)
+    return destination
+
+
+def _content(email: OutgoingEmail) -> dict[str, Any]:
+    headers = [{"Name": name, "Value": value} for name, value in email.headers.items()]
+    if email.template_name:
+        template: dict[str, Any] = {
+            "TemplateName": email.template_name,
+            "TemplateData": json.dumps(email.template_data, separators=(",", ":"), default=str),
+        }
+        if headers:
+            template["Headers"] = headers
+        return {"Template": template}
+    body: dict[str, Any] = {}
+    if email.text is not None:
+        body["Text"] = {"Data": email.text, "Charset": _CHARSET}
+    if email.html is not None:
+        body["Html"] = {"Data": email.html, "Charset": _CHARSET}
+    simple: dict[str, Any] = {"Subject": {"Data": email.subject or "", "Charset": _CHARSET}, "Body": body}
+    if headers:
+        simple["Headers"] = headers
+    return {"Simple": simple}
+
+
+def _tags(email: OutgoingEmail, stack: str) -> list[dict[str, str]]:
+    tags = {"lane": email.lane, "template": email.template_label, "stack": stack, **email.tags}
+    return [{"Name": name, "Value": _tag_safe(value)} for name, value in tags.items()]
+
+
+def _tag_safe(value: str) -> str:
+    """SES tag values allow only ASCII letters, digits, `_` and `-`."""
+    cleaned = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "_-") else "-" for ch in value)
+    return cleaned[:256] or "none"

@@ -1,0 +1,24 @@
+"""Lambda handler for the normal lane: templated transactional email.
+
+Sends each event with the SES template it names (`detail.template`), or with the stack's default
+template and the recipe's variables (subject, title, message, timestamp, source) when it names none.
+"""
+
+from __future__ import annotations
+
+from handlers import lane, log, ses
+from handlers.compose import templated_email
+from handlers.contract import EmailRequest
+from handlers.settings import Settings
+
+log.configure()
+CLIENTS = lane.LaneClients.create()
+
+
+def compose(request: EmailRequest, settings: Settings) -> ses.OutgoingEmail:
+    """The normal lane sends exactly what the event asks for."""
+    return templated_email(request, settings)
+
+
+#: Entry point: `handlers.templated.handler`.
+handler = lane.entry_point(compose, CLIENTS)

@@ -1,0 +1,160 @@
+"""Shared fixtures: fake AWS credentials, moto-backed queues and table, settings and events."""
+
+from __future__ import annotations
+
+import os
+
+# Before anything imports boto3: no real credentials or region may ever be used by a test.
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SECURITY_TOKEN="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="eu-west-1",
+    AWS_REGION="eu-west-1",
+)
+os.environ.pop("AWS_PROFILE", None)
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import structlog
+from moto import mock_aws
+
+from components.template_files import catalog_json, discover
+from handlers import log
+from handlers.settings import Settings, _template_catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = Path(__file__).resolve().parent / "events"
+REGION = "eu-west-1"
+HASH_KEY = "test-stack-key"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A sample EventBridge event from tests/events/."""
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+def sqs_record(body: str | dict[str, Any], *, receive_count: int = 1, receipt_handle: str | None = None) -> dict[str, Any]:
+    """An SQS record as Lambda's event source mapping delivers it."""
+    message_id = str(uuid.uuid4())
+    return {
+        "messageId": message_id,
+        "receiptHandle": receipt_handle or f"handle-{message_id}",
+        "body": body if isinstance(body, str) else json.dumps(body),
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": "1763800000000",
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": "1763800000000",
+        },
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:lane",
+        "awsRegion": REGION,
+    }
+
+
+def sqs_event(*records: dict[str, Any]) -> dict[str, Any]:
+    return {"Records": list(records)}
+
+
+@dataclass
+class FakeContext:
+    """The parts of the Lambda context the handlers use; remaining time is settable."""
+
+    remaining_ms: int = 60_000
+    aws_request_id: str = "req-0001"
+    function_name: str = "email-templated"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:email-templated"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture(autouse=True)
+def _structlog_for_tests() -> Iterator[None]:
+    log.configure()
+    yield
+    structlog.contextvars.clear_contextvars()
+
+
+@pytest.fixture
+def catalog() -> str:
+    """The real templates/ folder as the handlers' catalog for stack `test`."""
+    return catalog_json(discover(ROOT / "templates"), prefix="email-test")
+
+
+@dataclass
+class Lanes:
+    """moto-backed queues and idempotency table for one lane."""
+
+    sqs: Any
+    dynamodb: Any
+    queue_url: str
+    dlq_url: str
+    table: str
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Drain the DLQ (as an operator would read it), returning bodies and attributes."""
+        messages = self.sqs.receive_message(
+            QueueUrl=self.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        ).get("Messages", [])
+        return [
+            {
+                "body": json.loads(m["Body"]) if m["Body"].startswith("{") else m["Body"],
+                "attributes": {k: v["StringValue"] for k, v in m.get("MessageAttributes", {}).items()},
+            }
+            for m in messages
+        ]
+
+
+@pytest.fixture
+def aws() -> Iterator[Lanes]:
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name=REGION)
+        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dlq_url = sqs.create_queue(QueueName="lane-dlq")["QueueUrl"]
+        queue_url = sqs.create_queue(QueueName="lane")["QueueUrl"]
+        dynamodb.create_table(
+            TableName="idempotency",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        yield Lanes(sqs, dynamodb, queue_url, dlq_url, "idempotency")
+
+
+@pytest.fixture
+def make_settings(catalog: str) -> Callable[..., Settings]:
+    """Factory: settings for a lane, with any field overridden by keyword."""
+
+    def build(lanes: Lanes | None = None, **overrides: Any) -> Settings:
+        base: dict[str, Any] = {
+            "stack": "test",
+            "lane": "normal",
+            "sender": "Notifications <no-reply@mail.example.com>",
+            "configuration_set": "email-test",
+            "recipient_hash_key": HASH_KEY.encode(),
+            "templates": _template_catalog(catalog),
+            "account_send_rate": 14.0,
+            "lane_rate_share": 1.0,
+            "lane_max_concurrency": 2,
+            "send_time_margin_ms": 5_000,
+            "metrics_namespace": "EmailPipeline/test",
+        }
+        if lanes is not None:
+            base.update(queue_url=lanes.queue_url, dead_letter_queue_url=lanes.dlq_url, idempotency_table=lanes.table)
+        base.update(overrides)
+        return Settings(**base)
+
+    return build
