@@ -14,6 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
+#: SQS receives before the queue's redrive dead-letters a message; the components' default.
+DEFAULT_MAX_RECEIVE_COUNT = 8
+
+
 class Env:
     """Names of the environment variables a handler function is given."""
 

@@ -111,11 +111,18 @@ class Lanes:
         ).get("Messages", [])
         return [
             {
-                "body": json.loads(m["Body"]) if m["Body"].startswith("{") else m["Body"],
+                "body": _json_or_text(m["Body"]),
                 "attributes": {k: v["StringValue"] for k, v in m.get("MessageAttributes", {}).items()},
             }
             for m in messages
         ]
+
+
+def _json_or_text(body: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body
 
 
 @pytest.fixture

@@ -1,0 +1,80 @@
+"""Runs a lane's handler the way Lambda would: real (moto) queues, scripted SES, a fake context."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from handlers.idempotency import OnceOnly
+from handlers.lane import Composer, LaneProcessor, PartialBatchResponse
+from handlers.pacing import Pacer
+from handlers.ses import SesSender
+from handlers.settings import Settings
+from tests.conftest import FakeContext, Lanes
+from tests.handlers.fakes import FakeSes, Recording
+
+
+@dataclass
+class LaneHarness:
+    lanes: Lanes
+    settings: Settings
+    ses: FakeSes
+    sqs: Recording
+    processor: LaneProcessor
+    sleeps: list[float] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, lanes: Lanes, settings: Settings, compose: Composer, ses: FakeSes,
+              sqs_fail: set[str] | None = None) -> LaneHarness:
+        sqs = Recording(lanes.sqs, fail=sqs_fail)
+        sleeps: list[float] = []
+        clock = [0.0]
+
+        def sleep(seconds: float) -> None:
+            sleeps.append(seconds)
+            clock[0] += seconds
+
+        sender = SesSender(settings, ses, pacer_factory=lambda rate: Pacer(rate, lambda: clock[0], sleep))
+        once = OnceOnly(settings.idempotency_table, settings.idempotency_ttl_seconds,
+                        f"{settings.stack}.{settings.lane}", lanes.dynamodb)
+        processor = LaneProcessor(settings, compose, sender, once, sqs)
+        return cls(lanes, settings, ses, sqs, processor, sleeps)
+
+    def enqueue(self, *bodies: dict[str, Any] | str) -> None:
+        for body in bodies:
+            self.lanes.sqs.send_message(
+                QueueUrl=self.lanes.queue_url, MessageBody=body if isinstance(body, str) else json.dumps(body)
+            )
+
+    def receive(self) -> dict[str, Any]:
+        """Receive up to 10 visible messages as a Lambda SQS event (in enqueue order)."""
+        messages = self.lanes.sqs.receive_message(
+            QueueUrl=self.lanes.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        return {"Records": [
+            {
+                "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                "attributes": m["Attributes"], "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:lane",
+                "awsRegion": "eu-west-1",
+            }
+            for m in messages
+        ]}
+
+    def run(self, event: dict[str, Any], context: Any | None = None) -> PartialBatchResponse:
+        return self.processor.handle(event, context or FakeContext())
+
+    def failed_ids(self, response: PartialBatchResponse) -> list[str]:
+        return [item["itemIdentifier"] for item in response["batchItemFailures"]]
+
+    def visibility_delays(self) -> list[int]:
+        return [entry["VisibilityTimeout"]
+                for call in self.sqs.named("change_message_visibility_batch") for entry in call["Entries"]]
+
+    def visible_count(self) -> int:
+        attributes = self.lanes.sqs.get_queue_attributes(
+            QueueUrl=self.lanes.queue_url, AttributeNames=["ApproximateNumberOfMessages",
+                                                          "ApproximateNumberOfMessagesNotVisible"])
+        return int(attributes["Attributes"]["ApproximateNumberOfMessages"])

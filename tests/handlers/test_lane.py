@@ -1,0 +1,215 @@
+"""Delivery semantics of an SQS lane: partial batches, dead letters, retries, halts, duplicates."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from handlers import templated
+from handlers.lane import retry_delay
+from handlers.settings import DEFAULT_MAX_RECEIVE_COUNT, Settings
+from tests.conftest import FakeContext, Lanes, load_event
+from tests.handlers.fakes import FakeSes, client_error
+from tests.handlers.harness import LaneHarness
+
+
+def event(name: str = "email_notification", **detail: Any) -> dict[str, Any]:
+    sample = load_event(name)
+    sample["detail"].update(detail)
+    return sample
+
+
+def numbered(index: int) -> dict[str, Any]:
+    sample = event()
+    sample["id"] = f"event-{index}"
+    return sample
+
+
+@pytest.fixture
+def harness(aws: Lanes, make_settings: Callable[..., Settings]) -> Callable[..., LaneHarness]:
+    def build(*outcomes: Any, sqs_fail: set[str] | None = None, **overrides: Any) -> LaneHarness:
+        return LaneHarness.build(aws, make_settings(aws, **overrides), templated.compose, FakeSes(outcomes),
+                                 sqs_fail=sqs_fail)
+    return build
+
+
+def test_good_event_is_sent_with_the_default_template(harness: Callable[..., LaneHarness]) -> None:
+    lane = harness()
+    lane.enqueue(event())
+    response = lane.run(lane.receive())
+    assert response == {"batchItemFailures": []}
+    [sent] = lane.ses.sent
+    assert sent["Content"]["Template"]["TemplateName"] == "email-test-notification-v1"
+    assert sent["Destination"] == {"ToAddresses": ["test-recipient@example.com"]}
+
+
+def test_poison_message_is_dead_lettered_with_its_reason_and_does_not_block_the_batch(
+    harness: Callable[..., LaneHarness], aws: Lanes
+) -> None:
+    lane = harness()
+    lane.enqueue(numbered(1), load_event("invalid"), numbered(2), "{not json")
+    response = lane.run(lane.receive())
+    assert response == {"batchItemFailures": []}  # all four leave the lane: two sent, two dead-lettered
+    assert len(lane.ses.sent) == 2
+    letters = aws.dead_letters()
+    reasons = sorted((d["attributes"]["FailureField"], d["attributes"]["FailureCode"]) for d in letters)
+    assert reasons == [("body", "InvalidEvent"), ("detail.emailConfig.recipient", "InvalidEvent")]
+    invalid = next(d for d in letters if d["attributes"]["FailureField"] != "body")
+    assert invalid["body"]["detail"] == {"invalidField": "test"}  # the original event, replayable
+    assert "missing" in invalid["attributes"]["FailureReason"]
+    assert invalid["attributes"]["Lane"] == "normal"
+
+
+def test_permanent_ses_rejection_goes_to_the_dlq_at_once(harness: Callable[..., LaneHarness], aws: Lanes) -> None:
+    lane = harness(client_error("MessageRejected"))
+    lane.enqueue(event())
+    response = lane.run(lane.receive())
+    assert response == {"batchItemFailures": []}
+    [letter] = aws.dead_letters()
+    assert letter["attributes"]["FailureCode"] == "MessageRejected"
+    assert "victim@example.com" not in json.dumps(letter["attributes"])  # SES's message is not copied
+
+
+@pytest.mark.parametrize("code,status", [("InternalFailure", 500), ("ServiceUnavailable", 503)])
+def test_transient_error_keeps_the_message_with_a_delay(
+    harness: Callable[..., LaneHarness], code: str, status: int
+) -> None:
+    lane = harness(client_error(code, status))
+    lane.enqueue(numbered(1), numbered(2))
+    batch = lane.receive()
+    response = lane.run(batch)
+    assert lane.failed_ids(response) == [batch["Records"][0]["messageId"]]
+    assert len(lane.ses.sent) == 1  # a 5xx does not stop the batch
+    assert lane.visibility_delays() == [30]
+
+
+def test_retry_delay_grows_with_each_receive() -> None:
+    delays = [retry_delay(count, 30, 900) for count in range(1, 9)]
+    assert delays == [30, 60, 120, 240, 480, 900, 900, 900]
+
+
+def test_ten_minutes_of_throttling_dead_letters_nothing() -> None:
+    """A message throttled on every receive outlives a 10-minute throttle before redrive."""
+    survived = sum(retry_delay(count, 30, 900) for count in range(1, DEFAULT_MAX_RECEIVE_COUNT))
+    assert survived > 600
+
+
+def test_throttle_backs_off_the_rest_of_the_batch(harness: Callable[..., LaneHarness]) -> None:
+    lane = harness(client_error("TooManyRequestsException", 429))
+    lane.enqueue(numbered(1), numbered(2), numbered(3))
+    batch = lane.receive()
+    response = lane.run(batch)
+    assert len(lane.failed_ids(response)) == 3
+    assert lane.ses.attempts == 1  # the others were not attempted
+    assert lane.visibility_delays() == [30, 30, 30]
+
+
+def test_halt_keeps_every_message_and_attempts_nothing_more(
+    harness: Callable[..., LaneHarness], aws: Lanes
+) -> None:
+    lane = harness(client_error("SendingPausedException"))
+    lane.enqueue(numbered(1), numbered(2), numbered(3))
+    batch = lane.receive()
+    with capture_logs() as logs:
+        response = lane.run(batch)
+    assert len(lane.failed_ids(response)) == 3
+    assert lane.ses.attempts == 1
+    assert aws.dead_letters() == []
+    assert lane.visibility_delays() == [900, 900, 900]
+    assert [line["event"] for line in logs].count("ses_sending_paused") == 1
+
+
+def test_suspended_account_is_a_halt(harness: Callable[..., LaneHarness]) -> None:
+    lane = harness(client_error("AccountSuspendedException"))
+    lane.enqueue(numbered(1), numbered(2))
+    assert len(lane.failed_ids(lane.run(lane.receive()))) == 2
+    assert lane.ses.attempts == 1
+
+
+def test_daily_quota_defers_the_batch_to_a_later_redelivery(harness: Callable[..., LaneHarness]) -> None:
+    lane = harness(client_error("LimitExceededException"))
+    lane.enqueue(numbered(1), numbered(2))
+    response = lane.run(lane.receive())
+    assert len(lane.failed_ids(response)) == 2
+    assert lane.ses.attempts == 1
+    assert lane.visibility_delays() == [900, 900]
+
+
+def test_near_timeout_no_new_send_starts(harness: Callable[..., LaneHarness]) -> None:
+    lane = harness()
+    lane.enqueue(numbered(1), numbered(2), numbered(3))
+    batch = lane.receive()
+
+    class ShrinkingContext(FakeContext):
+        def get_remaining_time_in_millis(self) -> int:
+            # 10 s left before the first send, then 4 s: below the 5 s margin.
+            return 10_000 if not lane.ses.sent else 4_000
+
+    response = lane.run(batch, ShrinkingContext())
+    assert len(lane.ses.sent) == 1
+    assert lane.failed_ids(response) == [r["messageId"] for r in batch["Records"][1:]]
+    assert lane.visibility_delays() == [0, 0]  # nothing wrong with them: next invocation takes them
+
+
+def test_same_event_delivered_twice_is_sent_once(harness: Callable[..., LaneHarness]) -> None:
+    lane = harness()
+    lane.enqueue(event())
+    lane.run(lane.receive())
+    lane.enqueue(event())  # an EventBridge retry or archive replay: same event id
+    with capture_logs() as logs:
+        response = lane.run(lane.receive())
+    assert response == {"batchItemFailures": []}
+    assert len(lane.ses.sent) == 1
+    assert "email_duplicate_skipped" in [line["event"] for line in logs]
+
+
+def test_idempotency_key_in_the_event_wins_over_the_event_id(harness: Callable[..., LaneHarness]) -> None:
+    lane = harness()
+    first, second = numbered(1), numbered(2)
+    for sample in (first, second):
+        sample["detail"]["idempotencyKey"] = "password-reset-42"
+    lane.enqueue(first, second)
+    lane.run(lane.receive())
+    assert len(lane.ses.sent) == 1
+
+
+def test_failed_send_can_be_retried_later(harness: Callable[..., LaneHarness]) -> None:
+    """A send that failed leaves no idempotency record behind, so the redelivery sends."""
+    lane = harness(client_error("InternalFailure", 500))
+    lane.enqueue(event())
+    first = lane.receive()
+    lane.run(first)
+    redelivery = first  # same body and event id, as SQS would redeliver it
+    response = lane.run(redelivery)
+    assert response == {"batchItemFailures": []}
+    assert len(lane.ses.sent) == 1
+
+
+def test_dead_letter_forward_failure_keeps_the_message(harness: Callable[..., LaneHarness]) -> None:
+    lane = harness(sqs_fail={"send_message"})
+    lane.enqueue(load_event("invalid"))
+    batch = lane.receive()
+    response = lane.run(batch)
+    assert lane.failed_ids(response) == [batch["Records"][0]["messageId"]]
+
+
+def test_sends_are_paced_to_the_instance_share(harness: Callable[..., LaneHarness]) -> None:
+    """1000/s account x 0.5 share / 2 instances = 250/s; two recipients cost 2/250 s each."""
+    lane = harness(lane_rate_share=0.5, lane_max_concurrency=2)
+    lane.enqueue(*[event(emailConfig={"recipient": ["a@example.com", "b@example.com"]}, idempotencyKey=f"k{i}")
+                   for i in range(3)])
+    lane.run(lane.receive())
+    assert len(lane.ses.sent) == 3
+    assert lane.sleeps == pytest.approx([0.008, 0.008])
+
+
+def test_recipient_outside_the_allowlist_is_dead_lettered(harness: Callable[..., LaneHarness], aws: Lanes) -> None:
+    lane = harness(recipient_allowlist=("@mail.example.com",))
+    lane.enqueue(event())
+    lane.run(lane.receive())
+    assert lane.ses.sent == []
+    assert "allowlist" in aws.dead_letters()[0]["attributes"]["FailureReason"]
