@@ -32,7 +32,7 @@ from botocore.config import Config
 from handlers import log
 from handlers.errors import RetryableSendError
 
-CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "max_attempts": 3})
+CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard", "total_max_attempts": 3})
 
 Result = TypeVar("Result")
 

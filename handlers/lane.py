@@ -45,7 +45,7 @@ from handlers.ses import OutgoingEmail, SesSender
 from handlers.ses import create_client as create_ses_client
 from handlers.settings import Settings
 
-CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "max_attempts": 3})
+CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 3})
 MAX_VISIBILITY_SECONDS = 43_200  # SQS's ceiling: 12 hours
 _VISIBILITY_BATCH = 10  # ChangeMessageVisibilityBatch takes at most 10 entries
 

@@ -16,8 +16,8 @@ from handlers.errors import InvalidEvent
 from handlers.settings import Settings
 
 IMPORTANCE_HEADERS: Mapping[str, Mapping[str, str]] = {
-    "critical": {"Importance": "high", "X-Priority": "1 (Highest)", "Priority": "urgent"},
     "high": {"Importance": "high", "X-Priority": "2 (High)", "Priority": "urgent"},
+    "critical": {"Importance": "high", "X-Priority": "1 (Highest)", "Priority": "urgent"},
 }
 
 log.configure()

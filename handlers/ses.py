@@ -44,7 +44,7 @@ from handlers.settings import Settings
 CLIENT_CONFIG = Config(
     connect_timeout=2,
     read_timeout=5,
-    retries={"mode": "standard", "max_attempts": 3},
+    retries={"mode": "standard", "total_max_attempts": 3},
 )
 
 #: What each SES error code means for the message. Codes not listed fall back by HTTP status.

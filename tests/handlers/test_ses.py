@@ -1,0 +1,190 @@
+"""The shared send module: exact SES v2 requests, error taxonomy, retry policy, pacing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ParamValidationError, ReadTimeoutError
+from botocore.stub import Stubber
+
+from handlers import ses
+from handlers.errors import DailyQuotaExhausted, PermanentSendError, RetryableSendError, SendingHalted
+from handlers.pacing import Pacer
+from handlers.ses import OutgoingEmail, SesSender, classify
+from handlers.settings import Settings
+from tests.handlers.fakes import client_error
+
+ACCOUNT = {"SendQuota": {"Max24HourSend": 200.0, "MaxSendRate": 1.0, "SentLast24Hours": 0.0}, "SendingEnabled": True}
+
+
+def templated_email(**changes: Any) -> OutgoingEmail:
+    fields: dict[str, Any] = {
+        "to": ("a@example.com",), "lane": "normal", "template_label": "notification-v1",
+        "template_name": "email-test-notification-v1", "template_data": {"subject": "Hi", "title": "T"},
+    }
+    fields.update(changes)
+    return OutgoingEmail(**fields)
+
+
+@pytest.fixture
+def stubbed(make_settings: Callable[..., Settings]) -> tuple[SesSender, Stubber]:
+    client = ses.create_client("eu-west-1")
+    stubber = Stubber(client)
+    stubber.activate()
+    sender = SesSender(make_settings(), client, pacer_factory=lambda rate: Pacer(rate, lambda: 0.0, lambda s: None))
+    return sender, stubber
+
+
+def test_templated_send_request_matches_the_sesv2_model(stubbed: tuple[SesSender, Stubber]) -> None:
+    sender, stubber = stubbed
+    stubber.add_response("get_account", ACCOUNT)
+    expected = {
+        "FromEmailAddress": "Notifications <no-reply@mail.example.com>",
+        "Destination": {"ToAddresses": ["a@example.com"], "CcAddresses": ["c@example.com"],
+                        "BccAddresses": ["b@example.com"]},
+        "ReplyToAddresses": ["r@example.com"],
+        "ConfigurationSetName": "email-test",
+        "Content": {"Template": {
+            "TemplateName": "email-test-notification-v1",
+            "TemplateData": '{"subject":"Hi","title":"T"}',
+            "Headers": [{"Name": "Importance", "Value": "high"}],
+        }},
+        "EmailTags": [{"Name": "lane", "Value": "normal"}, {"Name": "template", "Value": "notification-v1"},
+                      {"Name": "stack", "Value": "test"}, {"Name": "campaign", "Value": "spring"}],
+    }
+    stubber.add_response("send_email", {"MessageId": "m-1"}, expected)
+    email = templated_email(cc=("c@example.com",), bcc=("b@example.com",), reply_to=("r@example.com",),
+                            headers={"Importance": "high"}, tags={"campaign": "spring"})
+    assert sender.send(email) == "m-1"
+    stubber.assert_no_pending_responses()
+
+
+def test_simple_content_send_request(stubbed: tuple[SesSender, Stubber]) -> None:
+    sender, stubber = stubbed
+    stubber.add_response("get_account", ACCOUNT)
+    stubber.add_response("send_email", {"MessageId": "m-2"}, {
+        "FromEmailAddress": "Notifications <no-reply@mail.example.com>",
+        "Destination": {"ToAddresses": ["a@example.com"]},
+        "ConfigurationSetName": "email-test",
+        "Content": {"Simple": {"Subject": {"Data": "S", "Charset": "UTF-8"},
+                               "Body": {"Text": {"Data": "t", "Charset": "UTF-8"},
+                                        "Html": {"Data": "<p>h</p>", "Charset": "UTF-8"}}}},
+        "EmailTags": [{"Name": "lane", "Value": "report"}, {"Name": "template", "Value": "none"},
+                      {"Name": "stack", "Value": "test"}],
+    })
+    email = OutgoingEmail(to=("a@example.com",), lane="report", template_label="", subject="S", text="t",
+                          html="<p>h</p>")
+    assert sender.send(email) == "m-2"
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (client_error("TooManyRequestsException", 429), RetryableSendError),
+        (client_error("ThrottlingException", 400), RetryableSendError),
+        (client_error("InternalFailure", 500), RetryableSendError),
+        (client_error("ServiceUnavailable", 503), RetryableSendError),
+        (ConnectTimeoutError(endpoint_url="https://email"), RetryableSendError),
+        (ReadTimeoutError(endpoint_url="https://email"), RetryableSendError),
+        (EndpointConnectionError(endpoint_url="https://email"), RetryableSendError),
+        (client_error("MessageRejected"), PermanentSendError),
+        (client_error("MailFromDomainNotVerifiedException"), PermanentSendError),
+        (client_error("NotFoundException", 404), PermanentSendError),
+        (client_error("BadRequestException"), PermanentSendError),
+        (ParamValidationError(report="Invalid address"), PermanentSendError),
+        (client_error("SendingPausedException"), SendingHalted),
+        (client_error("AccountSuspendedException"), SendingHalted),
+        (client_error("LimitExceededException"), DailyQuotaExhausted),
+    ],
+)
+def test_every_failure_is_sorted_by_what_happens_next(error: Exception, kind: type[Exception]) -> None:
+    classified = classify(error)  # type: ignore[arg-type]
+    assert type(classified) is kind
+    assert "victim@example.com" not in str(classified)
+
+
+def _count_attempts(code: str, status: int) -> int:
+    """Send through a real client whose HTTP layer answers every attempt with an error."""
+    client = ses.create_client("eu-west-1")
+    attempts = []
+
+    def respond(request: Any, **_: Any) -> AWSResponse:
+        attempts.append(request)
+        body = b'{"message": "x"}'
+        return AWSResponse(request.url, status, {"x-amzn-ErrorType": code, "Content-Type": "application/json"},
+                           _RawBody(body))
+
+    client.meta.events.register("before-send.sesv2.SendEmail", respond)
+    with pytest.raises(Exception):
+        client.send_email(FromEmailAddress="a@example.com", Destination={"ToAddresses": ["b@example.com"]},
+                          Content={"Simple": {"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "t"}}}})
+    return len(attempts)
+
+
+class _RawBody:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Any:
+        yield self._data
+
+    def read(self, *_: Any) -> bytes:
+        data, self._data = self._data, b""
+        return data
+
+
+@pytest.fixture
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("botocore.endpoint.time.sleep", lambda seconds: None)
+
+
+def test_daily_quota_is_not_retried_within_the_call(no_backoff: None) -> None:
+    assert _count_attempts("LimitExceededException", 400) == 1
+
+
+def test_throttling_is_retried_by_botocore_standard_mode(no_backoff: None) -> None:
+    assert _count_attempts("TooManyRequestsException", 429) == 3
+
+
+def test_account_rate_is_read_once_per_container(make_settings: Callable[..., Settings]) -> None:
+    calls = []
+
+    class Client:
+        def get_account(self) -> dict[str, Any]:
+            calls.append(1)
+            return ACCOUNT
+
+        def send_email(self, **_: Any) -> dict[str, str]:
+            return {"MessageId": "m"}
+
+    rates: list[float] = []
+
+    def pacer(rate: float) -> Pacer:
+        rates.append(rate)
+        return Pacer(rate, lambda: 0.0, lambda s: None)
+
+    sender = SesSender(make_settings(lane_rate_share=0.5, lane_max_concurrency=2), Client(), pacer)
+    for _ in range(3):
+        sender.send(templated_email())
+    assert calls == [1]
+    assert rates == [0.25]  # 1/s x 0.5 share / 2 instances
+
+
+def test_configured_rate_is_the_fallback_when_get_account_fails(make_settings: Callable[..., Settings]) -> None:
+    class Client:
+        def get_account(self) -> dict[str, Any]:
+            raise client_error("InternalFailure", 500, "GetAccount")
+
+    rates: list[float] = []
+    sender = SesSender(make_settings(account_send_rate=14.0, lane_rate_share=1.0, lane_max_concurrency=2), Client(),
+                       lambda rate: rates.append(rate) or Pacer(rate))
+    sender.pacer()
+    assert rates == [7.0]
+
+
+def test_tag_values_are_made_safe_for_ses() -> None:
+    assert ses._tag_safe("order receipt/v1") == "order-receipt-v1"
+    assert ses._tag_safe("") == "none"
