@@ -23,14 +23,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-import boto3
 import structlog
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from handlers import log
+from handlers import aws, log
 from handlers.contract import EmailRequest, parse_event
 from handlers.errors import (
     DailyQuotaExhausted,
@@ -45,9 +41,9 @@ from handlers.ses import OutgoingEmail, SesSender
 from handlers.ses import create_client as create_ses_client
 from handlers.settings import Settings
 
-CLIENT_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 3})
 MAX_VISIBILITY_SECONDS = 43_200  # SQS's ceiling: 12 hours
 _VISIBILITY_BATCH = 10  # ChangeMessageVisibilityBatch takes at most 10 entries
+_THROTTLE_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling"})
 
 Composer = Callable[[EmailRequest, Settings], OutgoingEmail]
 
@@ -60,9 +56,35 @@ class PartialBatchResponse(TypedDict):
     batchItemFailures: list[BatchItemFailure]
 
 
+class SQSRecord(TypedDict):
+    """The fields of an SQS record (as Lambda's event source mapping delivers it) used here."""
+
+    messageId: str
+    receiptHandle: str
+    body: str
+    attributes: dict[str, str]
+
+
 def create_sqs_client(region_name: str | None = None) -> Any:
     """An SQS client for dead-lettering with a reason and for delaying retries."""
-    return boto3.client("sqs", region_name=region_name, config=CLIENT_CONFIG)
+    return aws.create_client("sqs", aws.STANDARD_CONFIG, region_name)
+
+
+class LazyClient:
+    """A client created on first use, for calls only the failure path makes.
+
+    A lane's SQS client only dead-letters and delays retries; creating it at import would add
+    its cost to every cold start, including all those that only send.
+    """
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._client: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._client is None:
+            self._client = self._factory()
+        return getattr(self._client, name)
 
 
 @dataclass(frozen=True)
@@ -78,7 +100,7 @@ class LaneClients:
         """Clients for the function's own region (Lambda sets AWS_REGION)."""
         return cls(
             ses=create_ses_client(region_name),
-            sqs=create_sqs_client(region_name),
+            sqs=LazyClient(functools.partial(create_sqs_client, region_name)),
             dynamodb=create_dynamodb_client(region_name),
         )
 
@@ -115,7 +137,7 @@ def retry_delay(receive_count: int, base_seconds: int, max_seconds: int) -> int:
 
 
 class Deferred(Exception):
-    """Raised for a record that stays on the queue; Powertools turns it into a batch failure."""
+    """Raised for a record that stays on the queue: it becomes a batch item failure."""
 
 
 @dataclass
@@ -167,31 +189,35 @@ class LaneProcessor:
         return cls(settings, compose, SesSender(settings, ses_client), once, sqs_client)
 
     def handle(self, event: dict[str, Any], context: Any) -> PartialBatchResponse:
-        """Lambda entry point for an SQS event with `ReportBatchItemFailures`."""
+        """Lambda entry point for an SQS event with `ReportBatchItemFailures`.
+
+        Records are processed in order; each one that must stay on the queue is reported, and
+        every other one is deleted by Lambda when the invocation returns.
+        """
         self._once.register_lambda_context(context)
         batch = _Batch(context)
-        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        response = process_partial_response(
-            event=event,
-            record_handler=lambda record: self._process(record, batch),
-            processor=processor,
-            context=context,
-        )
+        failures: list[BatchItemFailure] = []
+        for record in event.get("Records", []):
+            try:
+                self._process(record, batch)
+            except Deferred:
+                failures.append({"itemIdentifier": record["messageId"]})
+        structlog.contextvars.clear_contextvars()
         self._apply_delays(batch.delays)
-        return response  # type: ignore[return-value]
+        return {"batchItemFailures": failures}
 
     def _process(self, record: SQSRecord, batch: _Batch) -> None:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
             lane=self._settings.lane,
-            sqs_message_id=record.message_id,
+            sqs_message_id=record["messageId"],
             request_id=getattr(batch.context, "aws_request_id", ""),
-            receive_count=int(record.attributes.approximate_receive_count or 1),
+            receive_count=_receive_count(record),
         )
         if batch.stop is not None:
             self._defer(record, batch, batch.stop)
         try:
-            request = parse_event(record.body)
+            request = parse_event(record["body"])
             structlog.contextvars.bind_contextvars(event_id=request.event_id)
             email = self._compose(request, self._settings)
             self._check_time_budget(email, batch)
@@ -205,7 +231,7 @@ class LaneProcessor:
             batch.stop = exc
             self._defer(record, batch, exc)
         except RetryableSendError as exc:
-            if exc.code in ("TooManyRequestsException", "ThrottlingException", "Throttling"):
+            if exc.code in _THROTTLE_CODES:
                 batch.stop = exc  # back off: the rest of the batch would be throttled too
             self._defer(record, batch, exc)
 
@@ -218,7 +244,7 @@ class LaneProcessor:
 
     def _defer(self, record: SQSRecord, batch: _Batch, reason: EmailError) -> None:
         """Keep the record on the queue, visible again after a delay chosen by the reason."""
-        receive_count = int(record.attributes.approximate_receive_count or 1)
+        receive_count = _receive_count(record)
         if isinstance(reason, (SendingHalted, DailyQuotaExhausted)):
             delay = self._settings.halt_delay_seconds
         elif reason.code == "TimeoutGuard":
@@ -227,7 +253,7 @@ class LaneProcessor:
             delay = retry_delay(
                 receive_count, self._settings.retry_base_delay_seconds, self._settings.retry_max_delay_seconds
             )
-        batch.delays[record.receipt_handle] = delay
+        batch.delays[record["receiptHandle"]] = delay
         self._log.warning(log.EMAIL_DEFERRED, error_code=reason.code, retry_in_seconds=delay)
         raise Deferred(reason.code) from reason
 
@@ -238,13 +264,13 @@ class LaneProcessor:
             "FailureReason": str(error)[:1024],
             "FailureField": getattr(error, "field", "") or "-",
             "Lane": self._settings.lane,
-            "SourceMessageId": record.message_id,
+            "SourceMessageId": record["messageId"],
             "FailedAt": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         }
         try:
             self._sqs.send_message(
                 QueueUrl=self._settings.dead_letter_queue_url,
-                MessageBody=record.body,
+                MessageBody=record["body"],
                 MessageAttributes={
                     name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()
                 },
@@ -271,3 +297,7 @@ class LaneProcessor:
             if failed:
                 # The messages are still kept; they return after the queue's visibility timeout.
                 self._log.warning(log.VISIBILITY_CHANGE_FAILED, count=failed)
+
+
+def _receive_count(record: SQSRecord) -> int:
+    return int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))

@@ -15,16 +15,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from handlers import idempotency, lane, log, ses
+from handlers import aws, idempotency, log, ses
 from handlers.errors import InvalidEvent, RetryableSendError
 from handlers.metrics import LANE_DIMENSION, LANE_METRICS
 from handlers.settings import ReportLane, Settings
 
 REPORT_TEMPLATE = "daily-report"
 _DAY = dt.timedelta(days=1)
+_DLQ_DEPTH = "ApproximateNumberOfMessagesVisible"
+_DEPTH_PERIOD_SECONDS = 300
 #: metric name in LANE_METRICS -> the report's column for it
 _COLUMNS: Mapping[str, str] = {
     "EmailsSent": "sent",
@@ -35,9 +36,8 @@ _COLUMNS: Mapping[str, str] = {
 
 log.configure()
 SES_CLIENT = ses.create_client()
-SQS_CLIENT = lane.create_sqs_client()
 DYNAMODB_CLIENT = idempotency.create_dynamodb_client()
-CLOUDWATCH_CLIENT = boto3.client("cloudwatch", config=lane.CLIENT_CONFIG)
+CLOUDWATCH_CLIENT = aws.create_client("cloudwatch", aws.STANDARD_CONFIG)
 
 
 @dataclass(frozen=True)
@@ -78,18 +78,18 @@ class DailyReport:
         settings: report recipients, lanes, metrics namespace, templates, idempotency table.
         sender: the shared SES send module (also the source of the account's quota).
         once: idempotency guard keyed by report day.
-        cloudwatch_client, sqs_client: sources of the figures.
+        cloudwatch_client: source of the figures, including the dead-letter queues' depth
+            (AWS/SQS metrics, at most five minutes old).
     """
 
     def __init__(
         self, settings: Settings, sender: ses.SesSender, once: idempotency.OnceOnly,
-        cloudwatch_client: Any, sqs_client: Any,
+        cloudwatch_client: Any,
     ) -> None:
         self._settings = settings.require("report_recipients", "metrics_namespace", "idempotency_table")
         self._sender = sender
         self._once = once
         self._cloudwatch = cloudwatch_client
-        self._sqs = sqs_client
         self._log = log.get_logger()
 
     def handle(self, event: dict[str, Any], context: Any) -> dict[str, str]:
@@ -129,7 +129,7 @@ class DailyReport:
                 {
                     "name": report_lane.name,
                     **{column: int(values.get((report_lane.name, metric), 0)) for metric, column in _COLUMNS.items()},
-                    "dead_letters": self._queue_depth(report_lane.dead_letter_queue_url),
+                    "dead_letters": int(values.get((report_lane.name, _DLQ_DEPTH), 0)),
                 }
                 for report_lane in lanes
             ],
@@ -153,6 +153,12 @@ class DailyReport:
                     _stat(self._settings.metrics_namespace, metric, "Sum",
                           [{"Name": LANE_DIMENSION, "Value": report_lane.name}]),
                 )
+            queries[f"l{lane_index}dlq"] = (
+                (report_lane.name, _DLQ_DEPTH),
+                _stat("AWS/SQS", _DLQ_DEPTH, "Maximum",
+                      [{"Name": "QueueName", "Value": report_lane.dead_letter_queue_url.rsplit("/", 1)[-1]}],
+                      period=_DEPTH_PERIOD_SECONDS),
+            )
         for index, metric in enumerate(("Reputation.BounceRate", "Reputation.ComplaintRate")):
             queries[f"ses{index}"] = (("", metric), _stat("AWS/SES", metric, "Maximum", []))
         try:
@@ -167,27 +173,22 @@ class DailyReport:
         results = {result["Id"]: result.get("Values", []) for result in response.get("MetricDataResults", [])}
         return {key: _combine(key[1], results.get(query_id, [])) for query_id, (key, _stat_) in queries.items()}
 
-    def _queue_depth(self, queue_url: str) -> int:
-        try:
-            attributes = self._sqs.get_queue_attributes(
-                QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
-            )["Attributes"]
-        except (ClientError, BotoCoreError) as exc:
-            raise RetryableSendError("cannot read a dead-letter queue's depth", code=type(exc).__name__) from exc
-        return int(attributes.get("ApproximateNumberOfMessages", 0))
-
-
-def _stat(namespace: str, metric: str, stat: str, dimensions: list[dict[str, str]]) -> dict[str, Any]:
+def _stat(
+    namespace: str, metric: str, stat: str, dimensions: list[dict[str, str]], period: int = 86_400
+) -> dict[str, Any]:
     return {
         "Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": dimensions},
-        "Period": int(_DAY.total_seconds()),
+        "Period": period,
         "Stat": stat,
     }
 
 
 def _combine(metric: str, values: Sequence[float]) -> float:
+    """Counts add up over the day; rates take the day's worst; a depth is its latest value."""
     if not values:
         return 0.0
+    if metric == _DLQ_DEPTH:
+        return float(values[0])  # GetMetricData returns the newest datapoint first
     return max(values) if metric.startswith("Reputation.") else float(sum(values))
 
 
@@ -204,7 +205,7 @@ def _report() -> DailyReport:
         key_prefix=f"{settings.stack}.report",
         dynamodb_client=DYNAMODB_CLIENT,
     )
-    return DailyReport(settings, ses.SesSender(settings, SES_CLIENT), once, CLOUDWATCH_CLIENT, SQS_CLIENT)
+    return DailyReport(settings, ses.SesSender(settings, SES_CLIENT), once, CLOUDWATCH_CLIENT)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, str]:

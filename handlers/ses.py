@@ -18,7 +18,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -30,7 +29,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from handlers import log
+from handlers import aws, log
 from handlers.errors import (
     DailyQuotaExhausted,
     EmailError,
@@ -74,7 +73,7 @@ _CHARSET = "UTF-8"
 
 def create_client(region_name: str | None = None) -> Any:
     """An SES v2 client with tight timeouts, standard retries and no retry of the daily quota."""
-    client = boto3.client("sesv2", region_name=region_name, config=CLIENT_CONFIG)
+    client = aws.create_client("sesv2", CLIENT_CONFIG, region_name)
     client.meta.events.register_first("needs-retry.sesv2.SendEmail", _no_retry_on_daily_quota)
     return client
 

@@ -54,7 +54,6 @@ def run_every_handler(aws: Lanes, monkeypatch: pytest.MonkeyPatch) -> None:
         handler(records(events[0]), FakeContext())  # a duplicate delivery
     monkeypatch.setattr(report, "SES_CLIENT", FakeSes())
     monkeypatch.setattr(report, "DYNAMODB_CLIENT", aws.dynamodb)
-    monkeypatch.setattr(report, "SQS_CLIENT", aws.sqs)
     monkeypatch.setattr(report, "CLOUDWATCH_CLIENT", boto3.client("cloudwatch", region_name="eu-west-1"))
     report._report.cache_clear()
     report.handler({"scheduledTime": "2026-11-22T09:00:00Z"}, FakeContext())

@@ -31,8 +31,10 @@ def daily(aws: Lanes, make_settings: Callable[..., Settings]) -> tuple[DailyRepo
         cloudwatch.put_metric_data(Namespace="EmailPipeline/test", MetricData=[{
             "MetricName": metric, "Value": value, "Timestamp": at,
             "Dimensions": [{"Name": "Lane", "Value": "normal"}]}])
-    for _ in range(2):
-        aws.sqs.send_message(QueueUrl=aws.dlq_url, MessageBody="{}")
+    for minute, depth in ((0, 5), (170, 2)):  # the depth now is the latest datapoint
+        cloudwatch.put_metric_data(Namespace="AWS/SQS", MetricData=[{
+            "MetricName": "ApproximateNumberOfMessagesVisible", "Value": depth,
+            "Timestamp": at + dt.timedelta(minutes=minute), "Dimensions": [{"Name": "QueueName", "Value": "lane-dlq"}]}])
     settings = make_settings(
         aws, lane="report", report_recipients=("reports@example.com",),
         report_lanes=(ReportLane("normal", aws.queue_url, aws.dlq_url),),
@@ -40,7 +42,7 @@ def daily(aws: Lanes, make_settings: Callable[..., Settings]) -> tuple[DailyRepo
     ses = FakeSes()
     sender = SesSender(settings, ses, lambda rate: Pacer(rate, lambda: 0.0, lambda s: None))
     once = OnceOnly(settings.idempotency_table, 172_800, "test.report", aws.dynamodb)
-    return DailyReport(settings, sender, once, cloudwatch, aws.sqs), ses
+    return DailyReport(settings, sender, once, cloudwatch), ses
 
 
 def test_report_carries_the_days_figures(daily: tuple[DailyReport, FakeSes]) -> None:
