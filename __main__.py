@@ -1,0 +1,95 @@
+"""The email pipeline, per stack: EmailSender, EventRouter and Monitoring wired from stack config.
+
+This is the only module that reads `pulumi.Config`. Settings are parsed and checked first
+(`components.stack_config.parse`): a bad config stops the program before any resource exists.
+"""
+
+from __future__ import annotations
+
+import pulumi
+
+from components.email_sender import EmailSender, EmailSenderArgs
+from components.event_router import EventRouter, EventRouterArgs, LaneQueue
+from components.monitoring import Monitoring, MonitoringArgs, WatchedFunction, WatchedLane
+from components.stack_config import ConfigErrors, parse
+from handlers.metrics import DEFAULT_NAMESPACE
+
+CONFIG_KEYS = (
+    "sender", "identity", "production", "accountSendRate", "laneShares", "batchSizes", "maxReceiveCount",
+    "reportRecipients", "oncallRecipients", "recipientAllowlist", "alarmEmail", "allowedPublishers",
+    "functionTimeoutSeconds", "logRetentionDays", "archiveRetentionDays", "reportSchedule", "reportTimezone",
+    "routes", "tags",
+)
+
+config = pulumi.Config()
+raw = {key: config.get_object(key) for key in CONFIG_KEYS}
+try:
+    settings = parse({k: v for k, v in raw.items() if v is not None},
+                     recipient_hash_key=config.require_secret("recipientHashKey"))
+except ConfigErrors as errors:
+    raise SystemExit(str(errors)) from None
+
+prefix = f"{pulumi.get_project()}-{pulumi.get_stack()}"
+tags = {"project": pulumi.get_project(), "stack": pulumi.get_stack(), **settings.tags}
+namespace = f"{DEFAULT_NAMESPACE}/{pulumi.get_stack()}"
+
+sender = EmailSender(prefix, EmailSenderArgs(
+    sender=settings.sender,
+    identity=settings.identity,
+    recipient_hash_key=settings.recipient_hash_key,
+    account_send_rate=settings.account_send_rate,
+    lanes=settings.lanes,
+    report_recipients=settings.report_recipients,
+    oncall_recipients=settings.oncall_recipients,
+    recipient_allowlist=settings.recipient_allowlist,
+    function_timeout_seconds=settings.function_timeout_seconds,
+    log_retention_days=settings.log_retention_days,
+    replay_window_days=settings.archive_retention_days,
+    metrics_namespace=namespace,
+    tags=tags,
+))
+
+router = EventRouter(prefix, EventRouterArgs(
+    lane_queues={
+        lane.name: LaneQueue(arn=sender.lane_queue_arns[lane.name], url=sender.lane_queue_urls[lane.name])
+        for lane in settings.lanes
+    },
+    report_function_arn=sender.report_function_arn,
+    routes=settings.routes,
+    allowed_principals=settings.allowed_publishers,
+    archive_retention_days=settings.archive_retention_days,
+    report_schedule=settings.report_schedule,
+    report_timezone=settings.report_timezone,
+    tags=tags,
+))
+
+monitoring = Monitoring(prefix, MonitoringArgs(
+    functions=[
+        WatchedFunction(name=sender.function_names[label], log_group_name=sender.log_group_names[label], label=label)
+        for label in [lane.name for lane in settings.lanes] + ["report"]
+    ],
+    lanes=[
+        WatchedLane(name=lane.name, queue_name=sender.lane_queue_names[lane.name],
+                    dead_letter_queue_name=sender.lane_dead_letter_queue_names[lane.name])
+        for lane in settings.lanes
+    ],
+    metrics_namespace=namespace,
+    alarm_email=settings.alarm_email,
+    event_bus_name=router.bus_name,
+    rule_names=[router.rule_names[i] for i in range(len(settings.routes))],
+    extra_dead_letter_queue_names=[sender.report_failure_queue_name] + [
+        router.target_dead_letter_queue_names[i] for i in range(len(settings.routes) + 1)
+    ],
+    configuration_set_name=sender.configuration_set_name,
+    tags=tags,
+))
+
+pulumi.export("busName", router.bus_name)
+pulumi.export("busArn", router.bus_arn)
+pulumi.export("laneQueueUrls", sender.lane_queue_urls)
+pulumi.export("laneDeadLetterQueueUrls", sender.lane_dead_letter_queue_urls)
+pulumi.export("functionNames", sender.function_names)
+pulumi.export("dashboardName", monitoring.dashboard_name)
+pulumi.export("configurationSetName", sender.configuration_set_name)
+pulumi.export("idempotencyTableName", sender.idempotency_table_name)
+pulumi.export("dkimTokens", sender.dkim_tokens)

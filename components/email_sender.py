@@ -1,0 +1,542 @@
+"""EmailSender: the SES identity, templates, lanes and Lambda functions that send the mail."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.packaging import build_handler_zip, build_layer_zip
+from components.template_files import catalog_json, discover
+from handlers.metrics import DEFAULT_NAMESPACE
+from handlers.settings import DEFAULT_MAX_RECEIVE_COUNT, Env
+
+RUNTIME = "python3.12"
+ARCHITECTURE = "arm64"
+#: Sends one instance completes per second: one SES call takes roughly 100 ms.
+SENDS_PER_INSTANCE_PER_SECOND = 10
+#: The smallest maximum concurrency an SQS event source mapping accepts.
+MIN_EVENT_SOURCE_CONCURRENCY = 2
+#: Visibility timeout = 6 x function timeout, AWS's guidance for SQS event sources: it covers the
+#: invocation, Lambda's own retries of a throttled invocation, and the batching window.
+VISIBILITY_TIMEOUT_FACTOR = 6
+#: The handlers' longest deliberate delay before a retry (halt and quota), in seconds.
+HANDLER_MAX_RETRY_DELAY_SECONDS = 900
+SES_EVENT_TYPES = ("SEND", "DELIVERY", "BOUNCE", "COMPLAINT", "REJECT", "RENDERING_FAILURE")
+#: SES events worth keeping beside the send logs: everything that means a message did not arrive.
+FORWARDED_SES_DETAIL_TYPES = ("Email Bounced", "Email Complaint Received", "Email Rejected", "Email Rendering Failed")
+
+
+@dataclass(frozen=True)
+class LaneConfig:
+    """One SQS lane and the function that drains it.
+
+    Args:
+        name: the lane's name (`normal`, `priority`); routes target it by this name.
+        handler: the Lambda handler, e.g. `handlers.templated.handler`.
+        rate_share: the lane's share of the account's SES send rate (0-1).
+        reserved: reserve the lane's concurrency, so other functions can never starve it.
+    """
+
+    name: str
+    handler: str
+    rate_share: float
+    batch_size: int = 10
+    batching_window_seconds: int = 1
+    max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT
+    reserved: bool = False
+
+
+DEFAULT_LANES: tuple[LaneConfig, ...] = (
+    LaneConfig("normal", "handlers.templated.handler", rate_share=0.7),
+    LaneConfig("priority", "handlers.priority.handler", rate_share=0.3, batch_size=5, batching_window_seconds=0,
+               reserved=True),
+)
+
+
+def lane_max_concurrency(account_send_rate: float, rate_share: float) -> int:
+    """How many instances a lane may run: enough to use its share, never below the SQS minimum."""
+    needed = math.ceil(account_send_rate * rate_share / SENDS_PER_INSTANCE_PER_SECOND)
+    return max(MIN_EVENT_SOURCE_CONCURRENCY, needed)
+
+
+def visibility_timeout(function_timeout_seconds: int) -> int:
+    """The lane queue's visibility timeout for a function timeout (see VISIBILITY_TIMEOUT_FACTOR)."""
+    return VISIBILITY_TIMEOUT_FACTOR * function_timeout_seconds
+
+
+def idempotency_ttl(function_timeout_seconds: int, max_receive_count: int, replay_window_days: int) -> int:
+    """Seconds to remember a sent event: longer than any way it can come back.
+
+    A message can return up to `max_receive_count` times, each after at most the longer of the
+    visibility timeout and the handlers' own retry delay; an archive replay can bring back events
+    from the whole retention window. One day of margin on top.
+    """
+    redelivery = max(visibility_timeout(function_timeout_seconds), HANDLER_MAX_RETRY_DELAY_SECONDS) * max_receive_count
+    return max(redelivery, replay_window_days * 86_400) + 86_400
+
+
+@dataclass
+class EmailSenderArgs:
+    """Inputs of an EmailSender.
+
+    Args:
+        sender: the From header, e.g. `Acme <no-reply@mail.acme.com>`.
+        identity: the SES identity to create: a domain (Easy DKIM) or a single address (sandbox).
+        recipient_hash_key: per-stack secret keying the recipient hashes in logs.
+        account_send_rate: the SES account's max send rate (emails per second) that lanes share.
+    """
+
+    sender: str
+    identity: str
+    recipient_hash_key: pulumi.Input[str]
+    account_send_rate: float = 1.0
+    lanes: Sequence[LaneConfig] = DEFAULT_LANES
+    report_recipients: Sequence[str] = ()
+    oncall_recipients: Sequence[str] = ()
+    recipient_allowlist: Sequence[str] = ()
+    reply_to: Sequence[str] = ()
+    default_template: str = "notification"
+    templates_dir: str = "templates"
+    handlers_dir: str = "handlers"
+    build_dir: str = "build"
+    function_timeout_seconds: int = 60
+    memory_mb: int = 256
+    log_retention_days: int = 30
+    queue_retention_seconds: int = 345_600
+    dead_letter_retention_seconds: int = 1_209_600
+    replay_window_days: int = 30
+    metrics_namespace: str = DEFAULT_NAMESPACE
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+class EmailSender(pulumi.ComponentResource):
+    """Everything that turns a queued event into a sent email.
+
+    Creates:
+    - the SES v2 email identity (domain with Easy DKIM, or one address for sandbox stacks);
+    - a configuration set (reputation metrics, TLS required, BOUNCE and COMPLAINT suppression)
+      publishing send, delivery, bounce, complaint, reject and rendering-failure events to the
+      default EventBridge bus (the only bus SES publishes to), and a rule there forwarding the
+      failures to a log group, where they sit beside the send logs;
+    - one SES template per version under `templates/`, stack-prefixed so stacks never collide;
+    - per lane: an encrypted SQS queue and DLQ (redrive after `max_receive_count`), a function,
+      its log group and role, and an event source mapping with partial batch responses and a
+      maximum concurrency derived from the lane's share of the send rate;
+    - the daily report function, with a failure destination queue for failed invocations;
+    - the idempotency table, and one dependency layer shared by the functions.
+    """
+
+    identity_arn: pulumi.Output[str]
+    configuration_set_name: pulumi.Output[str]
+    dkim_tokens: pulumi.Output[list[str]]
+    lane_queue_arns: pulumi.Output[dict[str, str]]
+    lane_queue_urls: pulumi.Output[dict[str, str]]
+    lane_queue_names: pulumi.Output[dict[str, str]]
+    lane_dead_letter_queue_urls: pulumi.Output[dict[str, str]]
+    lane_dead_letter_queue_names: pulumi.Output[dict[str, str]]
+    function_names: pulumi.Output[dict[str, str]]
+    log_group_names: pulumi.Output[dict[str, str]]
+    report_function_arn: pulumi.Output[str]
+    report_failure_queue_name: pulumi.Output[str]
+    idempotency_table_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: EmailSenderArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("email-pipeline:index:EmailSender", name, None, opts)
+        self._name = name
+        self._args = args
+        self._tags = dict(args.tags)
+        self._child = pulumi.ResourceOptions(parent=self)
+        self._account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
+        self._region = aws.get_region_output(opts=pulumi.InvokeOptions(parent=self)).region
+
+        identity = self._build_identity()
+        config_set = self._build_configuration_set()
+        templates = self._build_templates()
+        table = self._build_idempotency_table()
+        layer = self._build_layer()
+        code = self._build_code_archive()
+        lanes = {lane.name: self._build_lane(lane, identity, config_set, templates, table, layer, code)
+                 for lane in args.lanes}
+        report = self._build_report(identity, config_set, templates, table, layer, code, lanes)
+
+        self.identity_arn = identity.arn
+        self.configuration_set_name = config_set.configuration_set_name
+        self.dkim_tokens = identity.dkim_signing_attributes.apply(lambda d: list(d.tokens or []) if d else [])
+        self.lane_queue_arns = pulumi.Output.all(**{n: lane.queue.arn for n, lane in lanes.items()})
+        self.lane_queue_urls = pulumi.Output.all(**{n: lane.queue.url for n, lane in lanes.items()})
+        self.lane_queue_names = pulumi.Output.all(**{n: lane.queue.name for n, lane in lanes.items()})
+        self.lane_dead_letter_queue_urls = pulumi.Output.all(**{n: lane.dlq.url for n, lane in lanes.items()})
+        self.lane_dead_letter_queue_names = pulumi.Output.all(**{n: lane.dlq.name for n, lane in lanes.items()})
+        self.function_names = pulumi.Output.all(
+            **{n: lane.function.name for n, lane in lanes.items()}, report=report.function.name)
+        self.log_group_names = pulumi.Output.all(
+            **{n: lane.log_group.name for n, lane in lanes.items()}, report=report.log_group.name)
+        self.report_function_arn = report.function.arn
+        self.report_failure_queue_name = report.failure_queue.name
+        self.idempotency_table_name = table.name
+        self.register_outputs({
+            "identity_arn": self.identity_arn,
+            "configuration_set_name": self.configuration_set_name,
+            "dkim_tokens": self.dkim_tokens,
+            "lane_queue_arns": self.lane_queue_arns,
+            "lane_queue_urls": self.lane_queue_urls,
+            "lane_queue_names": self.lane_queue_names,
+            "lane_dead_letter_queue_urls": self.lane_dead_letter_queue_urls,
+            "lane_dead_letter_queue_names": self.lane_dead_letter_queue_names,
+            "function_names": self.function_names,
+            "log_group_names": self.log_group_names,
+            "report_function_arn": self.report_function_arn,
+            "report_failure_queue_name": self.report_failure_queue_name,
+            "idempotency_table_name": self.idempotency_table_name,
+        })
+
+    # --- SES ---------------------------------------------------------------------------------
+
+    def _build_identity(self) -> aws.sesv2.EmailIdentity:
+        is_domain = "@" not in self._args.identity
+        return aws.sesv2.EmailIdentity(
+            f"{self._name}-identity",
+            email_identity=self._args.identity,
+            dkim_signing_attributes={"next_signing_key_length": "RSA_2048_BIT"} if is_domain else None,
+            tags=self._tags,
+            opts=self._child,
+        )
+
+    def _build_configuration_set(self) -> aws.sesv2.ConfigurationSet:
+        config_set = aws.sesv2.ConfigurationSet(
+            f"{self._name}-config-set",
+            configuration_set_name=self._name,
+            reputation_options={"reputation_metrics_enabled": True},
+            delivery_options={"tls_policy": "REQUIRE"},
+            suppression_options={"suppressed_reasons": ["BOUNCE", "COMPLAINT"]},
+            sending_options={"sending_enabled": True},
+            tags=self._tags,
+            opts=self._child,
+        )
+        default_bus = pulumi.Output.concat(
+            "arn:aws:events:", self._region, ":", self._account, ":event-bus/default")
+        aws.sesv2.ConfigurationSetEventDestination(
+            f"{self._name}-ses-events",
+            configuration_set_name=config_set.configuration_set_name,
+            event_destination_name="eventbridge",
+            event_destination={
+                "enabled": True,
+                "matching_event_types": list(SES_EVENT_TYPES),
+                "event_bridge_destination": {"event_bus_arn": default_bus},
+            },
+            opts=self._child,
+        )
+        self._forward_ses_failures(config_set)
+        return config_set
+
+    def _forward_ses_failures(self, config_set: aws.sesv2.ConfigurationSet) -> None:
+        """Keep SES's bounce, complaint, reject and rendering-failure events, queryable by message id."""
+        log_group = aws.cloudwatch.LogGroup(
+            f"{self._name}-ses-feedback-logs",
+            name=f"/aws/events/{self._name}-ses-feedback",
+            retention_in_days=self._args.log_retention_days,
+            tags=self._tags,
+            opts=self._child,
+        )
+        rule = aws.cloudwatch.EventRule(
+            f"{self._name}-ses-feedback",
+            description="SES events of this stack that mean a message did not arrive",
+            event_pattern=pulumi.Output.json_dumps({
+                "source": ["aws.ses"],
+                "detail-type": list(FORWARDED_SES_DETAIL_TYPES),
+                "detail": {"mail": {"tags": {"ses:configuration-set": [config_set.configuration_set_name]}}},
+            }),
+            tags=self._tags,
+            opts=self._child,
+        )
+        aws.cloudwatch.LogResourcePolicy(
+            f"{self._name}-ses-feedback-policy",
+            policy_name=f"{self._name}-ses-feedback",
+            policy_document=pulumi.Output.json_dumps({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Effect": "Allow",
+                    "Principal": {"Service": ["events.amazonaws.com", "delivery.logs.amazonaws.com"]},
+                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    "Resource": pulumi.Output.concat(log_group.arn, ":*"),
+                    "Condition": {"ArnEquals": {"aws:SourceArn": rule.arn}},
+                }],
+            }),
+            opts=self._child,
+        )
+        aws.cloudwatch.EventTarget(
+            f"{self._name}-ses-feedback-target", rule=rule.name, arn=log_group.arn, opts=self._child)
+
+    def _build_templates(self) -> dict[str, aws.ses.Template]:
+        """One SES template per version folder; the handlers get the catalog in their environment."""
+        self._template_files = discover(Path(self._args.templates_dir))
+        return {
+            template.deployed_name(self._name): aws.ses.Template(
+                f"{self._name}-template-{template.name}-{template.version}",
+                name=template.deployed_name(self._name),
+                subject=template.subject,
+                html=template.html,
+                text=template.text,
+                opts=self._child,
+            )
+            for template in self._template_files
+        }
+
+    # --- shared runtime pieces ---------------------------------------------------------------
+
+    def _build_idempotency_table(self) -> aws.dynamodb.Table:
+        return aws.dynamodb.Table(
+            f"{self._name}-idempotency",
+            billing_mode="PAY_PER_REQUEST",
+            hash_key="id",
+            attributes=[{"name": "id", "type": "S"}],
+            ttl={"attribute_name": "expiration", "enabled": True},
+            server_side_encryption={"enabled": True},
+            point_in_time_recovery={"enabled": True},
+            tags=self._tags,
+            opts=self._child,
+        )
+
+    def _build_layer(self) -> aws.lambda_.LayerVersion:
+        archive = build_layer_zip(Path(self._args.handlers_dir) / "requirements.txt", Path(self._args.build_dir))
+        return aws.lambda_.LayerVersion(
+            f"{self._name}-dependencies",
+            layer_name=f"{self._name}-dependencies",
+            code=pulumi.FileArchive(str(archive)),
+            source_code_hash=_sha256_base64(archive),
+            compatible_runtimes=[RUNTIME],
+            compatible_architectures=[ARCHITECTURE],
+            opts=self._child,
+        )
+
+    def _build_code_archive(self) -> Path:
+        return build_handler_zip(Path(self._args.handlers_dir), Path(self._args.build_dir) / "handlers.zip")
+
+    # --- lanes and functions -----------------------------------------------------------------
+
+    def _build_lane(
+        self, lane: LaneConfig, identity: aws.sesv2.EmailIdentity, config_set: aws.sesv2.ConfigurationSet,
+        templates: Mapping[str, aws.ses.Template], table: aws.dynamodb.Table, layer: aws.lambda_.LayerVersion,
+        code: Path,
+    ) -> _Lane:
+        label = f"{self._name}-{lane.name}"
+        dlq = aws.sqs.Queue(
+            f"{label}-dlq",
+            name=f"{label}-dlq",
+            sqs_managed_sse_enabled=True,
+            message_retention_seconds=self._args.dead_letter_retention_seconds,
+            tags=self._tags,
+            opts=self._child,
+        )
+        queue = aws.sqs.Queue(
+            f"{label}-queue",
+            name=f"{label}-queue",
+            sqs_managed_sse_enabled=True,
+            visibility_timeout_seconds=visibility_timeout(self._args.function_timeout_seconds),
+            message_retention_seconds=self._args.queue_retention_seconds,
+            redrive_policy=pulumi.Output.json_dumps(
+                {"deadLetterTargetArn": dlq.arn, "maxReceiveCount": lane.max_receive_count}),
+            tags=self._tags,
+            opts=self._child,
+        )
+        aws.sqs.RedriveAllowPolicy(
+            f"{label}-dlq-redrive-allow",
+            queue_url=dlq.url,
+            redrive_allow_policy=pulumi.Output.json_dumps(
+                {"redrivePermission": "byQueue", "sourceQueueArns": [queue.arn]}),
+            opts=self._child,
+        )
+        concurrency = lane_max_concurrency(self._args.account_send_rate, lane.rate_share)
+        environment = {
+            Env.LANE: lane.name,
+            Env.QUEUE_URL: queue.url,
+            Env.DEAD_LETTER_QUEUE_URL: dlq.url,
+            Env.LANE_RATE_SHARE: str(lane.rate_share),
+            Env.LANE_MAX_CONCURRENCY: str(concurrency),
+            Env.IDEMPOTENCY_TTL_SECONDS: str(idempotency_ttl(
+                self._args.function_timeout_seconds, lane.max_receive_count, self._args.replay_window_days)),
+        }
+        statements = [
+            _allow(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                    "sqs:ChangeMessageVisibility"], [queue.arn]),
+            _allow(["sqs:SendMessage"], [dlq.arn]),
+            _ses_send(identity, config_set, list(templates.values())),
+        ]
+        function, log_group = self._build_function(
+            lane.name, lane.handler, layer, code, table, environment, statements,
+            reserved=concurrency if lane.reserved else None,
+        )
+        aws.lambda_.EventSourceMapping(
+            f"{label}-source",
+            event_source_arn=queue.arn,
+            function_name=function.arn,
+            batch_size=lane.batch_size,
+            maximum_batching_window_in_seconds=lane.batching_window_seconds,
+            function_response_types=["ReportBatchItemFailures"],
+            scaling_config={"maximum_concurrency": concurrency},
+            opts=self._child,
+        )
+        return _Lane(queue, dlq, function, log_group)
+
+    def _build_report(
+        self, identity: aws.sesv2.EmailIdentity, config_set: aws.sesv2.ConfigurationSet,
+        templates: Mapping[str, aws.ses.Template], table: aws.dynamodb.Table, layer: aws.lambda_.LayerVersion,
+        code: Path, lanes: Mapping[str, _Lane],
+    ) -> _Report:
+        failures = aws.sqs.Queue(
+            f"{self._name}-report-failures",
+            name=f"{self._name}-report-failures",
+            sqs_managed_sse_enabled=True,
+            message_retention_seconds=self._args.dead_letter_retention_seconds,
+            tags=self._tags,
+            opts=self._child,
+        )
+        report_templates = [t for deployed, t in templates.items() if "-daily-report-" in deployed]
+        environment = {
+            Env.LANE: "report",
+            Env.IDEMPOTENCY_TTL_SECONDS: str(3 * 86_400),
+            Env.REPORT_LANES: pulumi.Output.json_dumps([
+                {"name": n, "queueUrl": lane.queue.url, "deadLetterQueueUrl": lane.dlq.url}
+                for n, lane in lanes.items()
+            ]),
+        }
+        statements = [
+            _ses_send(identity, config_set, report_templates),
+            # GetMetricData has no resource-level permissions: AWS accepts only "*".
+            _allow(["cloudwatch:GetMetricData"], ["*"]),
+            _allow(["sqs:SendMessage"], [failures.arn]),
+        ]
+        function, log_group = self._build_function(
+            "report", "handlers.report.handler", layer, code, table, environment, statements)
+        aws.lambda_.FunctionEventInvokeConfig(
+            f"{self._name}-report-async",
+            function_name=function.name,
+            maximum_retry_attempts=2,
+            destination_config={"on_failure": {"destination": failures.arn}},
+            opts=self._child,
+        )
+        return _Report(function, log_group, failures)
+
+    def _build_function(
+        self, label: str, handler: str, layer: aws.lambda_.LayerVersion, code: Path, table: aws.dynamodb.Table,
+        environment: Mapping[str, pulumi.Input[str]], statements: list[Mapping[str, Any]],
+        reserved: int | None = None,
+    ) -> tuple[aws.lambda_.Function, aws.cloudwatch.LogGroup]:
+        function_name = f"{self._name}-{label}"
+        log_group = aws.cloudwatch.LogGroup(
+            f"{function_name}-logs",
+            name=f"/aws/lambda/{function_name}",
+            retention_in_days=self._args.log_retention_days,
+            tags=self._tags,
+            opts=self._child,
+        )
+        role = aws.iam.Role(
+            f"{function_name}-role",
+            assume_role_policy=pulumi.Output.json_dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                               "Action": "sts:AssumeRole"}],
+            }),
+            tags=self._tags,
+            opts=self._child,
+        )
+        common = [
+            _allow(["logs:CreateLogStream", "logs:PutLogEvents"], [pulumi.Output.concat(log_group.arn, ":*")]),
+            _allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
+                   [table.arn]),
+            # GetAccount (the send rate and quota) has no resource-level permissions: only "*".
+            _allow(["ses:GetAccount"], ["*"]),
+            # X-Ray's PutTraceSegments and PutTelemetryRecords have no resource-level permissions.
+            _allow(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]),
+        ]
+        aws.iam.RolePolicy(
+            f"{function_name}-policy",
+            role=role.id,
+            policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": common + statements}),
+            opts=self._child,
+        )
+        function = aws.lambda_.Function(
+            function_name,
+            name=function_name,
+            runtime=RUNTIME,
+            architectures=[ARCHITECTURE],
+            handler=handler,
+            code=pulumi.FileArchive(str(code)),
+            source_code_hash=_sha256_base64(code),
+            role=role.arn,
+            layers=[layer.arn],
+            timeout=self._args.function_timeout_seconds,
+            memory_size=self._args.memory_mb,
+            reserved_concurrent_executions=reserved,
+            environment={"variables": {**self._common_environment(table), **environment}},
+            logging_config={"log_format": "JSON", "log_group": log_group.name,
+                            "application_log_level": "INFO", "system_log_level": "WARN"},
+            tracing_config={"mode": "Active"},
+            tags=self._tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
+        )
+        return function, log_group
+
+    def _common_environment(self, table: aws.dynamodb.Table) -> dict[str, pulumi.Input[str]]:
+        args = self._args
+        return {
+            Env.STACK: self._name,
+            Env.SENDER: args.sender,
+            Env.CONFIGURATION_SET: self._name,
+            Env.RECIPIENT_HASH_KEY: args.recipient_hash_key,
+            Env.TEMPLATES: catalog_json(self._template_files, self._name),
+            Env.DEFAULT_TEMPLATE: args.default_template,
+            Env.REPLY_TO: ",".join(args.reply_to),
+            Env.RECIPIENT_ALLOWLIST: ",".join(args.recipient_allowlist),
+            Env.ONCALL_RECIPIENTS: ",".join(args.oncall_recipients),
+            Env.REPORT_RECIPIENTS: ",".join(args.report_recipients),
+            Env.ACCOUNT_SEND_RATE: str(args.account_send_rate),
+            Env.IDEMPOTENCY_TABLE: table.name,
+            Env.METRICS_NAMESPACE: args.metrics_namespace,
+            Env.HALT_DELAY_SECONDS: str(HANDLER_MAX_RETRY_DELAY_SECONDS),
+        }
+
+
+@dataclass(frozen=True)
+class _Lane:
+    queue: aws.sqs.Queue
+    dlq: aws.sqs.Queue
+    function: aws.lambda_.Function
+    log_group: aws.cloudwatch.LogGroup
+
+
+@dataclass(frozen=True)
+class _Report:
+    function: aws.lambda_.Function
+    log_group: aws.cloudwatch.LogGroup
+    failure_queue: aws.sqs.Queue
+
+
+def _allow(actions: Sequence[str], resources: Sequence[pulumi.Input[str]]) -> dict[str, Any]:
+    return {"Effect": "Allow", "Action": list(actions), "Resource": list(resources)}
+
+
+def _ses_send(
+    identity: aws.sesv2.EmailIdentity, config_set: aws.sesv2.ConfigurationSet, templates: Sequence[aws.ses.Template]
+) -> dict[str, Any]:
+    """SendEmail on exactly the identity, the configuration set and the templates used.
+
+    Naming the configuration set means a compromised function cannot send around the event
+    publishing and suppression it enforces; naming the identity, that it cannot send as anyone else.
+    """
+    return _allow(["ses:SendEmail"], [identity.arn, config_set.arn, *[t.arn for t in templates]])
+
+
+def _sha256_base64(path: Path) -> str:
+    return base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
+
+
+__all__ = ["DEFAULT_LANES", "EmailSender", "EmailSenderArgs", "LaneConfig"]

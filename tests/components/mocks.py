@@ -1,0 +1,103 @@
+"""Pulumi unit-test mocks that record every resource a program or component declares.
+
+Use `run_program(build)`: it sets the mocks, runs `build()` inside a Pulumi stack, waits for all
+outputs, and returns the recorded resources. Mocked outputs echo the inputs (camelCase keys) plus
+the `name`, `arn`, `url` and `id` a real provider would compute.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+
+
+@dataclass
+class Recorded:
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+
+
+@dataclass
+class RecordingMocks(pulumi.runtime.Mocks):
+    resources: list[Recorded] = field(default_factory=list)
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        outputs = dict(args.inputs)
+        for key in ("policy", "assumeRolePolicy"):
+            if isinstance(outputs.get(key), dict):
+                outputs[key] = json.dumps(outputs[key])
+        name = outputs.get("name") or outputs.get("dashboardName") or args.name
+        outputs.setdefault("name", name)
+        kind = args.typ.split(":")[-1].lower()
+        service = args.typ.split(":")[1].split("/")[0]
+        outputs.setdefault("arn", _arn(args.typ, name, kind, service))
+        if args.typ == "aws:sqs/queue:Queue":
+            outputs["url"] = f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
+        if args.typ == "aws:sesv2/emailIdentity:EmailIdentity":
+            outputs["dkimSigningAttributes"] = {"tokens": ["tok1", "tok2", "tok3"]}
+            outputs["arn"] = f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{outputs.get('emailIdentity')}"
+        if args.typ == "aws:lambda/function:Function":
+            outputs["invokeArn"] = f"arn:aws:apigateway:{REGION}:lambda:path/functions/{outputs['arn']}/invocations"
+        if args.typ == "aws:lambda/layerVersion:LayerVersion":
+            outputs["arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{outputs.get('layerName', name)}:1"
+        self.resources.append(Recorded(args.typ, args.name, dict(args.inputs), outputs))
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "AIDA"}
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"region": REGION, "name": REGION, "id": REGION}
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}
+        return {}
+
+    def of_type(self, typ: str) -> list[Recorded]:
+        return [r for r in self.resources if r.typ == typ]
+
+
+def _arn(typ: str, name: str, kind: str, service: str) -> str:
+    arn_service = {"cloudwatch": "events", "lambda": "lambda", "sqs": "sqs", "sns": "sns", "iam": "iam",
+                   "dynamodb": "dynamodb", "scheduler": "scheduler", "sesv2": "ses", "ses": "ses"}.get(service, service)
+    if typ == "aws:cloudwatch/logGroup:LogGroup":
+        return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}"
+    if typ == "aws:sqs/queue:Queue":
+        return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+    if typ == "aws:iam/role:Role":
+        return f"arn:aws:iam::{ACCOUNT}:role/{name}"
+    if typ == "aws:lambda/function:Function":
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+    if typ == "aws:dynamodb/table:Table":
+        return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
+    if typ == "aws:sns/topic:Topic":
+        return f"arn:aws:sns:{REGION}:{ACCOUNT}:{name}"
+    if typ == "aws:sesv2/configurationSet:ConfigurationSet":
+        return f"arn:aws:ses:{REGION}:{ACCOUNT}:configuration-set/{name}"
+    if typ == "aws:ses/template:Template":
+        return f"arn:aws:ses:{REGION}:{ACCOUNT}:template/{name}"
+    return f"arn:aws:{arn_service}:{REGION}:{ACCOUNT}:{kind}/{name}"
+
+
+def run_program(build: Callable[[], Any], *, stack: str = "dev", project: str = "email-pipeline") -> RecordingMocks:
+    """Run `build` under the mocks as a Pulumi program would, and return what it declared."""
+    mocks = RecordingMocks()
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False)
+    result: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def program() -> Any:
+        result["value"] = build()
+        return pulumi.Output.from_input(None)
+
+    program()
+    mocks.result = result.get("value")  # type: ignore[attr-defined]
+    return mocks
