@@ -1,0 +1,37 @@
+"""Run the real Pulumi program (`__main__.py`) under the mocks with a stack's config."""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+
+from tests.components.mocks import RecordingMocks, run_program
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT = "email-pipeline"
+
+
+def stack_config(stack: str = "dev") -> dict[str, Any]:
+    """The stack file's config, with keys as Pulumi passes them to a program."""
+    raw = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
+    return dict(raw.get("config") or {})
+
+
+def run_stack(stack: str = "dev", overrides: Mapping[str, Any] | None = None) -> RecordingMocks:
+    """Declare everything `__main__.py` declares for the stack, and return the recorded resources."""
+    config = {**stack_config(stack), **{f"{PROJECT}:{k}": v for k, v in (overrides or {}).items()}}
+    values = {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
+    pulumi.runtime.set_all_config(values, [f"{PROJECT}:recipientHashKey"])
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        return run_program(lambda: runpy.run_path(str(ROOT / "__main__.py")), stack=stack, project=PROJECT)
+    finally:
+        os.chdir(cwd)

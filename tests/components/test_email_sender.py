@@ -1,0 +1,162 @@
+"""EmailSender on its own, under Pulumi's mocks: lanes, functions, IAM, packaging."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.email_sender import (
+    EmailSender,
+    EmailSenderArgs,
+    idempotency_ttl,
+    lane_max_concurrency,
+)
+from tests.components.mocks import RecordingMocks, run_program
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def declared() -> RecordingMocks:
+    args = EmailSenderArgs(sender="Acme <no-reply@mail.example.com>", identity="mail.example.com",
+                           recipient_hash_key="k", account_send_rate=14, report_recipients=["r@example.com"],
+                           templates_dir=str(ROOT / "templates"), handlers_dir=str(ROOT / "handlers"),
+                           build_dir=str(ROOT / "build"))
+    return run_program(lambda: EmailSender("email-test", args))
+
+
+def policy_statements(mocks: RecordingMocks) -> dict[str, list[dict[str, Any]]]:
+    return {r.name: json.loads(r.outputs["policy"])["Statement"] for r in mocks.of_type("aws:iam/rolePolicy:RolePolicy")}
+
+
+def test_every_work_queue_has_a_dlq_and_every_queue_is_encrypted(declared: RecordingMocks) -> None:
+    queues = declared.of_type("aws:sqs/queue:Queue")
+    assert all(q.inputs.get("sqsManagedSseEnabled") or q.inputs.get("kmsMasterKeyId") for q in queues)
+    work = [q for q in queues if q.name.endswith("-queue")]
+    assert {q.name for q in work} == {"email-test-normal-queue", "email-test-priority-queue"}
+    dlq_arns = {q.outputs["arn"] for q in queues if q.name.endswith("-dlq")}
+    for queue in work:
+        redrive = json.loads(queue.inputs["redrivePolicy"])
+        assert redrive["deadLetterTargetArn"] in dlq_arns
+        dlq = next(q for q in queues if q.outputs["arn"] == redrive["deadLetterTargetArn"])
+        assert dlq.inputs["messageRetentionSeconds"] > queue.inputs["messageRetentionSeconds"]
+
+
+def test_visibility_timeout_is_six_times_the_consuming_functions_timeout(declared: RecordingMocks) -> None:
+    functions = {f.outputs["arn"]: f for f in declared.of_type("aws:lambda/function:Function")}
+    queues = {q.outputs["arn"]: q for q in declared.of_type("aws:sqs/queue:Queue")}
+    mappings = declared.of_type("aws:lambda/eventSourceMapping:EventSourceMapping")
+    assert len(mappings) == 2
+    for mapping in mappings:
+        function = functions[mapping.inputs["functionName"]]
+        queue = queues[mapping.inputs["eventSourceArn"]]
+        assert queue.inputs["visibilityTimeoutSeconds"] >= 6 * function.inputs["timeout"]
+        assert mapping.inputs["functionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert mapping.inputs["scalingConfig"]["maximumConcurrency"] >= 2
+
+
+def test_no_iam_statement_has_a_wildcard_action(declared: RecordingMocks) -> None:
+    for statements in policy_statements(declared).values():
+        for statement in statements:
+            assert all("*" not in action for action in statement["Action"]), statement
+
+
+def test_wildcard_resources_only_for_actions_without_resource_level_permissions(declared: RecordingMocks) -> None:
+    allowed = {"ses:GetAccount", "cloudwatch:GetMetricData", "xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    for statements in policy_statements(declared).values():
+        for statement in statements:
+            if "*" in statement["Resource"]:
+                assert set(statement["Action"]) <= allowed, statement
+
+
+def test_every_ses_statement_names_the_identity_and_configuration_set(declared: RecordingMocks) -> None:
+    identity = declared.of_type("aws:sesv2/emailIdentity:EmailIdentity")[0].outputs["arn"]
+    config_set = declared.of_type("aws:sesv2/configurationSet:ConfigurationSet")[0].outputs["arn"]
+    send_statements = [s for statements in policy_statements(declared).values() for s in statements
+                       if "ses:SendEmail" in s["Action"]]
+    assert len(send_statements) == 3  # one per function
+    for statement in send_statements:
+        assert identity in statement["Resource"] and config_set in statement["Resource"]
+        assert all(r.startswith("arn:aws:ses:") for r in statement["Resource"])
+
+
+def test_every_function_logs_json_to_its_own_log_group_with_retention(declared: RecordingMocks) -> None:
+    groups = {g.inputs["name"]: g for g in declared.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    functions = declared.of_type("aws:lambda/function:Function")
+    assert len(functions) == 3
+    for function in functions:
+        logging_config = function.inputs["loggingConfig"]
+        assert logging_config["logFormat"] == "JSON"
+        assert groups[logging_config["logGroup"]].inputs["retentionInDays"] == 30
+        assert function.inputs["runtime"] == "python3.12" and function.inputs["architectures"] == ["arm64"]
+        assert function.inputs["tracingConfig"] == {"mode": "Active"}
+
+
+def test_priority_lane_has_reserved_concurrency(declared: RecordingMocks) -> None:
+    reserved = {f.name: f.inputs.get("reservedConcurrentExecutions")
+                for f in declared.of_type("aws:lambda/function:Function")}
+    assert reserved["email-test-priority"] == 2 and reserved["email-test-normal"] is None
+
+
+def test_ses_names_carry_the_stack_prefix(declared: RecordingMocks) -> None:
+    names = {t.inputs["name"] for t in declared.of_type("aws:ses/template:Template")}
+    assert names == {"email-test-notification-v1", "email-test-daily-report-v1"}
+    config_set = declared.of_type("aws:sesv2/configurationSet:ConfigurationSet")[0].inputs
+    assert config_set["configurationSetName"] == "email-test"
+    assert config_set["deliveryOptions"] == {"tlsPolicy": "REQUIRE"}
+    assert config_set["suppressionOptions"] == {"suppressedReasons": ["BOUNCE", "COMPLAINT"]}
+
+
+def test_idempotency_table_is_on_demand_encrypted_with_ttl_and_pitr(declared: RecordingMocks) -> None:
+    [table] = declared.of_type("aws:dynamodb/table:Table")
+    assert table.inputs["billingMode"] == "PAY_PER_REQUEST"
+    assert table.inputs["ttl"] == {"attributeName": "expiration", "enabled": True}
+    assert table.inputs["serverSideEncryption"]["enabled"] and table.inputs["pointInTimeRecovery"]["enabled"]
+
+
+def test_concurrency_and_ttl_are_derived_from_their_reasons() -> None:
+    assert lane_max_concurrency(1, 0.7) == 2  # the SQS minimum
+    assert lane_max_concurrency(100, 0.7) == 7
+    assert idempotency_ttl(60, 8, 0) == 8 * 900 + 86_400  # the handlers' 15-min delay beats 360 s visibility
+    assert idempotency_ttl(60, 8, 30) == 31 * 86_400  # the archive's replay window is longer
+
+
+def test_archives_are_deterministic(declared: RecordingMocks) -> None:
+    again = run_program(lambda: EmailSender("email-test", EmailSenderArgs(
+        sender="a@mail.example.com", identity="mail.example.com", recipient_hash_key="k",
+        templates_dir=str(ROOT / "templates"), handlers_dir=str(ROOT / "handlers"), build_dir=str(ROOT / "build"))))
+    hashes = lambda mocks: sorted(r.inputs["sourceCodeHash"] for r in mocks.resources if "sourceCodeHash" in r.inputs)
+    assert hashes(declared) == hashes(again)
+
+
+def test_declared_archives_import_in_a_clean_interpreter(declared: RecordingMocks, tmp_path: Path) -> None:
+    """Unpack the exact archives the program declares; import each handler with only boto3 and the layer."""
+    [layer] = declared.of_type("aws:lambda/layerVersion:LayerVersion")
+    function = declared.of_type("aws:lambda/function:Function")[0]
+    code_zip, layer_zip = Path(function.inputs["code"].path), Path(layer.inputs["code"].path)
+    names = zipfile.ZipFile(code_zip).namelist()
+    assert all(n.startswith("handlers/") for n in names)
+    assert not any("tests/" in n or n.endswith("requirements.txt") for n in names)
+    assert code_zip.stat().st_size < 100 * 1024 and layer_zip.stat().st_size < 3 * 1024 * 1024
+    zipfile.ZipFile(code_zip).extractall(tmp_path / "task")
+    zipfile.ZipFile(layer_zip).extractall(tmp_path / "opt")
+    import boto3, botocore  # noqa: E401
+    boto_paths = {str(Path(boto3.__file__).parents[1]), str(Path(botocore.__file__).parents[1])}
+    clean = tmp_path / "site"
+    clean.mkdir()
+    for package in ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py"):
+        source = Path(next(iter(boto_paths))) / package
+        if source.exists():
+            (clean / package).symlink_to(source)
+    handlers = sorted({f.inputs["handler"].rsplit(".", 1)[0] for f in declared.of_type("aws:lambda/function:Function")})
+    code = "; ".join(f"import {module}" for module in handlers)
+    env = {"PYTHONPATH": f"{tmp_path / 'task'}:{tmp_path / 'opt' / 'python'}:{clean}", "AWS_DEFAULT_REGION": "eu-west-1",
+           "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

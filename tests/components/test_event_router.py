@@ -1,0 +1,338 @@
+"""EventRouter: what it declares (under the recording mocks) and how its patterns route (under moto)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from components.event_router import DEFAULT_ROUTES, EventRouter, EventRouterArgs, LaneQueue, Route
+from tests.components.mocks import ACCOUNT, REGION, Recorded, RecordingMocks, run_program
+from tests.conftest import load_event
+
+NAME = "email-dev"
+BUS = f"{NAME}-bus"
+LANES = {
+    lane: LaneQueue(
+        arn=f"arn:aws:sqs:{REGION}:{ACCOUNT}:{NAME}-{lane}",
+        url=f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{NAME}-{lane}",
+    )
+    for lane in ("normal", "priority")
+}
+REPORT_FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{NAME}-report"
+PARTNER_ACCOUNT = "210987654321"
+PARTNER_ROLE = "arn:aws:iam::210987654321:role/publisher"
+TAGS = {"project": "email-pipeline", "stack": "dev"}
+RECEIPT_ROUTE = Route("order-receipt", {"source": ["shop.orders"], "detail-type": ["Order Receipt"]}, "normal")
+
+BUS_TYPE = "aws:cloudwatch/eventBus:EventBus"
+BUS_POLICY = "aws:cloudwatch/eventBusPolicy:EventBusPolicy"
+ARCHIVE = "aws:cloudwatch/eventArchive:EventArchive"
+RULE = "aws:cloudwatch/eventRule:EventRule"
+TARGET = "aws:cloudwatch/eventTarget:EventTarget"
+QUEUE = "aws:sqs/queue:Queue"
+QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+SCHEDULE = "aws:scheduler/schedule:Schedule"
+
+
+def build_router(**overrides: Any) -> RecordingMocks:
+    """Declare the router alone under the mocks; its resolved outputs land in `mocks.result`."""
+    settings: dict[str, Any] = {
+        "lane_queues": LANES,
+        "report_function_arn": REPORT_FUNCTION_ARN,
+        "allowed_principals": [PARTNER_ACCOUNT, PARTNER_ROLE],
+        "archive_retention_days": 14,
+        "report_timezone": "Europe/Berlin",
+        "tags": TAGS,
+    }
+    settings.update(overrides)
+    outputs: dict[str, Any] = {}
+
+    def program() -> dict[str, Any]:
+        router = EventRouter(NAME, EventRouterArgs(**settings))
+        for attribute in (
+            "bus_name", "bus_arn", "archive_arn", "rule_names", "target_dead_letter_queue_names", "schedule_name"
+        ):
+            getattr(router, attribute).apply(lambda value, key=attribute: outputs.__setitem__(key, value))
+        return outputs
+
+    return run_program(program)
+
+
+@pytest.fixture(scope="module")
+def router() -> RecordingMocks:
+    return build_router()
+
+
+def only(mocks: RecordingMocks, typ: str) -> Recorded:
+    found = mocks.of_type(typ)
+    assert len(found) == 1, [r.name for r in found]
+    return found[0]
+
+
+def by_name(mocks: RecordingMocks, typ: str) -> dict[str, Recorded]:
+    return {r.name: r for r in mocks.of_type(typ)}
+
+
+def statements(resource: Recorded, key: str = "policy") -> list[dict[str, Any]]:
+    document = json.loads(resource.inputs[key])
+    assert document["Version"] == "2012-10-17"
+    return document["Statement"]
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value
+
+
+def rule_arn(mocks: RecordingMocks, route: Route) -> str:
+    return by_name(mocks, RULE)[f"{NAME}-{route.name}"].outputs["arn"]
+
+
+# --- what the component declares -------------------------------------------------------------
+
+
+def test_declares_one_bus_named_from_the_component(router: RecordingMocks) -> None:
+    assert only(router, "email-pipeline:index:EventRouter").name == NAME
+    assert only(router, BUS_TYPE).inputs["name"] == BUS
+
+
+def test_archive_keeps_every_bus_event_for_the_configured_retention(router: RecordingMocks) -> None:
+    archive = only(router, ARCHIVE)
+    assert archive.inputs["eventSourceArn"] == only(router, BUS_TYPE).outputs["arn"]
+    assert archive.inputs["retentionDays"] == 14
+    assert "eventPattern" not in archive.inputs, "the archive must keep every event, not a filtered subset"
+
+
+def test_one_rule_per_route_on_the_bus_with_the_exact_pattern_json(router: RecordingMocks) -> None:
+    rules = router.of_type(RULE)
+    assert [r.name for r in rules] == [f"{NAME}-{route.name}" for route in DEFAULT_ROUTES]
+    assert rules[0].inputs["eventPattern"] == (
+        '{"detail-type":["Email Notification Request"],"source":["custom.application"]}'
+    )
+    assert rules[1].inputs["eventPattern"] == (
+        '{"detail":{"priority":["high","critical"]},"detail-type":["Priority Alert"],"source":["custom.application"]}'
+    )
+    assert {r.inputs["eventBusName"] for r in rules} == {BUS}
+
+
+def test_every_target_retries_then_dead_letters_to_its_own_encrypted_queue(router: RecordingMocks) -> None:
+    targets = by_name(router, TARGET)
+    queues = {q.outputs["arn"]: q for q in router.of_type(QUEUE)}
+    policies = by_name(router, QUEUE_POLICY)
+    assert len(targets) == len(DEFAULT_ROUTES)
+    for route in DEFAULT_ROUTES:
+        target = targets[f"{NAME}-{route.name}-target"]
+        assert target.inputs["rule"] == f"{NAME}-{route.name}"
+        assert target.inputs["eventBusName"] == BUS
+        assert target.inputs["arn"] == LANES[route.lane].arn
+        assert target.inputs["retryPolicy"] == {"maximumRetryAttempts": 185, "maximumEventAgeInSeconds": 86_400}
+        dlq = queues[target.inputs["deadLetterConfig"]["arn"]]
+        assert dlq.name == f"{NAME}-{route.name}-dlq"
+        assert dlq.inputs["sqsManagedSseEnabled"] is True
+        assert dlq.inputs["messageRetentionSeconds"] == 1_209_600
+        [statement] = statements(policies[f"{NAME}-{route.name}-dlq-policy"])
+        assert policies[f"{NAME}-{route.name}-dlq-policy"].inputs["queueUrl"] == dlq.outputs["url"]
+        assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+        assert statement["Action"] == "sqs:SendMessage"
+        assert statement["Resource"] == dlq.outputs["arn"]
+        assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": [rule_arn(router, route)]}}
+
+
+def test_each_lane_queue_admits_only_the_rules_that_feed_it(router: RecordingMocks) -> None:
+    policies = {p.inputs["queueUrl"]: p for p in router.of_type(QUEUE_POLICY)}
+    for lane, queue in LANES.items():
+        [statement] = statements(policies[queue.url])
+        feeding = [rule_arn(router, route) for route in DEFAULT_ROUTES if route.lane == lane]
+        assert statement["Effect"] == "Allow"
+        assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+        assert statement["Action"] == "sqs:SendMessage"
+        assert statement["Resource"] == queue.arn
+        assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": feeding}}
+
+
+def test_no_policy_grants_a_wildcard_action_resource_or_principal(router: RecordingMocks) -> None:
+    documents = [
+        (r.name, statement)
+        for r in router.resources
+        for key in ("policy", "assumeRolePolicy")
+        if key in r.inputs
+        for statement in statements(r, key)
+    ]
+    assert len(documents) >= 7
+    for name, statement in documents:
+        assert all("*" not in action for action in as_list(statement["Action"])), name
+        assert "*" not in as_list(statement.get("Resource", [])), name
+        principal = statement.get("Principal", {})
+        assert principal != "*", name
+        assert all("*" not in value for values in principal.values() for value in as_list(values)), name
+
+
+def test_only_the_own_account_and_allowed_principals_may_put_events(router: RecordingMocks) -> None:
+    policy = only(router, BUS_POLICY)
+    [statement] = statements(policy)
+    assert policy.inputs["eventBusName"] == BUS
+    assert statement["Principal"] == {
+        "AWS": [f"arn:aws:iam::{ACCOUNT}:root", f"arn:aws:iam::{PARTNER_ACCOUNT}:root", PARTNER_ROLE]
+    }
+    assert statement["Action"] == "events:PutEvents"
+    assert statement["Resource"] == only(router, BUS_TYPE).outputs["arn"]
+
+
+def test_scheduler_role_may_only_invoke_the_report_and_dead_letter(router: RecordingMocks) -> None:
+    role = only(router, ROLE)
+    [trust] = statements(role, "assumeRolePolicy")
+    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert trust["Action"] == "sts:AssumeRole"
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+    role_policy = only(router, ROLE_POLICY)
+    assert role_policy.inputs["role"] == role.outputs["id"] if "id" in role.outputs else True
+    dlq_arn = by_name(router, QUEUE)[f"{NAME}-daily-report-dlq"].outputs["arn"]
+    granted = {(s["Effect"], s["Action"], s["Resource"]) for s in statements(role_policy)}
+    assert granted == {("Allow", "lambda:InvokeFunction", REPORT_FUNCTION_ARN), ("Allow", "sqs:SendMessage", dlq_arn)}
+
+
+def test_schedule_passes_its_scheduled_time_and_retries_then_dead_letters(router: RecordingMocks) -> None:
+    schedule = only(router, SCHEDULE)
+    target = schedule.inputs["target"]
+    assert schedule.inputs["scheduleExpression"] == "cron(0 9 * * ? *)"
+    assert schedule.inputs["scheduleExpressionTimezone"] == "Europe/Berlin"
+    assert schedule.inputs["flexibleTimeWindow"] == {"mode": "OFF"}
+    assert json.loads(target["input"]) == {"scheduledTime": "<aws.scheduler.scheduled-time>"}
+    assert target["arn"] == REPORT_FUNCTION_ARN
+    assert target["roleArn"] == only(router, ROLE).outputs["arn"]
+    assert target["retryPolicy"] == {"maximumRetryAttempts": 3, "maximumEventAgeInSeconds": 3600}
+    dlq = by_name(router, QUEUE)[f"{NAME}-daily-report-dlq"]
+    assert target["deadLetterConfig"] == {"arn": dlq.outputs["arn"]}
+    assert dlq.inputs["sqsManagedSseEnabled"] is True
+
+
+def test_outputs_name_every_rule_and_every_dead_letter_queue(router: RecordingMocks) -> None:
+    outputs = router.result  # type: ignore[attr-defined]
+    assert outputs["bus_name"] == BUS
+    assert outputs["bus_arn"] == only(router, BUS_TYPE).outputs["arn"]
+    assert outputs["archive_arn"] == only(router, ARCHIVE).outputs["arn"]
+    assert outputs["rule_names"] == [f"{NAME}-{route.name}" for route in DEFAULT_ROUTES]
+    assert sorted(outputs["target_dead_letter_queue_names"]) == sorted(q.name for q in router.of_type(QUEUE))
+    assert outputs["schedule_name"] == only(router, SCHEDULE).outputs["name"]
+
+
+def test_every_taggable_resource_is_tagged(router: RecordingMocks) -> None:
+    taggable = [r for typ in (BUS_TYPE, RULE, QUEUE, ROLE) for r in router.of_type(typ)]
+    assert len(taggable) == 1 + 2 + 3 + 1
+    assert all(r.inputs["tags"] == TAGS for r in taggable), [r.name for r in taggable if r.inputs["tags"] != TAGS]
+
+
+def test_without_a_report_function_there_is_no_schedule() -> None:
+    mocks = build_router(report_function_arn=None)
+    assert not mocks.of_type(SCHEDULE) and not mocks.of_type(ROLE) and not mocks.of_type(ROLE_POLICY)
+    assert mocks.result["schedule_name"] is None  # type: ignore[attr-defined]
+    assert len(mocks.result["target_dead_letter_queue_names"]) == len(DEFAULT_ROUTES)  # type: ignore[attr-defined]
+
+
+# --- routes as data -----------------------------------------------------------------------------
+
+
+def test_a_route_to_an_unknown_lane_is_rejected_before_anything_is_declared() -> None:
+    errors: list[ValueError] = []
+
+    def program() -> None:
+        try:
+            EventRouter(NAME, EventRouterArgs(lane_queues=LANES, routes=(*DEFAULT_ROUTES, Route("bulk", {"source": ["x"]}, "bulk"))))
+        except ValueError as exc:
+            errors.append(exc)
+
+    mocks = run_program(program)
+    [error] = errors
+    assert "'bulk'" in str(error) and "['normal', 'priority']" in str(error)
+    assert mocks.resources == []
+
+
+def test_a_route_added_as_data_gets_a_rule_target_and_lane_permission_and_nothing_else() -> None:
+    before = build_router()
+    after = build_router(routes=(*DEFAULT_ROUTES, RECEIPT_ROUTE))
+    prefix = f"{NAME}-{RECEIPT_ROUTE.name}"
+    normal_policy = f"{NAME}-normal-lane-policy"
+
+    added = {r.name for r in after.resources} - {r.name for r in before.resources}
+    assert added == {prefix, f"{prefix}-target", f"{prefix}-dlq", f"{prefix}-dlq-policy"}
+    new_rule = by_name(after, RULE)[prefix]
+    assert new_rule.inputs["eventPattern"] == '{"detail-type":["Order Receipt"],"source":["shop.orders"]}'
+    assert by_name(after, TARGET)[f"{prefix}-target"].inputs["arn"] == LANES["normal"].arn
+    [statement] = statements(by_name(after, QUEUE_POLICY)[normal_policy])
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == [
+        rule_arn(after, DEFAULT_ROUTES[0]), new_rule.outputs["arn"]
+    ]
+    unchanged = {(r.typ, r.name): r.inputs for r in after.resources if r.name != normal_policy}
+    assert all(unchanged[(r.typ, r.name)] == r.inputs for r in before.resources if r.name != normal_policy)
+
+
+# --- the declared patterns route the recipe's events (moto EventBridge) ---------------------------
+
+
+def put_events_entry(sample: str, *, source: str | None = None, **detail: Any) -> dict[str, Any]:
+    """A PutEvents entry from a sample event, optionally with another source or detail fields."""
+    event = load_event(sample)
+    return {
+        "Source": source or event["source"],
+        "DetailType": event["detail-type"],
+        "Detail": json.dumps({**event["detail"], **detail}),
+        "EventBusName": BUS,
+    }
+
+
+@pytest.fixture
+def deliver(router: RecordingMocks) -> Iterator[Callable[[dict[str, Any]], dict[str, list[dict[str, Any]]]]]:
+    """A moto bus carrying exactly the rule patterns the component declared, one queue per route.
+
+    moto's `test_event_pattern` is a stub, but its PutEvents does match rule patterns and deliver
+    to SQS targets, so the declared pattern strings are exercised as EventBridge would.
+    """
+    with mock_aws():
+        events = boto3.client("events", region_name=REGION)
+        sqs = boto3.client("sqs", region_name=REGION)
+        events.create_event_bus(Name=BUS)
+        queues: dict[str, str] = {}
+        for rule in router.of_type(RULE):
+            route = rule.name.removeprefix(f"{NAME}-")
+            url = sqs.create_queue(QueueName=route)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            events.put_rule(Name=rule.inputs["name"], EventBusName=BUS, EventPattern=rule.inputs["eventPattern"])
+            events.put_targets(Rule=rule.inputs["name"], EventBusName=BUS, Targets=[{"Id": "lane", "Arn": arn}])
+            queues[route] = url
+
+        def put(entry: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+            assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
+            received = {
+                route: [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
+                for route, url in queues.items()
+            }
+            return {route: messages for route, messages in received.items() if messages}
+
+        yield put
+
+
+@pytest.mark.parametrize(
+    ("entry", "routes"),
+    [
+        pytest.param(put_events_entry("email_notification"), {"email-notification"}, id="notification"),
+        pytest.param(put_events_entry("priority_alert"), {"priority-alert"}, id="priority-high"),
+        pytest.param(put_events_entry("priority_alert", priority="critical"), {"priority-alert"}, id="priority-critical"),
+        pytest.param(put_events_entry("priority_alert", priority="low"), set(), id="priority-low"),
+        # Routing does not validate: the lane's handler dead-letters the event without a recipient.
+        pytest.param(put_events_entry("invalid"), {"email-notification"}, id="invalid-still-routed"),
+        pytest.param(put_events_entry("email_notification", source="other.application"), set(), id="other-source"),
+    ],
+)
+def test_declared_patterns_route_the_recipe_events(
+    deliver: Callable[[dict[str, Any]], dict[str, list[dict[str, Any]]]], entry: dict[str, Any], routes: set[str]
+) -> None:
+    received = deliver(entry)
+    assert set(received) == routes
+    for [message] in received.values():
+        assert message["detail"] == json.loads(entry["Detail"])
