@@ -143,7 +143,8 @@ class EventRouter(pulumi.ComponentResource):
     Outputs:
         bus_name, bus_arn, archive_arn: the bus and its archive.
         rule_names: one per route, in route order.
-        target_dead_letter_queue_names: every dead-letter queue the router creates, for alarms.
+        target_dead_letter_queue_names: every dead-letter queue the router creates, for alarms: the
+            routes' in route order, then the report schedule's.
         schedule_name: the daily report schedule, or None without `report_function_arn`.
     """
 
@@ -340,7 +341,7 @@ class EventRouter(pulumi.ComponentResource):
         )
         role_policy = aws.iam.RolePolicy(
             f"{prefix}-scheduler-policy",
-            role=role.id,
+            role=role.name,
             policy=pulumi.Output.json_dumps(
                 {
                     "Version": "2012-10-17",

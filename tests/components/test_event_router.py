@@ -42,7 +42,7 @@ SCHEDULE = "aws:scheduler/schedule:Schedule"
 
 
 def build_router(**overrides: Any) -> RecordingMocks:
-    """Declare the router alone under the mocks; its resolved outputs land in `mocks.result`."""
+    """Declare the router alone under the mocks (two lanes, a report function); outputs land in `.result`."""
     settings: dict[str, Any] = {
         "lane_queues": LANES,
         "report_function_arn": REPORT_FUNCTION_ARN,
@@ -110,15 +110,15 @@ def test_archive_keeps_every_bus_event_for_the_configured_retention(router: Reco
 
 
 def test_one_rule_per_route_on_the_bus_with_the_exact_pattern_json(router: RecordingMocks) -> None:
-    rules = router.of_type(RULE)
-    assert [r.name for r in rules] == [f"{NAME}-{route.name}" for route in DEFAULT_ROUTES]
-    assert rules[0].inputs["eventPattern"] == (
+    rules = by_name(router, RULE)
+    assert sorted(rules) == sorted(f"{NAME}-{route.name}" for route in DEFAULT_ROUTES)
+    assert rules[f"{NAME}-email-notification"].inputs["eventPattern"] == (
         '{"detail-type":["Email Notification Request"],"source":["custom.application"]}'
     )
-    assert rules[1].inputs["eventPattern"] == (
+    assert rules[f"{NAME}-priority-alert"].inputs["eventPattern"] == (
         '{"detail":{"priority":["high","critical"]},"detail-type":["Priority Alert"],"source":["custom.application"]}'
     )
-    assert {r.inputs["eventBusName"] for r in rules} == {BUS}
+    assert {r.inputs["eventBusName"] for r in rules.values()} == {BUS}
 
 
 def test_every_target_retries_then_dead_letters_to_its_own_encrypted_queue(router: RecordingMocks) -> None:
@@ -191,7 +191,7 @@ def test_scheduler_role_may_only_invoke_the_report_and_dead_letter(router: Recor
     assert trust["Action"] == "sts:AssumeRole"
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
     role_policy = only(router, ROLE_POLICY)
-    assert role_policy.inputs["role"] == role.outputs["id"] if "id" in role.outputs else True
+    assert role_policy.inputs["role"] == role.outputs["name"]
     dlq_arn = by_name(router, QUEUE)[f"{NAME}-daily-report-dlq"].outputs["arn"]
     granted = {(s["Effect"], s["Action"], s["Resource"]) for s in statements(role_policy)}
     assert granted == {("Allow", "lambda:InvokeFunction", REPORT_FUNCTION_ARN), ("Allow", "sqs:SendMessage", dlq_arn)}
@@ -243,13 +243,14 @@ def test_a_route_to_an_unknown_lane_is_rejected_before_anything_is_declared() ->
 
     def program() -> None:
         try:
-            EventRouter(NAME, EventRouterArgs(lane_queues=LANES, routes=(*DEFAULT_ROUTES, Route("bulk", {"source": ["x"]}, "bulk"))))
+            stray = Route("weekly-digest", {"source": ["custom.application"]}, "bulk")
+            EventRouter(NAME, EventRouterArgs(lane_queues=LANES, routes=(*DEFAULT_ROUTES, stray)))
         except ValueError as exc:
             errors.append(exc)
 
     mocks = run_program(program)
     [error] = errors
-    assert "'bulk'" in str(error) and "['normal', 'priority']" in str(error)
+    assert "'weekly-digest'" in str(error) and "['normal', 'priority']" in str(error)
     assert mocks.resources == []
 
 
@@ -308,11 +309,12 @@ def deliver(router: RecordingMocks) -> Iterator[Callable[[dict[str, Any]], dict[
 
         def put(entry: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             assert events.put_events(Entries=[entry])["FailedEntryCount"] == 0
-            received = {
-                route: [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])]
-                for route, url in queues.items()
-            }
-            return {route: messages for route, messages in received.items() if messages}
+            received: dict[str, list[dict[str, Any]]] = {}
+            for route, url in queues.items():
+                messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+                if messages:
+                    received[route] = [json.loads(m["Body"]) for m in messages]
+            return received
 
         yield put
 
@@ -322,7 +324,9 @@ def deliver(router: RecordingMocks) -> Iterator[Callable[[dict[str, Any]], dict[
     [
         pytest.param(put_events_entry("email_notification"), {"email-notification"}, id="notification"),
         pytest.param(put_events_entry("priority_alert"), {"priority-alert"}, id="priority-high"),
-        pytest.param(put_events_entry("priority_alert", priority="critical"), {"priority-alert"}, id="priority-critical"),
+        pytest.param(
+            put_events_entry("priority_alert", priority="critical"), {"priority-alert"}, id="priority-critical"
+        ),
         pytest.param(put_events_entry("priority_alert", priority="low"), set(), id="priority-low"),
         # Routing does not validate: the lane's handler dead-letters the event without a recipient.
         pytest.param(put_events_entry("invalid"), {"email-notification"}, id="invalid-still-routed"),

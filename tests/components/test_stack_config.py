@@ -1,0 +1,67 @@
+"""Stack config is checked before anything is declared, with one message per problem."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.stack_config import ConfigErrors, parse
+
+VALID: dict[str, Any] = {
+    "sender": "Dev <dev@example.com>",
+    "identity": "example.com",
+    "recipientAllowlist": ["@example.com"],
+}
+
+
+def problems(**changes: Any) -> list[str]:
+    with pytest.raises(ConfigErrors) as caught:
+        parse({**VALID, **changes}, recipient_hash_key="k")
+    return caught.value.problems
+
+
+def test_valid_config_parses_with_defaults() -> None:
+    settings = parse(VALID, recipient_hash_key="k")
+    assert [lane.name for lane in settings.lanes] == ["normal", "priority"]
+    assert [route.name for route in settings.routes] == ["email-notification", "priority-alert"]
+    assert settings.report_schedule == "cron(0 9 * * ? *)"
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"sender": "not an address"}, "sender: 'not an address' is not an address"),
+        ({"identity": "other.org"}, "must be the identity 'other.org'"),
+        ({"identity": "bad identity"}, "identity: 'bad identity' is neither a domain nor an email address"),
+        ({"laneShares": {"normal": 0.8, "priority": 0.4}}, "sum to 1.2"),
+        ({"laneShares": {"normal": 0.7, "bulk": 0.3}}, "unknown lanes ['bulk']"),
+        ({"laneShares": {"normal": 1.0}}, "laneShares.priority: must be above 0"),
+        ({"accountSendRate": 0.1}, "raise accountSendRate"),
+        ({"accountSendRate": -1}, "accountSendRate: -1 must be a positive number"),
+        ({"batchSizes": {"normal": 50}}, "batchSizes.normal: 50 must be between 1 and 10"),
+        ({"recipientAllowlist": []}, "recipientAllowlist: required on non-production stacks"),
+        ({"alarmEmail": "ops"}, "alarmEmail: 'ops' is not an email address"),
+        ({"logRetentionDays": 10}, "logRetentionDays: 10 is not a CloudWatch retention"),
+        ({"maxReceiveCount": 2}, "maxReceiveCount: 2 is too low"),
+        ({"reportRecipients": ["x"]}, "reportRecipients: 1 entries are not email addresses"),
+        ({"routes": [{"name": "r", "eventPattern": {"source": ["x"]}, "lane": "bulk"}]}, "routes[0]: needs"),
+    ],
+)
+def test_each_problem_says_what_to_change(changes: dict[str, Any], expected: str) -> None:
+    assert any(expected in problem for problem in problems(**changes)), problems(**changes)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    found = problems(sender="x", alarmEmail="y", logRetentionDays=2)
+    assert len(found) == 3
+
+
+def test_production_stack_needs_no_allowlist() -> None:
+    assert parse({**VALID, "recipientAllowlist": [], "production": True}, recipient_hash_key="k").production
+
+
+def test_route_added_in_config_joins_the_defaults() -> None:
+    settings = parse({**VALID, "routes": [{"name": "order-receipts", "eventPattern": {"source": ["shop.orders"]},
+                                           "lane": "normal"}]}, recipient_hash_key="k")
+    assert settings.routes[-1].name == "order-receipts"
