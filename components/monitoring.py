@@ -1,0 +1,683 @@
+"""Monitoring: the alarms, log-derived metrics, dashboard and saved queries of the email pipeline.
+
+The component watches what it is given (function, log group, queue and rule names) and never
+reaches into the components that own them, so the same class can watch any stack's pipeline.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from handlers import log
+from handlers.metrics import LANE_DIMENSION, LANE_METRICS
+
+TYPE_TOKEN = "email-pipeline:index:Monitoring"
+
+#: SES puts an account under review at a 5% bounce rate and a 0.1% complaint rate (and may pause
+#: sending at 10% / 0.5%). Our alarm thresholds must sit below these, or they fire too late to act.
+SES_REVIEW_BOUNCE_RATE = 0.05
+SES_REVIEW_COMPLAINT_RATE = 0.001
+
+#: The log event each alarm watches; the metric name comes from the shared table, so an alarm can
+#: never watch a metric that no filter produces.
+_METRIC_OF_EVENT: Mapping[str, str] = {event: metric for metric, event in LANE_METRICS.items()}
+SENDING_PAUSED_METRIC = _METRIC_OF_EVENT[log.SES_SENDING_PAUSED]
+SEND_FAILED_METRIC = _METRIC_OF_EVENT[log.EMAIL_SEND_FAILED]
+DAILY_QUOTA_METRIC = _METRIC_OF_EVENT[log.SES_DAILY_QUOTA_EXHAUSTED]
+
+#: What the account root may do with the alarm key: administer it, never use it. Listed one by one
+#: (no `kms:*`), so no IAM policy in the account can be widened into decrypting with this key.
+KEY_ADMIN_ACTIONS = (
+    "kms:DescribeKey",
+    "kms:GetKeyPolicy",
+    "kms:PutKeyPolicy",
+    "kms:ListKeyPolicies",
+    "kms:GetKeyRotationStatus",
+    "kms:EnableKeyRotation",
+    "kms:DisableKeyRotation",
+    "kms:ListKeyRotations",
+    "kms:RotateKeyOnDemand",
+    "kms:ListResourceTags",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateKeyDescription",
+    "kms:EnableKey",
+    "kms:DisableKey",
+    "kms:CreateAlias",
+    "kms:UpdateAlias",
+    "kms:DeleteAlias",
+    "kms:ListGrants",
+    "kms:RevokeGrant",
+    "kms:ScheduleKeyDeletion",
+    "kms:CancelKeyDeletion",
+)
+#: What an alarm needs to publish to a KMS-encrypted topic (SNS asks for a data key on its behalf).
+#: `GenerateDataKey*` is AWS's documented form for SNS publishers: one API family, not a wildcard.
+KEY_PUBLISHER_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey*")
+
+_MINUTE = 60
+_FIVE_MINUTES = 300
+#: SES recomputes reputation rates over a long window and publishes them sparsely; a finer period
+#: would only add empty datapoints.
+_SES_REPUTATION_PERIOD = 900
+_DASHBOARD_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+_DASHBOARD_COLUMNS = 24
+_FIND_SEND_PLACEHOLDER = "RECIPIENT_HASH"
+
+
+@dataclass(frozen=True)
+class WatchedFunction:
+    """A Lambda function to alarm on and whose log group feeds the pipeline's metrics.
+
+    Args:
+        name: the Lambda function name (the `FunctionName` dimension).
+        log_group_name: the function's log group, where its JSON log lines land.
+        label: short stable label used in child resource names, e.g. `normal`, `report`.
+    """
+
+    name: pulumi.Input[str]
+    log_group_name: pulumi.Input[str]
+    label: str
+
+
+@dataclass(frozen=True)
+class WatchedLane:
+    """An SQS lane and its dead-letter queue.
+
+    Args:
+        name: the lane's name, also the `Lane` dimension value in the handlers' metrics.
+        queue_name: the lane queue's name (the `QueueName` dimension).
+        dead_letter_queue_name: the lane DLQ's name.
+        max_message_age_seconds: alarm when the lane's oldest message is older than this.
+    """
+
+    name: str
+    queue_name: pulumi.Input[str]
+    dead_letter_queue_name: pulumi.Input[str]
+    max_message_age_seconds: int = 900
+
+
+@dataclass
+class MonitoringArgs:
+    """Inputs of a Monitoring component.
+
+    Args:
+        functions: the functions to alarm on; their log groups get the metric filters and queries.
+        lanes: the lanes to alarm on and chart.
+        metrics_namespace: CloudWatch namespace for the log-derived metrics (the handlers' table).
+        alarm_email: subscribe this address to the alarm topic (it must confirm the subscription).
+        event_bus_name: the bus `rule_names` live on; None for rules on the default bus.
+        rule_names: EventBridge rules whose failed target invocations should page.
+        extra_dead_letter_queue_names: other DLQs (rule targets, the schedule) that must stay empty.
+        configuration_set_name: the SES configuration set, charted beside the account reputation.
+        bounce_rate_threshold: alarm at this SES bounce rate (0-1), below SES's review rate.
+        complaint_rate_threshold: alarm at this SES complaint rate (0-1), below SES's review rate.
+        send_failure_threshold: alarm when a lane logs this many retryable send failures in 5 min.
+        tags: tags for every taggable child.
+
+    Raises:
+        ValueError: duplicate lane names or function labels, or a threshold that cannot work.
+    """
+
+    functions: Sequence[WatchedFunction]
+    lanes: Sequence[WatchedLane]
+    metrics_namespace: str
+    alarm_email: str | None = None
+    event_bus_name: pulumi.Input[str] | None = None
+    rule_names: Sequence[pulumi.Input[str]] = ()
+    extra_dead_letter_queue_names: Sequence[pulumi.Input[str]] = ()
+    configuration_set_name: pulumi.Input[str] | None = None
+    bounce_rate_threshold: float = 0.025
+    complaint_rate_threshold: float = 0.0005
+    send_failure_threshold: int = 10
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require_unique("function label", [f.label for f in self.functions])
+        _require_unique("lane name", [lane.name for lane in self.lanes])
+        if not self.functions:
+            raise ValueError("Monitoring needs at least one WatchedFunction: its log groups feed the metrics")
+        if not self.metrics_namespace or self.metrics_namespace.startswith("AWS/"):
+            raise ValueError(
+                f"metrics_namespace {self.metrics_namespace!r} is invalid: use the handlers' namespace, "
+                "which must be non-empty and outside the reserved AWS/ prefix"
+            )
+        if not 0 < self.bounce_rate_threshold < SES_REVIEW_BOUNCE_RATE:
+            raise ValueError(
+                f"bounce_rate_threshold {self.bounce_rate_threshold} must be a fraction between 0 and "
+                f"SES's review rate {SES_REVIEW_BOUNCE_RATE}, or it fires after SES has acted"
+            )
+        if not 0 < self.complaint_rate_threshold < SES_REVIEW_COMPLAINT_RATE:
+            raise ValueError(
+                f"complaint_rate_threshold {self.complaint_rate_threshold} must be a fraction between 0 and "
+                f"SES's review rate {SES_REVIEW_COMPLAINT_RATE}, or it fires after SES has acted"
+            )
+        if self.send_failure_threshold < 1:
+            raise ValueError(f"send_failure_threshold must be at least 1, got {self.send_failure_threshold}")
+        for lane in self.lanes:
+            if lane.max_message_age_seconds < 1:
+                raise ValueError(
+                    f"lane {lane.name!r}: max_message_age_seconds must be positive, got {lane.max_message_age_seconds}"
+                )
+
+
+class Monitoring(pulumi.ComponentResource):
+    """Tells a human when mail is stuck, failing or hurting the SES reputation, and where to look.
+
+    Creates:
+    - a KMS key (rotated) and an SNS alarm topic encrypted with it. CloudWatch cannot publish to a
+      topic under the AWS-managed `alias/aws/sns` key (its policy cannot grant CloudWatch), so the
+      key policy grants `cloudwatch.amazonaws.com` use of this key for this account only; a topic
+      policy lets this account's alarms publish; and an email subscription when `alarm_email` is
+      set. Test delivery with `aws cloudwatch set-alarm-state`, which publishes as CloudWatch;
+    - per function log group, one metric filter per entry of `handlers.metrics.LANE_METRICS`, with
+      the lane as a dimension: the pipeline's own counters, shared with the daily report;
+    - alarms (alarm and OK actions to the topic; missing data is healthy, since most of these
+      metrics only exist when something happens): function errors and throttles; a lane DLQ or any
+      extra DLQ holding a message (mail that will not be retried); a lane's oldest message too old
+      (mail stuck); rule target failures (events that never reached a lane); SES bounce and
+      complaint rates; and per lane, SES sending paused, the daily quota exhausted, and a burst of
+      send failures;
+    - a dashboard: events in, per-lane outcomes, queue depth and age, DLQs, Lambda health and SES
+      reputation against the alarm thresholds;
+    - two Logs Insights saved queries over every function's log group: every line about one
+      recipient hash, and failures grouped by error code.
+    """
+
+    alarm_topic_arn: pulumi.Output[str]
+    dashboard_name: pulumi.Output[str]
+    alarm_names: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        if not _DASHBOARD_NAME.match(name):
+            raise ValueError(
+                f"Monitoring name {name!r} is also the dashboard name: use at most 255 characters of "
+                "A-Z a-z 0-9 _ -"
+            )
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        self._name = name
+        self._args = args
+        self._tags = dict(args.tags)
+        self._child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOptions(parent=self)
+        self._account = aws.get_caller_identity_output(opts=invoke).account_id
+        self._region = aws.get_region_output(opts=invoke).region
+        self._partition = aws.get_partition_output(opts=invoke).partition
+
+        topic, topic_policy = self._build_alarm_topic()
+        self._build_metric_filters()
+        # Alarms wait for the topic policy: an alarm already in ALARM when created (a DLQ that
+        # holds messages) would otherwise notify a topic that still refuses CloudWatch.
+        alarm_opts = pulumi.ResourceOptions(parent=self, depends_on=[topic_policy])
+        alarms = [
+            *self._build_function_alarms(topic, alarm_opts),
+            *self._build_queue_alarms(topic, alarm_opts),
+            *self._build_rule_alarms(topic, alarm_opts),
+            *self._build_ses_alarms(topic, alarm_opts),
+            *self._build_lane_log_alarms(topic, alarm_opts),
+        ]
+        dashboard = self._build_dashboard()
+        self._build_saved_queries()
+
+        self.alarm_topic_arn = topic.arn
+        self.dashboard_name = dashboard.dashboard_name
+        self.alarm_names = pulumi.Output.all(*[alarm.name for alarm in alarms])
+        self.register_outputs({
+            "alarm_topic_arn": self.alarm_topic_arn,
+            "dashboard_name": self.dashboard_name,
+            "alarm_names": self.alarm_names,
+        })
+
+    # --- alarm topic -----------------------------------------------------------------------------
+
+    def _build_alarm_topic(self) -> tuple[aws.sns.Topic, aws.sns.TopicPolicy]:
+        """The encrypted topic every alarm notifies, its key, policy and optional email subscriber."""
+        root = pulumi.Output.concat("arn:", self._partition, ":iam::", self._account, ":root")
+        key = aws.kms.Key(
+            f"{self._name}-alarm-key",
+            description=f"Encrypts the {self._name} alarm topic; lets CloudWatch alarms publish to it",
+            enable_key_rotation=True,
+            # In a key policy "Resource": "*" means this key and nothing else.
+            policy=pulumi.Output.json_dumps({
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "AccountAdministersKey",
+                        "Effect": "Allow",
+                        "Principal": {"AWS": root},
+                        "Action": list(KEY_ADMIN_ACTIONS),
+                        "Resource": "*",
+                    },
+                    {
+                        "Sid": "CloudWatchAlarmsPublishToEncryptedTopic",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                        "Action": list(KEY_PUBLISHER_ACTIONS),
+                        "Resource": "*",
+                        "Condition": {"StringEquals": {"aws:SourceAccount": self._account}},
+                    },
+                ],
+            }),
+            tags=self._tags,
+            opts=self._child,
+        )
+        topic = aws.sns.Topic(
+            f"{self._name}-alarms",
+            kms_master_key_id=key.arn,
+            tags=self._tags,
+            opts=self._child,
+        )
+        alarms_here = pulumi.Output.concat(
+            "arn:", self._partition, ":cloudwatch:", self._region, ":", self._account, ":alarm:*")
+        policy = aws.sns.TopicPolicy(
+            f"{self._name}-alarms-policy",
+            arn=topic.arn,
+            policy=pulumi.Output.json_dumps({
+                "Version": "2012-10-17",
+                "Statement": [{
+                    "Sid": "CloudWatchAlarmsOfThisAccountPublish",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                    "Action": "sns:Publish",
+                    "Resource": topic.arn,
+                    "Condition": {
+                        "StringEquals": {"aws:SourceAccount": self._account},
+                        "ArnLike": {"aws:SourceArn": alarms_here},
+                    },
+                }],
+            }),
+            opts=self._child,
+        )
+        if self._args.alarm_email:
+            aws.sns.TopicSubscription(
+                f"{self._name}-alarm-email",
+                topic=topic.arn,
+                protocol="email",
+                endpoint=self._args.alarm_email,
+                opts=self._child,
+            )
+        return topic, policy
+
+    # --- log-derived metrics ---------------------------------------------------------------------
+
+    def _build_metric_filters(self) -> None:
+        """One counter per handler log event and log group, dimensioned by the line's lane."""
+        for function in self._args.functions:
+            for metric, event in LANE_METRICS.items():
+                aws.cloudwatch.LogMetricFilter(
+                    f"{self._name}-{function.label}-{_kebab(metric)}",
+                    log_group_name=function.log_group_name,
+                    pattern=event_pattern(event),
+                    metric_transformation={
+                        "name": metric,
+                        "namespace": self._args.metrics_namespace,
+                        "value": "1",
+                        "unit": "Count",
+                        # No default_value: CloudWatch rejects it beside dimensions.
+                        "dimensions": {LANE_DIMENSION: "$.lane"},
+                    },
+                    opts=self._child,
+                )
+
+    # --- alarms ----------------------------------------------------------------------------------
+
+    def _alarm(self, suffix: str, topic: aws.sns.Topic, opts: pulumi.ResourceOptions, *,
+               description: str, **condition: Any) -> aws.cloudwatch.MetricAlarm:
+        """An alarm that notifies the topic on ALARM and on recovery; no data counts as healthy."""
+        return aws.cloudwatch.MetricAlarm(
+            f"{self._name}-{suffix}",
+            alarm_description=description,
+            alarm_actions=[topic.arn],
+            ok_actions=[topic.arn],
+            treat_missing_data="notBreaching",
+            evaluation_periods=1,
+            tags=self._tags,
+            opts=opts,
+            **condition,
+        )
+
+    def _build_function_alarms(self, topic: aws.sns.Topic,
+                               opts: pulumi.ResourceOptions) -> list[aws.cloudwatch.MetricAlarm]:
+        """Any error or throttle: the handlers report per-record failures, so an error is a bug."""
+        alarms = []
+        for function in self._args.functions:
+            for metric, why in (
+                ("Errors", "raised or timed out; its batch will be retried and may reach the DLQ"),
+                ("Throttles", "was throttled; check reserved concurrency against the event source"),
+            ):
+                alarms.append(self._alarm(
+                    f"{function.label}-{metric.lower()}", topic, opts,
+                    description=f"Function {function.label} {why}. See its log group.",
+                    namespace="AWS/Lambda", metric_name=metric, dimensions={"FunctionName": function.name},
+                    statistic="Sum", period=_MINUTE,
+                    comparison_operator="GreaterThanOrEqualToThreshold", threshold=1,
+                ))
+        return alarms
+
+    def _build_queue_alarms(self, topic: aws.sns.Topic,
+                            opts: pulumi.ResourceOptions) -> list[aws.cloudwatch.MetricAlarm]:
+        """Dead letters (mail nobody will retry) and stuck lanes (mail not moving)."""
+        alarms = []
+        for lane in self._args.lanes:
+            alarms.append(self._dead_letter_alarm(
+                f"{lane.name}-dlq-not-empty", lane.dead_letter_queue_name, topic, opts,
+                what=f"Lane {lane.name}'s dead-letter queue"))
+            alarms.append(self._alarm(
+                f"{lane.name}-oldest-message-age", topic, opts,
+                description=(f"Lane {lane.name} has held a message for over {lane.max_message_age_seconds} s: "
+                             "its function is failing, throttled or paused. Check the sending-paused and "
+                             "quota alarms, then the function's logs."),
+                namespace="AWS/SQS", metric_name="ApproximateAgeOfOldestMessage",
+                dimensions={"QueueName": lane.queue_name}, statistic="Maximum", period=_MINUTE,
+                comparison_operator="GreaterThanThreshold", threshold=lane.max_message_age_seconds,
+            ))
+        # Names by position: these arrive as Outputs. Append new queues to keep existing alarms.
+        for index, queue_name in enumerate(self._args.extra_dead_letter_queue_names):
+            alarms.append(self._dead_letter_alarm(
+                f"extra-dlq-{index}-not-empty", queue_name, topic, opts, what="A dead-letter queue"))
+        return alarms
+
+    def _dead_letter_alarm(self, suffix: str, queue_name: pulumi.Input[str], topic: aws.sns.Topic,
+                           opts: pulumi.ResourceOptions, *, what: str) -> aws.cloudwatch.MetricAlarm:
+        """A DLQ holding even one message: each one is an email that will not be sent on its own."""
+        return self._alarm(
+            suffix, topic, opts,
+            description=(f"{what} holds messages: emails that will not be retried. Read the reason "
+                         "attributes, fix the cause, then redrive."),
+            namespace="AWS/SQS", metric_name="ApproximateNumberOfMessagesVisible",
+            dimensions={"QueueName": queue_name}, statistic="Maximum", period=_MINUTE,
+            comparison_operator="GreaterThanThreshold", threshold=0,
+        )
+
+    def _build_rule_alarms(self, topic: aws.sns.Topic,
+                           opts: pulumi.ResourceOptions) -> list[aws.cloudwatch.MetricAlarm]:
+        """A rule that could not deliver to its target: the event went to the target's DLQ or was lost."""
+        alarms = []
+        for index, rule_name in enumerate(self._args.rule_names):
+            alarms.append(self._alarm(
+                f"rule-{index}-failed-invocations", topic, opts,
+                description=("An EventBridge rule failed to deliver events to its target after retries. "
+                             "Check the target's queue policy and the rule's dead-letter queue."),
+                namespace="AWS/Events", metric_name="FailedInvocations",
+                dimensions=self._rule_dimensions(rule_name), statistic="Sum", period=_MINUTE,
+                comparison_operator="GreaterThanOrEqualToThreshold", threshold=1,
+            ))
+        return alarms
+
+    def _build_ses_alarms(self, topic: aws.sns.Topic,
+                          opts: pulumi.ResourceOptions) -> list[aws.cloudwatch.MetricAlarm]:
+        """Account reputation, the basis on which SES reviews or pauses the whole account.
+
+        The defaults (2.5% bounces, 0.05% complaints) are half of SES's review thresholds (5%,
+        0.1%), leaving time to stop a bad send before SES steps in.
+        """
+        args = self._args
+        return [
+            self._alarm(
+                "ses-bounce-rate", topic, opts,
+                description=(f"SES account bounce rate reached {args.bounce_rate_threshold:.2%}; SES reviews the "
+                             f"account at {SES_REVIEW_BOUNCE_RATE:.0%}. Find the source of bad addresses."),
+                namespace="AWS/SES", metric_name="Reputation.BounceRate", statistic="Maximum",
+                period=_SES_REPUTATION_PERIOD,
+                comparison_operator="GreaterThanOrEqualToThreshold", threshold=args.bounce_rate_threshold,
+            ),
+            self._alarm(
+                "ses-complaint-rate", topic, opts,
+                description=(f"SES account complaint rate reached {args.complaint_rate_threshold:.2%}; SES reviews "
+                             f"the account at {SES_REVIEW_COMPLAINT_RATE:.1%}. Check who receives what."),
+                namespace="AWS/SES", metric_name="Reputation.ComplaintRate", statistic="Maximum",
+                period=_SES_REPUTATION_PERIOD,
+                comparison_operator="GreaterThanOrEqualToThreshold", threshold=args.complaint_rate_threshold,
+            ),
+        ]
+
+    def _build_lane_log_alarms(self, topic: aws.sns.Topic,
+                               opts: pulumi.ResourceOptions) -> list[aws.cloudwatch.MetricAlarm]:
+        """Per lane, from the handlers' own log lines: paused, out of quota, or failing to send.
+
+        One alarm per lane on the `Lane` dimension rather than a `SUM(SEARCH(...))` expression: the
+        lanes are known at deploy time, plain alarms need no metric math, and the alarm names the
+        lane that saw it.
+        """
+        args = self._args
+        alarms = []
+        for lane in args.lanes:
+            alarms.append(self._lane_metric_alarm(
+                lane, "sending-paused", SENDING_PAUSED_METRIC, topic, opts, period=_MINUTE, threshold=1,
+                description=(f"SES refused to send for lane {lane.name}: sending is paused for the account or "
+                             "configuration set. Mail waits in the queue; see the SES console.")))
+            alarms.append(self._lane_metric_alarm(
+                lane, "daily-quota-exhausted", DAILY_QUOTA_METRIC, topic, opts, period=_MINUTE, threshold=1,
+                description=(f"Lane {lane.name} hit the SES 24-hour sending quota. Mail waits in the queue "
+                             "until the quota frees up; request a higher quota if this recurs.")))
+            alarms.append(self._lane_metric_alarm(
+                lane, "send-failures", SEND_FAILED_METRIC, topic, opts, period=_FIVE_MINUTES,
+                threshold=args.send_failure_threshold,
+                description=(f"Lane {lane.name} logged {args.send_failure_threshold}+ retryable SES send "
+                             "failures in 5 minutes. Run the failures-by-error-code saved query.")))
+        return alarms
+
+    def _lane_metric_alarm(self, lane: WatchedLane, suffix: str, metric: str, topic: aws.sns.Topic,
+                           opts: pulumi.ResourceOptions, *, period: int, threshold: float,
+                           description: str) -> aws.cloudwatch.MetricAlarm:
+        """An alarm on one of the log-derived metrics for one lane."""
+        return self._alarm(
+            f"{lane.name}-{suffix}", topic, opts,
+            description=description,
+            namespace=self._args.metrics_namespace, metric_name=metric,
+            dimensions={LANE_DIMENSION: lane.name}, statistic="Sum", period=period,
+            comparison_operator="GreaterThanOrEqualToThreshold", threshold=threshold,
+        )
+
+    def _rule_dimensions(self, rule_name: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
+        """Rules on a custom bus publish their metrics per bus as well as per rule."""
+        dimensions: dict[str, pulumi.Input[str]] = {"RuleName": rule_name}
+        if self._args.event_bus_name is not None:
+            dimensions["EventBusName"] = self._args.event_bus_name
+        return dimensions
+
+    # --- dashboard -------------------------------------------------------------------------------
+
+    def _build_dashboard(self) -> aws.cloudwatch.Dashboard:
+        """One page from event in to email out, with alarm thresholds drawn where they apply."""
+        widgets = [
+            self._header_widget(),
+            *self._events_widgets(),
+            *self._lane_outcome_widgets(),
+            *self._queue_widgets(),
+            *self._function_widgets(),
+            *self._ses_widgets(),
+        ]
+        return aws.cloudwatch.Dashboard(
+            f"{self._name}-dashboard",
+            dashboard_name=self._name,
+            dashboard_body=pulumi.Output.json_dumps({"widgets": _layout(widgets)}),
+            opts=self._child,
+        )
+
+    def _graph(self, title: str, metrics: list[list[Any]], *, stat: str = "Sum", period: int = _FIVE_MINUTES,
+               thresholds: Sequence[tuple[str, float]] = ()) -> dict[str, Any]:
+        """A time-series widget; `thresholds` become horizontal annotations."""
+        properties: dict[str, Any] = {
+            "title": title,
+            "view": "timeSeries",
+            "stacked": False,
+            "region": self._region,
+            "stat": stat,
+            "period": period,
+            "metrics": metrics,
+            "yAxis": {"left": {"min": 0}},
+        }
+        if thresholds:
+            properties["annotations"] = {
+                "horizontal": [{"label": label, "value": value} for label, value in thresholds]}
+        return {"type": "metric", "width": 12, "height": 6, "properties": properties}
+
+    def _header_widget(self) -> dict[str, Any]:
+        markdown = (
+            f"## {self._name}\n"
+            "Find every send to one address: `python -m handlers.log ADDRESS` (with the stack's "
+            "recipient hash key) gives its hash; run the saved query "
+            f"`{self._name}/find-send-by-recipient-hash` with it. Failures by cause: "
+            f"`{self._name}/failures-by-error-code`."
+        )
+        return {"type": "text", "width": _DASHBOARD_COLUMNS, "height": 2, "properties": {"markdown": markdown}}
+
+    def _events_widgets(self) -> list[dict[str, Any]]:
+        if not self._args.rule_names:
+            return []
+        metrics: list[list[Any]] = []
+        for rule_name in self._args.rule_names:
+            dims = [part for key, value in self._rule_dimensions(rule_name).items() for part in (key, value)]
+            for metric in ("MatchedEvents", "Invocations", "FailedInvocations"):
+                metrics.append(["AWS/Events", metric, *dims,
+                                {"label": "${PROP('Dim.RuleName')} " + metric}])
+        return [self._graph("Events in (EventBridge rules)", metrics)]
+
+    def _lane_outcome_widgets(self) -> list[dict[str, Any]]:
+        namespace = self._args.metrics_namespace
+        return [
+            self._graph(
+                f"Lane {lane.name}: outcomes (from handler logs)",
+                [[namespace, metric, LANE_DIMENSION, lane.name, {"label": metric}] for metric in LANE_METRICS],
+                thresholds=[(f"{SEND_FAILED_METRIC} alarm", self._args.send_failure_threshold)],
+            )
+            for lane in self._args.lanes
+        ]
+
+    def _queue_widgets(self) -> list[dict[str, Any]]:
+        lanes = self._args.lanes
+        depth = [
+            ["AWS/SQS", metric, "QueueName", lane.queue_name, {"label": f"{lane.name} {label}"}]
+            for lane in lanes
+            for metric, label in (("ApproximateNumberOfMessagesVisible", "waiting"),
+                                  ("ApproximateNumberOfMessagesNotVisible", "in flight"))
+        ]
+        age = [["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", lane.queue_name, {"label": lane.name}]
+               for lane in lanes]
+        age_limits = sorted({lane.max_message_age_seconds for lane in lanes})
+        dead = [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", lane.dead_letter_queue_name,
+                 {"label": f"{lane.name} DLQ"}] for lane in lanes]
+        dead += [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue_name,
+                  {"label": "${PROP('Dim.QueueName')}"}] for queue_name in self._args.extra_dead_letter_queue_names]
+        widgets = []
+        if lanes:
+            widgets.append(self._graph("Lane queue depth", depth, stat="Maximum", period=_MINUTE))
+            widgets.append(self._graph("Oldest message age (s)", age, stat="Maximum", period=_MINUTE,
+                                       thresholds=[(f"age alarm {limit} s", limit) for limit in age_limits]))
+        if dead:
+            widgets.append(self._graph("Dead-letter queues (any message alarms)", dead, stat="Maximum",
+                                       period=_MINUTE, thresholds=[("alarm", 0)]))
+        return widgets
+
+    def _function_widgets(self) -> list[dict[str, Any]]:
+        functions = self._args.functions
+        failures = [
+            ["AWS/Lambda", metric, "FunctionName", function.name, {"label": f"{function.label} {metric.lower()}"}]
+            for function in functions for metric in ("Errors", "Throttles")
+        ]
+        duration = [
+            ["AWS/Lambda", "Duration", "FunctionName", function.name, {"stat": stat, "label": f"{function.label} {stat}"}]
+            for function in functions for stat in ("Average", "p99", "Maximum")
+        ]
+        return [
+            self._graph("Lambda errors and throttles", failures, thresholds=[("alarm", 1)]),
+            self._graph("Lambda duration (ms)", duration, stat="Average"),
+        ]
+
+    def _ses_widgets(self) -> list[dict[str, Any]]:
+        args = self._args
+        widgets = []
+        for title, metric, alarm_at, review_at in (
+            ("SES bounce rate", "Reputation.BounceRate", args.bounce_rate_threshold, SES_REVIEW_BOUNCE_RATE),
+            ("SES complaint rate", "Reputation.ComplaintRate", args.complaint_rate_threshold,
+             SES_REVIEW_COMPLAINT_RATE),
+        ):
+            metrics: list[list[Any]] = [["AWS/SES", metric, {"label": "account"}]]
+            if args.configuration_set_name is not None:
+                metrics.append(["AWS/SES", metric, "ses:configuration-set", args.configuration_set_name,
+                                {"label": "configuration set"}])
+            widgets.append(self._graph(title, metrics, stat="Maximum", period=_SES_REPUTATION_PERIOD,
+                                       thresholds=[("alarm", alarm_at), ("SES review", review_at)]))
+        return widgets
+
+    # --- saved queries ---------------------------------------------------------------------------
+
+    def _build_saved_queries(self) -> None:
+        """Queries an operator would otherwise retype during an incident, over every log group."""
+        log_groups = [function.log_group_name for function in self._args.functions]
+        aws.cloudwatch.QueryDefinition(
+            f"{self._name}-find-send-query",
+            name=f"{self._name}/find-send-by-recipient-hash",
+            log_group_names=log_groups,
+            query_string=find_send_query(),
+            opts=self._child,
+        )
+        aws.cloudwatch.QueryDefinition(
+            f"{self._name}-failures-query",
+            name=f"{self._name}/failures-by-error-code",
+            log_group_names=log_groups,
+            query_string=FAILURES_BY_ERROR_CODE_QUERY,
+            opts=self._child,
+        )
+
+
+def event_pattern(event: str) -> str:
+    """The metric filter pattern matching the JSON log lines of one handler event."""
+    return '{ $.event = "' + event + '" }'
+
+
+def find_send_query() -> str:
+    """Every line that names one recipient hash, newest first.
+
+    A substring match on the raw line finds the hash at any position of `recipient_hashes`;
+    indexing the array (`recipient_hashes.0`, `.1`, ...) would miss recipients past the indexes
+    written out. The hashes are 32 hex characters, so a false match is not a practical concern.
+    """
+    return "\n".join((
+        f"# Replace {_FIND_SEND_PLACEHOLDER} with the hash from `python -m handlers.log ADDRESS`.",
+        "fields @timestamp, event, lane, template, error_code, ses_message_id, sqs_message_id, event_id, "
+        "request_id, @log",
+        f'| filter @message like "{_FIND_SEND_PLACEHOLDER}"',
+        "| sort @timestamp desc",
+        "| limit 1000",
+    ))
+
+
+FAILURES_BY_ERROR_CODE_QUERY = "\n".join((
+    "# Everything the handlers logged with an error code (rejections, failures, deferrals, pauses).",
+    "filter ispresent(error_code)",
+    "| stats count(*) as occurrences by error_code, lane, event",
+    "| sort occurrences desc",
+))
+
+
+def _layout(widgets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Place widgets left to right, wrapping at the dashboard's 24 columns."""
+    placed, x, y, row_height = [], 0, 0, 0
+    for widget in widgets:
+        if x + widget["width"] > _DASHBOARD_COLUMNS:
+            x, y, row_height = 0, y + row_height, 0
+        placed.append({**widget, "x": x, "y": y})
+        x += widget["width"]
+        row_height = max(row_height, widget["height"])
+    return placed
+
+
+def _kebab(metric: str) -> str:
+    """`EmailsSent` -> `emails-sent`, for child resource names."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", metric).lower()
+
+
+def _require_unique(what: str, values: Sequence[str]) -> None:
+    duplicates = sorted({value for value in values if values.count(value) > 1})
+    if duplicates:
+        raise ValueError(f"duplicate {what}(s) {duplicates}: child resource names need each to be unique")
+    if any(not value for value in values):
+        raise ValueError(f"every {what} must be non-empty: it names child resources")
