@@ -14,15 +14,18 @@ from components.monitoring import Monitoring, MonitoringArgs, WatchedFunction, W
 from components.stack_config import ConfigErrors, parse
 from handlers.metrics import DEFAULT_NAMESPACE
 
-CONFIG_KEYS = (
-    "sender", "identity", "production", "accountSendRate", "laneShares", "batchSizes", "maxReceiveCount",
-    "reportRecipients", "oncallRecipients", "recipientAllowlist", "alarmEmail", "allowedPublishers",
-    "functionTimeoutSeconds", "logRetentionDays", "archiveRetentionDays", "reportSchedule", "reportTimezone",
-    "routes", "tags",
-)
-
 config = pulumi.Config()
-raw = {key: config.get_object(key) for key in CONFIG_KEYS}
+# Each setting read with its type from Pulumi.yaml's schema; parse() checks the values.
+readers = {
+    "sender": config.get, "identity": config.get, "alarmEmail": config.get, "reportSchedule": config.get,
+    "reportTimezone": config.get, "production": config.get_bool, "accountSendRate": config.get_float,
+    "maxReceiveCount": config.get_int, "functionTimeoutSeconds": config.get_int,
+    "logRetentionDays": config.get_int, "archiveRetentionDays": config.get_int,
+    "laneShares": config.get_object, "batchSizes": config.get_object, "reportRecipients": config.get_object,
+    "oncallRecipients": config.get_object, "recipientAllowlist": config.get_object,
+    "allowedPublishers": config.get_object, "routes": config.get_object, "tags": config.get_object,
+}
+raw = {key: read(key) for key, read in readers.items()}
 try:
     settings = parse({k: v for k, v in raw.items() if v is not None},
                      recipient_hash_key=config.require_secret("recipientHashKey"))

@@ -287,7 +287,7 @@ class EventRouter(pulumi.ComponentResource):
             policies[lane] = aws.sqs.QueuePolicy(
                 f"{self._name}-{lane}-lane-policy",
                 queue_url=queue.url,
-                policy=_events_send_policy(queue.arn, [item.rule.arn for item in routed]),
+                policy=_events_send_policy(queue.arn, [rule.arn for rule in rules]),
                 opts=self._child(),
             )
         return policies

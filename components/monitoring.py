@@ -583,7 +583,8 @@ class Monitoring(pulumi.ComponentResource):
             for function in functions for metric in ("Errors", "Throttles")
         ]
         duration = [
-            ["AWS/Lambda", "Duration", "FunctionName", function.name, {"stat": stat, "label": f"{function.label} {stat}"}]
+            ["AWS/Lambda", "Duration", "FunctionName", function.name,
+             {"stat": stat, "label": f"{function.label} {stat}"}]
             for function in functions for stat in ("Average", "p99", "Maximum")
         ]
         return [

@@ -24,9 +24,17 @@ def stack_config(stack: str = "dev") -> dict[str, Any]:
     return dict(raw.get("config") or {})
 
 
-def run_stack(stack: str = "dev", overrides: Mapping[str, Any] | None = None) -> RecordingMocks:
-    """Declare everything `__main__.py` declares for the stack, and return the recorded resources."""
-    config = {**stack_config(stack), **{f"{PROJECT}:{k}": v for k, v in (overrides or {}).items()}}
+def run_stack(
+    stack: str = "dev", overrides: Mapping[str, Any] | None = None, *, config_from: str | None = None
+) -> RecordingMocks:
+    """Declare everything `__main__.py` declares for the stack, and return the recorded resources.
+
+    Args:
+        stack: the stack name the program sees.
+        overrides: config values (without the project prefix) replacing the stack file's.
+        config_from: read another stack's file (default: the stack's own).
+    """
+    config = {**stack_config(config_from or stack), **{f"{PROJECT}:{k}": v for k, v in (overrides or {}).items()}}
     values = {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
     pulumi.runtime.set_all_config(values, [f"{PROJECT}:recipientHashKey"])
     cwd = os.getcwd()

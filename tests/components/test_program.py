@@ -1,0 +1,81 @@
+"""The whole program (`__main__.py`) under Pulumi's mocks, with the dev stack's config."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.components.mocks import RecordingMocks
+from tests.components.program import run_stack
+
+
+@pytest.fixture(scope="module")
+def dev() -> RecordingMocks:
+    return run_stack("dev")
+
+
+def alarm_dimensions(mocks: RecordingMocks) -> list[dict[str, str]]:
+    return [a.inputs.get("dimensions") or {} for a in mocks.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")]
+
+
+def test_program_declares_the_three_components(dev: RecordingMocks) -> None:
+    components = {r.typ for r in dev.resources if r.typ.startswith("email-pipeline:")}
+    assert components == {"email-pipeline:index:EmailSender", "email-pipeline:index:EventRouter",
+                          "email-pipeline:index:Monitoring"}
+
+
+def test_every_function_has_error_and_throttle_alarms(dev: RecordingMocks) -> None:
+    functions = {f.inputs["name"] for f in dev.of_type("aws:lambda/function:Function")}
+    alarms = dev.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    for function in functions:
+        metrics = {a.inputs["metricName"] for a in alarms
+                   if (a.inputs.get("dimensions") or {}).get("FunctionName") == function}
+        assert {"Errors", "Throttles"} <= metrics, function
+
+
+def test_every_dead_letter_queue_has_an_alarm(dev: RecordingMocks) -> None:
+    queues = dev.of_type("aws:sqs/queue:Queue")
+    dead_letter_queues = {q.outputs["name"] for q in queues
+                          if q.outputs["name"].endswith(("-dlq", "-failures"))}
+    watched = {d.get("QueueName") for d in alarm_dimensions(dev)}
+    assert len(dead_letter_queues) == 6  # 2 lane DLQs, 2 route target DLQs, schedule DLQ, report failures
+    assert dead_letter_queues <= watched
+
+
+def test_lane_queue_policies_accept_only_their_rules(dev: RecordingMocks) -> None:
+    policies = dev.of_type("aws:sqs/queuePolicy:QueuePolicy")
+    lane_policies = [p for p in policies if p.inputs["queueUrl"].endswith("-queue")]
+    assert len(lane_policies) == 2
+    for policy in lane_policies:
+        [statement] = json.loads(policy.inputs["policy"])["Statement"]
+        assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+        assert statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+
+
+def test_stack_name_is_in_every_name_ses_keeps_per_account(dev: RecordingMocks) -> None:
+    staging = run_stack("staging", config_from="dev")
+
+    def ses_names(mocks: RecordingMocks) -> set[str]:
+        templates = {t.inputs["name"] for t in mocks.of_type("aws:ses/template:Template")}
+        config_sets = {c.inputs["configurationSetName"]
+                       for c in mocks.of_type("aws:sesv2/configurationSet:ConfigurationSet")}
+        return templates | config_sets
+
+    assert ses_names(dev) == {"email-pipeline-dev", "email-pipeline-dev-notification-v1",
+                              "email-pipeline-dev-daily-report-v1"}
+    assert not ses_names(dev) & ses_names(staging)
+
+
+def test_bad_config_stops_the_program_before_any_resource() -> None:
+    with pytest.raises(SystemExit) as stopped:
+        run_stack("dev", overrides={"laneShares": {"normal": 0.9, "priority": 0.4}, "alarmEmail": "ops"})
+    message = str(stopped.value)
+    assert "sum to 1.3" in message and "alarmEmail: 'ops'" in message
+
+
+def test_a_route_added_in_config_appears_without_code_changes() -> None:
+    mocks = run_stack("dev", overrides={"routes": [
+        {"name": "order-receipts", "eventPattern": {"source": ["shop.orders"]}, "lane": "normal"}]})
+    rules = {r.name for r in mocks.of_type("aws:cloudwatch/eventRule:EventRule")}
+    assert any(name.endswith("order-receipts") for name in rules)
