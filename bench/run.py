@@ -38,7 +38,7 @@ BUDGETED = ("handlers.templated", "handlers.priority")
 _TIMED = "import time; t = time.perf_counter(); {code}; print(time.perf_counter() - t)"
 
 
-def cold_start(paths: list[str]) -> dict[str, float]:
+def cold_start(paths: list[str]) -> dict[str, tuple[float, float]]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1",
            "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
     codes = {"baseline": BASELINE, **{name: f"import {name}" for name in HANDLERS}}
@@ -48,7 +48,7 @@ def cold_start(paths: list[str]) -> dict[str, float]:
             out = subprocess.run([sys.executable, "-c", _TIMED.format(code=code)], env=env,
                                  capture_output=True, text=True, check=True, cwd=tempfile.gettempdir())
             samples[name].append(float(out.stdout.strip().splitlines()[-1]))
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return {name: (min(values), statistics.median(values)) for name, values in samples.items()}
 
 
 def per_message_cpu_ms(messages: int = 2000) -> float:
@@ -76,6 +76,19 @@ def per_message_cpu_ms(messages: int = 2000) -> float:
     return (time.process_time() - start) * 1000 / messages
 
 
+def program_under_mocks_seconds(rounds: int = 3) -> float:
+    """Wall time of `__main__.py` for the dev stack under Pulumi's mocks (archives already built)."""
+    from local.program import run_stack
+
+    run_stack("dev")  # warm: builds and caches the archives
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        run_stack("dev")
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def main() -> int:
     build = ROOT / "build"
     handler_zip = build_handler_zip(ROOT / "handlers", build / "handlers.zip")
@@ -90,19 +103,23 @@ def main() -> int:
         subprocess.run([sys.executable, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash",
                         str(code_dir), str(layer_dir)], check=True)
         medians = cold_start([str(code_dir), str(layer_dir / "python")])
-    base = medians.pop("baseline")
-    print(f"cold start ({ROUNDS} interleaved rounds, median): baseline {base * 1000:.0f} ms")
-    for name, value in medians.items():
-        ratio = value / base
+    base_min, base_median = medians.pop("baseline")
+    print(f"cold start, {ROUNDS} interleaved rounds; baseline min {base_min * 1000:.0f} ms, "
+          f"median {base_median * 1000:.0f} ms")
+    for name, (low, median) in medians.items():
+        # Noise only ever adds time, so the verdict uses the minimum; the median is shown beside it.
+        ratio = low / base_min
         verdict = ("ok" if ratio <= 1.3 else "OVER") if name in BUDGETED else "informational"
         ok &= verdict != "OVER"
-        print(f"  {name:<20} {value * 1000:6.0f} ms  {ratio:.2f}x  (budget 1.30x) {verdict}")
+        print(f"  {name:<20} min {low * 1000:4.0f} ms {ratio:.2f}x, median {median * 1000:4.0f} ms "
+              f"{median / base_median:.2f}x  (budget 1.30x) {verdict}")
     code_kb, layer_mb = handler_zip.stat().st_size / 1024, layer_zip.stat().st_size / 1024 / 1024
     ok &= code_kb < 100 and layer_mb < 3
     print(f"handler zip {code_kb:.1f} KB (budget 100 KB); layer zip {layer_mb:.2f} MB (budget 3 MB)")
     cpu = per_message_cpu_ms()
     ok &= cpu < 1
     print(f"own CPU per message {cpu:.3f} ms (budget 1 ms)")
+    print(f"program under Pulumi mocks (dev stack): {program_under_mocks_seconds():.2f} s (informational)")
     return 0 if ok else 1
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from handlers import log
+from handlers import log_events
 from handlers.metrics import LANE_DIMENSION, LANE_METRICS
 
 TYPE_TOKEN = "email-pipeline:index:Monitoring"
@@ -27,9 +27,9 @@ SES_REVIEW_COMPLAINT_RATE = 0.001
 #: The log event each alarm watches; the metric name comes from the shared table, so an alarm can
 #: never watch a metric that no filter produces.
 _METRIC_OF_EVENT: Mapping[str, str] = {event: metric for metric, event in LANE_METRICS.items()}
-SENDING_PAUSED_METRIC = _METRIC_OF_EVENT[log.SES_SENDING_PAUSED]
-SEND_FAILED_METRIC = _METRIC_OF_EVENT[log.EMAIL_SEND_FAILED]
-DAILY_QUOTA_METRIC = _METRIC_OF_EVENT[log.SES_DAILY_QUOTA_EXHAUSTED]
+SENDING_PAUSED_METRIC = _METRIC_OF_EVENT[log_events.SES_SENDING_PAUSED]
+SEND_FAILED_METRIC = _METRIC_OF_EVENT[log_events.EMAIL_SEND_FAILED]
+DAILY_QUOTA_METRIC = _METRIC_OF_EVENT[log_events.SES_DAILY_QUOTA_EXHAUSTED]
 
 #: What the account root may do with the alarm key: administer it, never use it. Listed one by one
 #: (no `kms:*`), so no IAM policy in the account can be widened into decrypting with this key.

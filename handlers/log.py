@@ -18,18 +18,20 @@ from typing import Any
 
 import structlog
 
-#: Event names are constants so metric filters, saved queries and alarms can match them exactly.
-EMAIL_SENT = "email_sent"
-EMAIL_SEND_FAILED = "email_send_failed"
-EMAIL_REJECTED = "email_rejected"
-EMAIL_DEFERRED = "email_deferred"
-EMAIL_DUPLICATE_SKIPPED = "email_duplicate_skipped"
-SES_SENDING_PAUSED = "ses_sending_paused"
-SES_DAILY_QUOTA_EXHAUSTED = "ses_daily_quota_exhausted"
-DEAD_LETTER_FORWARD_FAILED = "dead_letter_forward_failed"
-VISIBILITY_CHANGE_FAILED = "visibility_change_failed"
-ACCOUNT_LIMITS_UNAVAILABLE = "account_limits_unavailable"
-REPORT_SENT = "report_sent"
+# Event names live in a dependency-free module so the Pulumi program can import them too.
+from handlers.log_events import (  # noqa: E402  (re-exported: handlers log with log.EMAIL_SENT etc.)
+    ACCOUNT_LIMITS_UNAVAILABLE,
+    DEAD_LETTER_FORWARD_FAILED,
+    EMAIL_DEFERRED,
+    EMAIL_DUPLICATE_SKIPPED,
+    EMAIL_REJECTED,
+    EMAIL_SEND_FAILED,
+    EMAIL_SENT,
+    REPORT_SENT,
+    SES_DAILY_QUOTA_EXHAUSTED,
+    SES_SENDING_PAUSED,
+    VISIBILITY_CHANGE_FAILED,
+)
 
 _HASH_HEX_CHARS = 32  # 128 bits: collision-free for any realistic recipient population
 

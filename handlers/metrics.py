@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from handlers import log
+from handlers import log_events
 
 DEFAULT_NAMESPACE = "EmailPipeline"
 LANE_DIMENSION = "Lane"
 
 #: metric name -> the log event it counts
 LANE_METRICS: Mapping[str, str] = {
-    "EmailsSent": log.EMAIL_SENT,
-    "EmailsRejected": log.EMAIL_REJECTED,
-    "EmailsFailed": log.EMAIL_SEND_FAILED,
-    "EmailsDeferred": log.EMAIL_DEFERRED,
-    "DuplicatesSkipped": log.EMAIL_DUPLICATE_SKIPPED,
-    "SendingPaused": log.SES_SENDING_PAUSED,
-    "DailyQuotaExhausted": log.SES_DAILY_QUOTA_EXHAUSTED,
+    "EmailsSent": log_events.EMAIL_SENT,
+    "EmailsRejected": log_events.EMAIL_REJECTED,
+    "EmailsFailed": log_events.EMAIL_SEND_FAILED,
+    "EmailsDeferred": log_events.EMAIL_DEFERRED,
+    "DuplicatesSkipped": log_events.EMAIL_DUPLICATE_SKIPPED,
+    "SendingPaused": log_events.SES_SENDING_PAUSED,
+    "DailyQuotaExhausted": log_events.SES_DAILY_QUOTA_EXHAUSTED,
 }

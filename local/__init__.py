@@ -1,0 +1,1 @@
+"""Local tooling: the Pulumi program under mocks, and the whole system on an emulated AWS."""

@@ -17,7 +17,7 @@ from components.email_sender import (
     idempotency_ttl,
     lane_max_concurrency,
 )
-from tests.components.mocks import RecordingMocks, run_program
+from local.mocks import RecordingMocks, run_program
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from components.event_router import DEFAULT_ROUTES, EventRouter, EventRouterArgs, LaneQueue, Route
-from tests.components.mocks import ACCOUNT, REGION, Recorded, RecordingMocks, run_program
+from local.mocks import ACCOUNT, REGION, Recorded, RecordingMocks, run_program
 from tests.conftest import load_event
 
 NAME = "email-dev"

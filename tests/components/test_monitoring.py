@@ -18,7 +18,7 @@ from components.monitoring import (
 )
 from handlers import log
 from handlers.metrics import LANE_DIMENSION, LANE_METRICS
-from tests.components.mocks import ACCOUNT, REGION, Recorded, RecordingMocks, run_program
+from local.mocks import ACCOUNT, REGION, Recorded, RecordingMocks, run_program
 
 NAME = "email-dev"
 NAMESPACE = "EmailPipeline/dev"

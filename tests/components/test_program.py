@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.components.mocks import RecordingMocks
-from tests.components.program import run_stack
+from local.mocks import RecordingMocks
+from local.program import run_stack
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +79,17 @@ def test_a_route_added_in_config_appears_without_code_changes() -> None:
         {"name": "order-receipts", "eventPattern": {"source": ["shop.orders"]}, "lane": "normal"}]})
     rules = {r.name for r in mocks.of_type("aws:cloudwatch/eventRule:EventRule")}
     assert any(name.endswith("order-receipts") for name in rules)
+
+
+def test_program_imports_need_only_the_programs_requirements() -> None:
+    """`pulumi up` runs with requirements.txt alone: no handler runtime dependency may leak in."""
+    import subprocess
+    import sys
+
+    from local.program import ROOT
+
+    code = ("import sys; sys.modules['structlog'] = None; sys.modules['boto3'] = None; "
+            "import components.email_sender, components.event_router, components.monitoring, "
+            "components.stack_config")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -12,9 +12,9 @@ from typing import Any
 import pulumi
 import yaml
 
-from tests.components.mocks import RecordingMocks, run_program
+from local.mocks import RecordingMocks, run_program
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "email-pipeline"
 
 

@@ -1,4 +1,4 @@
-"""Pulumi unit-test mocks that record every resource a program or component declares.
+"""Pulumi mocks that record every resource a program or component declares (tests and local runs).
 
 Use `run_program(build)`: it sets the mocks, runs `build()` inside a Pulumi stack, waits for all
 outputs, and returns the recorded resources. Mocked outputs echo the inputs (camelCase keys) plus

@@ -1,0 +1,20 @@
+"""The constant event names of the handlers' log lines.
+
+Metric filters, saved queries and alarms match these exactly, so they are defined once, here, in a
+module with no dependencies that both the handlers and the Pulumi program import.
+"""
+
+from __future__ import annotations
+
+EMAIL_SENT = "email_sent"
+EMAIL_SEND_FAILED = "email_send_failed"
+EMAIL_REJECTED = "email_rejected"
+EMAIL_DEFERRED = "email_deferred"
+EMAIL_DUPLICATE_SKIPPED = "email_duplicate_skipped"
+SES_SENDING_PAUSED = "ses_sending_paused"
+SES_DAILY_QUOTA_EXHAUSTED = "ses_daily_quota_exhausted"
+DEAD_LETTER_FORWARD_FAILED = "dead_letter_forward_failed"
+VISIBILITY_CHANGE_FAILED = "visibility_change_failed"
+ACCOUNT_LIMITS_UNAVAILABLE = "account_limits_unavailable"
+REPORT_SENT = "report_sent"
+
