@@ -49,7 +49,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs["invokeArn"] = f"arn:aws:apigateway:{REGION}:lambda:path/functions/{outputs['arn']}/invocations"
         if args.typ == "aws:lambda/layerVersion:LayerVersion":
             outputs["arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{outputs.get('layerName', name)}:1"
-        self.resources.append(Recorded(args.typ, args.name, dict(args.inputs), outputs))
+        self.resources.append(Recorded(args.typ, args.name, _reveal(dict(args.inputs)), outputs))
         return f"{args.name}-id", outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
@@ -63,6 +63,20 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def of_type(self, typ: str) -> list[Recorded]:
         return [r for r in self.resources if r.typ == typ]
+
+
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"  # Pulumi's marker for a secret value on the wire
+
+
+def _reveal(value: Any) -> Any:
+    """Inputs with Pulumi's secret wrappers removed: the recording is for inspection, not display."""
+    if isinstance(value, dict):
+        if _SECRET_SIG in value and "value" in value:
+            return _reveal(value["value"])
+        return {key: _reveal(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_reveal(item) for item in value]
+    return value
 
 
 def _arn(typ: str, name: str, kind: str, service: str) -> str:

@@ -1,0 +1,124 @@
+"""Command line for the local system: `python -m local {demo,send,serve}`.
+
+    python -m local demo                      # bundled samples, checked against the expected outcome
+    python -m local send events.json [--json] # your events, in `aws events put-events --entries` format
+    python -m local serve [--port 4566]       # keep the emulator up and the lanes draining
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from local.system import LocalSystem
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples" / "events.json"
+#: What the bundled samples must produce on the dev stack: (lane, subject) sent, (lane, field) dead-lettered.
+EXPECTED_SENT = {("normal", "Test Notification"), ("priority", "[HIGH] High Priority Alert")}
+EXPECTED_DEAD_LETTERS = {("normal", "detail.emailConfig.recipient")}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="publish the bundled samples and check the outcome")
+    send = commands.add_parser("send", help="publish events from a file and show what happened")
+    send.add_argument("file", type=Path, help="a JSON list of PutEvents entries (or {'Entries': [...]})")
+    serve = commands.add_parser("serve", help="keep the emulator running; point the AWS CLI at it")
+    serve.add_argument("--port", type=int, default=4566)
+    for command in (demo, send, serve):
+        command.add_argument("--stack", default="dev", help="stack config to run (default: dev)")
+    for command in (demo, send):
+        command.add_argument("--json", action="store_true", help="print one JSON document")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        return serve_forever(args.stack, args.port)
+    entries = load_entries(SAMPLES if args.command == "demo" else args.file)
+    summary = run(args.stack, entries, report=args.command == "demo")
+    print(json.dumps(summary, indent=2) if args.json else describe(summary))
+    if args.command == "demo":
+        return check_demo(summary)
+    return 0
+
+
+def load_entries(path: Path) -> list[dict[str, Any]]:
+    """Entries as `aws events put-events --entries` takes them (a list, or `{"Entries": [...]}`)."""
+    data = json.loads(path.read_text())
+    return list(data["Entries"] if isinstance(data, Mapping) else data)
+
+
+def run(stack: str, entries: Sequence[Mapping[str, Any]], *, report: bool = False) -> dict[str, Any]:
+    """Publish, drain every lane (and run the daily report), and summarize; handler logs are kept quiet."""
+    with LocalSystem.start(stack) as system, contextlib.redirect_stdout(io.StringIO()):
+        system.publish(entries)
+        system.drain()
+        if report:
+            system.run_report()
+        return system.summary()
+
+
+def describe(summary: Mapping[str, Any]) -> str:
+    """The summary as a person reads it."""
+    lines = []
+    for email in summary["sent"]:
+        lines += [f"SENT [{email['lane']}] to {', '.join(email['to'])}" + (f" cc {', '.join(email['cc'])}" if email["cc"] else ""),
+                  f"  subject: {email['subject']}",
+                  *(f"  | {line}" for line in email["text"].strip().splitlines() if line.strip()), ""]
+    for letter in summary["dead_letters"]:
+        lines += [f"DEAD LETTER [{letter['lane']}] {letter['reason']}",
+                  f"  event: {json.dumps(letter['event'])[:200]}", ""]
+    counts = ", ".join(f"{lane}: {c['sent']} sent, {c['dead_letters']} dead-lettered"
+                       for lane, c in sorted(summary["counts"].items()))
+    lines.append(f"counts: {counts or 'nothing happened'}")
+    return "\n".join(lines)
+
+
+def check_demo(summary: Mapping[str, Any]) -> int:
+    """Exit status of the demo: 0 when the samples did exactly what they should."""
+    sent = {(e["lane"], e["subject"]) for e in summary["sent"] if e["lane"] != "report"}
+    letters = {(d["lane"], d["reason"].split(":")[0]) for d in summary["dead_letters"]}
+    reports = [e for e in summary["sent"] if e["lane"] == "report"]
+    problems = []
+    if sent != EXPECTED_SENT:
+        problems.append(f"sent {sorted(sent)}, expected {sorted(EXPECTED_SENT)}")
+    if letters != EXPECTED_DEAD_LETTERS:
+        problems.append(f"dead letters {sorted(letters)}, expected {sorted(EXPECTED_DEAD_LETTERS)}")
+    if len(reports) != 1:
+        problems.append(f"{len(reports)} daily reports sent, expected 1")
+    for problem in problems:
+        print(f"demo: UNEXPECTED: {problem}", file=sys.stderr)
+    if not problems:
+        print("demo: every sample did what it should", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def serve_forever(stack: str, port: int) -> int:
+    """Keep the emulator up on 127.0.0.1:`port` and drain the lanes every second."""
+    with LocalSystem.start(stack, port=port) as system:
+        bus = system.blueprint.buses[0]
+        print(f"emulated AWS on {system.endpoint} (region eu-west-1, any credentials); bus {bus}")
+        print(f"  aws --endpoint-url {system.endpoint} events put-events --entries file://samples/events.json")
+        print("  (entries need \"EventBusName\": \"" + bus + "\"); Ctrl-C to stop")
+        shown = 0
+        try:
+            while True:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    system.drain()
+                for email in system.ses.outbox[shown:]:
+                    print(f"SENT [{email.lane}] to {', '.join(email.to)}: {email.subject}", flush=True)
+                shown = len(system.ses.outbox)
+                time.sleep(1)
+        except KeyboardInterrupt:
+            return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

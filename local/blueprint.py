@@ -1,0 +1,192 @@
+"""What the Pulumi program declares, read from a mocked run, and recreated in the AWS emulator.
+
+The local system is not a second copy of the infrastructure: `Blueprint.from_mocks` reads the
+resources `__main__.py` declared for a stack (under Pulumi's mocks), and `provision` creates the
+emulatable ones in moto with the same names, patterns and settings. A route, queue, template or
+setting added to the program appears locally with no other change.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from local.mocks import RecordingMocks
+
+
+_SIMPLE_PATTERN = re.compile(r'^\{\s*\$\.(?P<key>\w+)\s*=\s*"(?P<value>[^"]*)"\s*\}$')
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    arn: str
+    visibility_timeout: int
+    redrive: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    name: str
+    bus: str
+    pattern: str
+    target_arns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    arn: str
+    handler: str
+    timeout: int
+    environment: Mapping[str, str]
+    log_group: str = ""
+
+
+@dataclass(frozen=True)
+class MappingSpec:
+    queue_arn: str
+    function_arn: str
+    batch_size: int
+
+
+@dataclass(frozen=True)
+class MetricFilterSpec:
+    """A log metric filter of the simple form the Monitoring component declares: `{ $.key = "value" }`."""
+
+    log_group: str
+    key: str
+    value: str
+    metric: str
+    namespace: str
+    dimensions: Mapping[str, str]
+
+    def metric_for(self, line: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The datapoint this filter makes of a JSON log line, or None when it does not match."""
+        if str(line.get(self.key)) != self.value:
+            return None
+        dimensions = [{"Name": name, "Value": str(line.get(path.removeprefix("$."), ""))}
+                      for name, path in self.dimensions.items()]
+        return {"MetricName": self.metric, "Value": 1.0, "Unit": "Count", "Dimensions": dimensions}
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    name: str
+    subject: str
+    html: str
+    text: str
+
+
+@dataclass
+class Blueprint:
+    """The emulatable part of a stack, as the program declared it."""
+
+    queues: dict[str, QueueSpec] = field(default_factory=dict)
+    buses: list[str] = field(default_factory=list)
+    rules: list[RuleSpec] = field(default_factory=list)
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)
+    mappings: list[MappingSpec] = field(default_factory=list)
+    templates: dict[str, TemplateSpec] = field(default_factory=dict)
+    identities: list[str] = field(default_factory=list)
+    configuration_sets: list[str] = field(default_factory=list)
+    tables: dict[str, str] = field(default_factory=dict)  # table name -> hash key
+    scheduled_function_arns: list[str] = field(default_factory=list)
+    metric_filters: list[MetricFilterSpec] = field(default_factory=list)
+
+    @classmethod
+    def from_mocks(cls, mocks: RecordingMocks) -> Blueprint:
+        """Read every resource the local system emulates from a mocked program run."""
+        blueprint = cls()
+        targets: dict[str, list[str]] = {}
+        for target in mocks.of_type("aws:cloudwatch/eventTarget:EventTarget"):
+            targets.setdefault(target.inputs["rule"], []).append(target.inputs["arn"])
+        for queue in mocks.of_type("aws:sqs/queue:Queue"):
+            redrive = queue.inputs.get("redrivePolicy")
+            blueprint.queues[queue.outputs["arn"]] = QueueSpec(
+                name=queue.outputs["name"], arn=queue.outputs["arn"],
+                visibility_timeout=int(queue.inputs.get("visibilityTimeoutSeconds", 30)),
+                redrive=json.loads(redrive) if redrive else None,
+            )
+        blueprint.buses = [bus.outputs["name"] for bus in mocks.of_type("aws:cloudwatch/eventBus:EventBus")]
+        for rule in mocks.of_type("aws:cloudwatch/eventRule:EventRule"):
+            bus = rule.inputs.get("eventBusName")
+            if bus in blueprint.buses:  # the default bus (SES feedback) is AWS's, not ours
+                blueprint.rules.append(RuleSpec(rule.outputs["name"], bus, rule.inputs["eventPattern"],
+                                                tuple(targets.get(rule.outputs["name"], ()))))
+        for function in mocks.of_type("aws:lambda/function:Function"):
+            blueprint.functions[function.outputs["arn"]] = FunctionSpec(
+                name=function.outputs["name"], arn=function.outputs["arn"], handler=function.inputs["handler"],
+                timeout=int(function.inputs.get("timeout", 3)),
+                environment=dict((function.inputs.get("environment") or {}).get("variables", {})),
+                log_group=(function.inputs.get("loggingConfig") or {}).get("logGroup", ""),
+            )
+        for mapping in mocks.of_type("aws:lambda/eventSourceMapping:EventSourceMapping"):
+            blueprint.mappings.append(MappingSpec(mapping.inputs["eventSourceArn"], mapping.inputs["functionName"],
+                                                  int(mapping.inputs.get("batchSize", 10))))
+        for template in mocks.of_type("aws:ses/template:Template"):
+            inputs = template.inputs
+            blueprint.templates[inputs["name"]] = TemplateSpec(inputs["name"], inputs["subject"], inputs["html"],
+                                                               inputs["text"])
+        blueprint.identities = [i.inputs["emailIdentity"] for i in mocks.of_type("aws:sesv2/emailIdentity:EmailIdentity")]
+        blueprint.configuration_sets = [c.inputs["configurationSetName"]
+                                        for c in mocks.of_type("aws:sesv2/configurationSet:ConfigurationSet")]
+        blueprint.tables = {t.outputs["name"]: t.inputs["hashKey"] for t in mocks.of_type("aws:dynamodb/table:Table")}
+        blueprint.scheduled_function_arns = [s.inputs["target"]["arn"]
+                                             for s in mocks.of_type("aws:scheduler/schedule:Schedule")]
+        for metric_filter in mocks.of_type("aws:cloudwatch/logMetricFilter:LogMetricFilter"):
+            match = _SIMPLE_PATTERN.match(metric_filter.inputs["pattern"])
+            transformation = metric_filter.inputs["metricTransformation"]
+            if match:
+                blueprint.metric_filters.append(MetricFilterSpec(
+                    metric_filter.inputs["logGroupName"], match["key"], match["value"], transformation["name"],
+                    transformation["namespace"], dict(transformation.get("dimensions") or {})))
+        return blueprint
+
+    def lane_mappings(self) -> list[tuple[QueueSpec, FunctionSpec, int]]:
+        """(queue, function, batch size) for each event source mapping."""
+        return [(self.queues[m.queue_arn], self.functions[m.function_arn], m.batch_size) for m in self.mappings]
+
+    def dead_letter_queues(self) -> dict[str, QueueSpec]:
+        """Each lane's DLQ, by lane name (the `EMAIL_LANE` of the function draining the lane)."""
+        found = {}
+        for queue, function, _batch in self.lane_mappings():
+            if queue.redrive:
+                found[function.environment.get("EMAIL_LANE", queue.name)] = self.queues[queue.redrive["deadLetterTargetArn"]]
+        return found
+
+
+def provision(blueprint: Blueprint, clients: Mapping[str, Any]) -> None:
+    """Create the blueprint in the emulator: queues (DLQs first), bus, rules, targets, SES, table.
+
+    Not emulated: IAM (nothing is enforced), KMS, Lambda itself (handlers run in-process),
+    CloudWatch alarms, EventBridge Scheduler (the runner triggers the report), archives.
+    """
+    sqs, events, ses, sesv2, dynamodb = (clients[k] for k in ("sqs", "events", "ses", "sesv2", "dynamodb"))
+    for queue in sorted(blueprint.queues.values(), key=lambda q: q.redrive is not None):
+        attributes = {"VisibilityTimeout": str(queue.visibility_timeout)}
+        if queue.redrive:
+            attributes["RedrivePolicy"] = json.dumps(queue.redrive)
+        sqs.create_queue(QueueName=queue.name, Attributes=attributes)
+    for bus in blueprint.buses:
+        events.create_event_bus(Name=bus)
+    for rule in blueprint.rules:
+        events.put_rule(Name=rule.name, EventBusName=rule.bus, EventPattern=rule.pattern)
+        events.put_targets(Rule=rule.name, EventBusName=rule.bus,
+                           Targets=[{"Id": f"t{i}", "Arn": arn} for i, arn in enumerate(rule.target_arns)])
+    for identity in blueprint.identities:
+        if "@" in identity:
+            ses.verify_email_identity(EmailAddress=identity)
+        else:
+            ses.verify_domain_identity(Domain=identity)
+    for name in blueprint.configuration_sets:
+        sesv2.create_configuration_set(ConfigurationSetName=name)
+    for table, hash_key in blueprint.tables.items():
+        dynamodb.create_table(
+            TableName=table, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": hash_key, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": hash_key, "AttributeType": "S"}],
+        )

@@ -1,0 +1,122 @@
+"""An SES v2 client for the local system: moto underneath, plus what moto lacks.
+
+moto 5.2 implements SES v2 simple sends but neither templated sends nor GetAccount. This wrapper
+renders a templated send from the templates the program declared (`local.render`, as SES would),
+passes the rendered message to moto as a simple send (so moto still checks the sender identity),
+and keeps an outbox of what was sent. It can also play SES's bad days: a throttle for the next N
+sends, a paused account, or an exhausted daily quota.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from local.blueprint import TemplateSpec
+from local.render import RenderingFailure, render_email
+
+
+@dataclass(frozen=True)
+class SentEmail:
+    """One message the emulated SES accepted, as a recipient would read it."""
+
+    to: list[str]
+    cc: list[str]
+    bcc: list[str]
+    subject: str
+    text: str
+    html: str
+    template: str | None
+    lane: str
+    headers: Mapping[str, str]
+    message_id: str
+
+
+@dataclass
+class Faults:
+    """Failures to inject: each counter is consumed by the next sends."""
+
+    throttle_next: int = 0
+    paused: bool = False
+    quota_exhausted: bool = False
+
+
+@dataclass
+class EmulatedSes:
+    """The `sesv2` client the local handlers get (send_email and get_account)."""
+
+    moto_client: Any
+    templates: Mapping[str, TemplateSpec]
+    max_send_rate: float = 50.0
+    outbox: list[SentEmail] = field(default_factory=list)
+    faults: Faults = field(default_factory=Faults)
+    rendering_failures: list[str] = field(default_factory=list)
+
+    def get_account(self) -> dict[str, Any]:
+        return {
+            "SendQuota": {"Max24HourSend": 50_000.0, "MaxSendRate": self.max_send_rate,
+                          "SentLast24Hours": float(len(self.outbox))},
+            "SendingEnabled": not self.faults.paused,
+            "ProductionAccessEnabled": False,
+        }
+
+    def send_email(self, **request: Any) -> dict[str, str]:
+        self._inject_faults()
+        content = request["Content"]
+        if "Template" in content:
+            simple, template_name = self._render(content["Template"]), content["Template"]["TemplateName"]
+        else:
+            simple, template_name = content["Simple"], None
+        moto_request = {**request, "Content": {"Simple": {
+            "Subject": simple["Subject"], "Body": simple["Body"]}}}
+        response = self.moto_client.send_email(**moto_request)
+        destination = request.get("Destination", {})
+        tags = {tag["Name"]: tag["Value"] for tag in request.get("EmailTags", [])}
+        self.outbox.append(SentEmail(
+            to=list(destination.get("ToAddresses", [])), cc=list(destination.get("CcAddresses", [])),
+            bcc=list(destination.get("BccAddresses", [])), subject=simple["Subject"]["Data"],
+            text=simple["Body"].get("Text", {}).get("Data", ""), html=simple["Body"].get("Html", {}).get("Data", ""),
+            template=template_name, lane=tags.get("lane", ""),
+            headers={h["Name"]: h["Value"] for h in simple.get("Headers", [])},
+            message_id=response["MessageId"],
+        ))
+        return {"MessageId": response["MessageId"]}
+
+    def _render(self, template: Mapping[str, Any]) -> dict[str, Any]:
+        name = template["TemplateName"]
+        spec = self.templates.get(name)
+        if spec is None:
+            raise _error("NotFoundException", 404, f"Template {name} does not exist")
+        try:
+            email = render_email(spec.subject, spec.html, spec.text, json.loads(template.get("TemplateData", "{}")))
+        except RenderingFailure as failure:
+            # Real SES accepts the send and reports the failure later; the handlers check data
+            # first, so reaching this is a bug worth failing loudly on.
+            self.rendering_failures.append(f"{name}: {failure}")
+            raise
+        return {
+            "Subject": {"Data": email.subject, "Charset": "UTF-8"},
+            "Body": {"Text": {"Data": email.text, "Charset": "UTF-8"}, "Html": {"Data": email.html, "Charset": "UTF-8"}},
+            "Headers": list(template.get("Headers", [])),
+        }
+
+    def _inject_faults(self) -> None:
+        if self.faults.paused:
+            raise _error("SendingPausedException", 400, "Sending is paused for this account")
+        if self.faults.quota_exhausted:
+            raise _error("LimitExceededException", 400, "Daily message quota exceeded")
+        if self.faults.throttle_next > 0:
+            self.faults.throttle_next -= 1
+            raise _error("TooManyRequestsException", 429, "Maximum sending rate exceeded")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.moto_client, name)
+
+
+def _error(code: str, status: int, message: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message},
+                        "ResponseMetadata": {"HTTPStatusCode": status}}, "SendEmail")
