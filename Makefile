@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt handlers/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: test bench clean
+.PHONY: test demo serve bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt handlers/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,14 @@ $(STAMP): requirements.txt requirements-dev.txt handlers/requirements.txt
 ## test: run every test (unit, handler, component and integration)
 test: $(STAMP)
 	$(PY) -m pytest
+
+## demo: the whole system on an emulated AWS with the bundled sample events (no account, no CLI)
+demo: $(STAMP)
+	$(PY) -m local demo --stack $(or $(STACK),dev)
+
+## serve: keep the emulator up and the lanes draining; point the AWS CLI at it
+serve: $(STAMP)
+	$(PY) -m local serve --stack $(or $(STACK),dev)
 
 ## bench: cold start, package size and per-message CPU budgets (see bench/README.md)
 bench: $(STAMP)

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import sys
+import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -81,6 +82,8 @@ class LocalSystem:
         host, bound_port = server.get_host_and_port()
         endpoint = f"http://{host}:{bound_port}"
         try:
+            # moto keeps its state per process: start every system from an empty account.
+            urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
             clients = {name: boto3.client(name, region_name=REGION, endpoint_url=endpoint)
                        for name in ("sqs", "events", "ses", "sesv2", "dynamodb", "cloudwatch")}
             provision(blueprint, clients)
@@ -134,11 +137,22 @@ class LocalSystem:
         # Schedules fire on the minute: the next one after everything published so far.
         next_minute = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
         when = scheduled_time or next_minute.strftime("%Y-%m-%dT%H:%M:%SZ")
+        self._publish_queue_metrics()
         outcomes = []
         for arn in self.blueprint.scheduled_function_arns:
             function = self.blueprint.functions[arn]
             outcomes.append(self._invoke(function, {"scheduledTime": when}))
         return outcomes
+
+    def _publish_queue_metrics(self) -> None:
+        """What CloudWatch records every minute for each queue: its depth (AWS/SQS)."""
+        for queue in self.blueprint.queues.values():
+            depth = self.clients["sqs"].get_queue_attributes(
+                QueueUrl=self._url(queue), AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+            self.clients["cloudwatch"].put_metric_data(Namespace="AWS/SQS", MetricData=[{
+                "MetricName": "ApproximateNumberOfMessagesVisible", "Unit": "Count",
+                "Value": float(depth["ApproximateNumberOfMessages"]),
+                "Dimensions": [{"Name": "QueueName", "Value": queue.name}]}])
 
     def _poll(self, queue: QueueSpec, function: FunctionSpec, batch_size: int) -> bool:
         url = self._url(queue)

@@ -1,0 +1,112 @@
+"""The whole system on the emulator: events in, mail and dead letters out (part of `make test`)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local import __main__ as cli
+from local.system import LocalSystem
+
+
+def entry(detail: dict[str, Any], detail_type: str = "Email Notification Request",
+          source: str = "custom.application") -> dict[str, Any]:
+    return {"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail)}
+
+
+def notification(recipient: str = "someone@example.com", **detail: Any) -> dict[str, Any]:
+    return entry({"emailConfig": {"recipient": recipient, "subject": "Hello"}, "title": "T",
+                  "message": "M", **detail})
+
+
+@pytest.fixture
+def system() -> Iterator[LocalSystem]:
+    with LocalSystem.start("dev") as running, contextlib.redirect_stdout(io.StringIO()):
+        yield running
+
+
+def queued(system: LocalSystem, lane: str = "normal") -> int:
+    queue = next(q for q, f, _ in system.blueprint.lane_mappings() if f.environment["EMAIL_LANE"] == lane)
+    attributes = system.clients["sqs"].get_queue_attributes(
+        QueueUrl=system._url(queue),
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+
+
+def test_the_recipes_samples_do_what_they_should() -> None:
+    summary = cli.run("dev", cli.load_entries(cli.SAMPLES), report=True)
+    assert cli.check_demo(summary) == 0
+    alert = next(e for e in summary["sent"] if e["lane"] == "priority")
+    assert alert["to"] == ["test-recipient@example.com", "oncall@example.com"]
+    assert "Immediate attention required" in alert["text"]
+    report = next(e for e in summary["sent"] if e["lane"] == "report")
+    assert "Lane normal: 1 sent, 1 rejected" in report["text"]
+
+
+def test_a_duplicate_delivery_is_sent_once(system: LocalSystem) -> None:
+    system.publish([notification(idempotencyKey="reset-42"), notification(idempotencyKey="reset-42")])
+    system.drain()
+    assert len(system.ses.outbox) == 1
+
+
+def test_an_sqs_redelivery_of_the_same_event_is_sent_once(system: LocalSystem) -> None:
+    system.publish([notification()])
+    queue = next(q for q, f, _ in system.blueprint.lane_mappings() if f.environment["EMAIL_LANE"] == "normal")
+    [message] = system.clients["sqs"].receive_message(QueueUrl=system._url(queue), VisibilityTimeout=0)["Messages"]
+    system.clients["sqs"].send_message(QueueUrl=system._url(queue), MessageBody=message["Body"])  # at-least-once
+    system.drain()
+    assert len(system.ses.outbox) == 1
+
+
+def test_a_throttled_ses_that_recovers_loses_nothing(system: LocalSystem) -> None:
+    system.ses.faults.throttle_next = 7  # botocore's in-call retries are stubbed out: each counts once
+    system.publish([notification(f"user{i}@example.com") for i in range(4)])
+    system.drain()
+    assert sorted(m.to[0] for m in system.ses.outbox) == [f"user{i}@example.com" for i in range(4)]
+    assert system.dead_letters() == []
+
+
+def test_a_halted_account_keeps_every_message(system: LocalSystem) -> None:
+    system.ses.faults.paused = True
+    system.publish([notification(f"user{i}@example.com") for i in range(3)])
+    system.drain(fast_forward=False)
+    assert system.ses.outbox == [] and system.dead_letters() == []
+    assert queued(system) == 3
+    system.ses.faults.paused = False  # a person fixed the account
+    system.drain()
+    assert len(system.ses.outbox) == 3 and queued(system) == 0
+
+
+def test_a_poison_message_does_not_block_good_ones(system: LocalSystem) -> None:
+    good = [notification(f"user{i}@example.com") for i in range(4)]
+    system.publish(good[:2] + [notification("not-an-address")] + good[2:])
+    system.drain()
+    assert len(system.ses.outbox) == 4
+    [letter] = system.dead_letters()
+    assert letter.lane == "normal" and letter.reason.startswith("detail.emailConfig.recipient[0]: malformed")
+
+
+def test_a_route_added_in_config_appears_without_other_changes() -> None:
+    route = {"name": "order-receipts", "eventPattern": {"source": ["shop.orders"]}, "lane": "normal"}
+    with LocalSystem.start("dev", routes=[route]) as system, contextlib.redirect_stdout(io.StringIO()):
+        system.publish([{**notification(), "Source": "shop.orders", "DetailType": "Order Placed"}])
+        system.drain()
+        assert [m.subject for m in system.ses.outbox] == ["Hello"]
+
+
+def test_send_command_prints_one_json_document(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    events = tmp_path / "events.json"
+    events.write_text(json.dumps({"Entries": [notification(), entry({"invalidField": "x"})]}))
+    assert cli.main(["send", str(events), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert set(document) == {"sent", "dead_letters", "counts"}
+    assert document["sent"][0]["to"] == ["someone@example.com"]
+    assert {"to", "cc", "subject", "text", "html", "template", "lane"} <= set(document["sent"][0])
+    assert document["dead_letters"][0]["lane"] == "normal"
+    assert document["counts"]["normal"] == {"sent": 1, "dead_letters": 1}
