@@ -2,11 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt handlers/requirements.txt | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt handlers/requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: test demo serve bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt handlers/requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt handlers/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt

@@ -1,18 +1,26 @@
 """The email pipeline, per stack: EmailSender, EventRouter and Monitoring wired from stack config.
 
 This is the only module that reads `pulumi.Config`. Settings are parsed and checked first
-(`components.stack_config.parse`): a bad config stops the program before any resource exists.
+(`ses_email_pipeline.stack_config.parse`): a bad config stops the program before any resource exists.
 """
 
 from __future__ import annotations
 
 import pulumi
 
-from components.email_sender import EmailSender, EmailSenderArgs
-from components.event_router import EventRouter, EventRouterArgs, LaneQueue
-from components.monitoring import Monitoring, MonitoringArgs, WatchedFunction, WatchedLane
-from components.stack_config import ConfigErrors, parse
-from handlers.metrics import DEFAULT_NAMESPACE
+from ses_email_pipeline import (
+    EmailSender,
+    EmailSenderArgs,
+    EventRouter,
+    EventRouterArgs,
+    LaneQueue,
+    Monitoring,
+    MonitoringArgs,
+    WatchedFunction,
+    WatchedLane,
+)
+from ses_email_pipeline.handlers.metrics import DEFAULT_NAMESPACE
+from ses_email_pipeline.stack_config import ConfigErrors, parse
 
 config = pulumi.Config()
 # Each setting read with its type from Pulumi.yaml's schema; parse() checks the values.

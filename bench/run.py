@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from components.packaging import build_handler_zip, build_layer_zip  # noqa: E402
+from ses_email_pipeline.packaging import build_handler_zip, build_layer_zip  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
 BASELINE = 'import boto3; boto3.client("sesv2")'
@@ -56,7 +56,7 @@ def per_message_cpu_ms(messages: int = 2000) -> float:
     from handlers.compose import templated_email
     from handlers.contract import parse_event
     from handlers.settings import Settings, _template_catalog
-    from components.template_files import catalog_json, discover
+    from ses_email_pipeline.template_files import catalog_json, discover
 
     settings = Settings(stack="bench", lane="normal", sender="no-reply@example.com", configuration_set="c",
                         recipient_hash_key=b"k", templates=_template_catalog(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.util
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,10 +14,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.packaging import build_handler_zip, build_layer_zip
-from components.template_files import catalog_json, discover
-from handlers.metrics import DEFAULT_NAMESPACE
-from handlers.settings import DEFAULT_MAX_RECEIVE_COUNT, Env
+from .handlers.metrics import DEFAULT_NAMESPACE
+from .handlers.settings import DEFAULT_MAX_RECEIVE_COUNT, Env
+from .packaging import build_handler_zip, build_layer_zip
+from .template_files import catalog_json, discover
 
 RUNTIME = "python3.12"
 ARCHITECTURE = "arm64"
@@ -104,8 +105,8 @@ class EmailSenderArgs:
     recipient_allowlist: Sequence[str] = ()
     reply_to: Sequence[str] = ()
     default_template: str = "notification"
-    templates_dir: str = "templates"
-    handlers_dir: str = "handlers"
+    templates_dir: str = field(default_factory=lambda: _bundled("templates"))
+    handlers_dir: str = field(default_factory=lambda: _bundled("handlers"))
     build_dir: str = "build"
     function_timeout_seconds: int = 60
     memory_mb: int = 256
@@ -533,6 +534,14 @@ def _ses_send(
     publishing and suppression it enforces; naming the identity, that it cannot send as anyone else.
     """
     return _allow(["ses:SendEmail"], [identity.arn, config_set.arn, *[t.arn for t in templates]])
+
+
+def _bundled(subpackage: str) -> str:
+    """Where the package's own handlers or templates are, installed or in this repository."""
+    spec = importlib.util.find_spec(f"{__package__}.{subpackage}")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"{__package__}.{subpackage} is not installed")
+    return str(next(iter(spec.submodule_search_locations)))
 
 
 def _sha256_base64(path: Path) -> str:

@@ -14,8 +14,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from handlers import log_events
-from handlers.metrics import LANE_DIMENSION, LANE_METRICS
+from .handlers import log_events
+from .handlers.metrics import LANE_DIMENSION, LANE_METRICS
 
 TYPE_TOKEN = "email-pipeline:index:Monitoring"
 

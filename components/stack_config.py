@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.email_sender import DEFAULT_LANES, LaneConfig, lane_max_concurrency
-from components.event_router import DEFAULT_ROUTES, Route
+from .email_sender import DEFAULT_LANES, LaneConfig, lane_max_concurrency
+from .event_router import DEFAULT_ROUTES, Route
 
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)$")
 _DISPLAY_ADDRESS = re.compile(r"^[^<>\r\n]*<([^<>\r\n]+)>$")

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from handlers.templates import required_variables
+from .handlers.templates import required_variables
 
 SUBJECT_FILE = "subject.txt"
 HTML_FILE = "body.html"

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from handlers.contract import MAX_RECIPIENTS, EmailRequest, check_allowlist, resolve_template
-from handlers.errors import InvalidEvent
-from handlers.ses import OutgoingEmail
-from handlers.settings import Settings
+from .contract import MAX_RECIPIENTS, EmailRequest, check_allowlist, resolve_template
+from .errors import InvalidEvent
+from .ses import OutgoingEmail
+from .settings import Settings
 
 
 def templated_email(

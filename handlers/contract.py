@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from handlers.errors import InvalidEvent
-from handlers.settings import TemplateVersion
-from handlers.templates import missing_variables
+from .errors import InvalidEvent
+from .settings import TemplateVersion
+from .templates import missing_variables
 
 #: SES accepts at most 50 recipients per message, across To, CC and BCC.
 MAX_RECIPIENTS = 50

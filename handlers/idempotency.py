@@ -27,8 +27,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from handlers import aws, log
-from handlers.errors import RetryableSendError
+from . import aws, log
+from .errors import RetryableSendError
 
 IN_PROGRESS = "IN_PROGRESS"
 COMPLETED = "COMPLETED"

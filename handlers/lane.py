@@ -26,9 +26,9 @@ from typing import Any, TypedDict
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
-from handlers import aws, log
-from handlers.contract import EmailRequest, parse_event
-from handlers.errors import (
+from . import aws, log
+from .contract import EmailRequest, parse_event
+from .errors import (
     DailyQuotaExhausted,
     EmailError,
     InvalidEvent,
@@ -36,10 +36,10 @@ from handlers.errors import (
     RetryableSendError,
     SendingHalted,
 )
-from handlers.idempotency import OnceOnly, create_dynamodb_client
-from handlers.ses import OutgoingEmail, SesSender
-from handlers.ses import create_client as create_ses_client
-from handlers.settings import Settings
+from .idempotency import OnceOnly, create_dynamodb_client
+from .ses import OutgoingEmail, SesSender
+from .ses import create_client as create_ses_client
+from .settings import Settings
 
 MAX_VISIBILITY_SECONDS = 43_200  # SQS's ceiling: 12 hours
 _VISIBILITY_BATCH = 10  # ChangeMessageVisibilityBatch takes at most 10 entries

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from handlers import log_events
+from . import log_events
 
 DEFAULT_NAMESPACE = "EmailPipeline"
 LANE_DIMENSION = "Lane"

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from handlers import lane, log, ses
-from handlers.compose import templated_email
-from handlers.contract import EmailRequest
-from handlers.errors import InvalidEvent
-from handlers.settings import Settings
+from . import lane, log, ses
+from .compose import templated_email
+from .contract import EmailRequest
+from .errors import InvalidEvent
+from .settings import Settings
 
 IMPORTANCE_HEADERS: Mapping[str, Mapping[str, str]] = {
     "high": {"Importance": "high", "X-Priority": "2 (High)", "Priority": "urgent"},

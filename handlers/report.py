@@ -17,10 +17,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from handlers import aws, idempotency, log, ses
-from handlers.errors import InvalidEvent, RetryableSendError
-from handlers.metrics import LANE_DIMENSION, LANE_METRICS
-from handlers.settings import ReportLane, Settings
+from . import aws, idempotency, log, ses
+from .errors import InvalidEvent, RetryableSendError
+from .metrics import LANE_DIMENSION, LANE_METRICS
+from .settings import ReportLane, Settings
 
 REPORT_TEMPLATE = "daily-report"
 _DAY = dt.timedelta(days=1)

@@ -29,16 +29,16 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from handlers import aws, log
-from handlers.errors import (
+from . import aws, log
+from .errors import (
     DailyQuotaExhausted,
     EmailError,
     PermanentSendError,
     RetryableSendError,
     SendingHalted,
 )
-from handlers.pacing import Pacer, instance_rate
-from handlers.settings import Settings
+from .pacing import Pacer, instance_rate
+from .settings import Settings
 
 CLIENT_CONFIG = Config(
     connect_timeout=2,

@@ -6,10 +6,10 @@ template and the recipe's variables (subject, title, message, timestamp, source)
 
 from __future__ import annotations
 
-from handlers import lane, log, ses
-from handlers.compose import templated_email
-from handlers.contract import EmailRequest
-from handlers.settings import Settings
+from . import lane, log, ses
+from .compose import templated_email
+from .contract import EmailRequest
+from .settings import Settings
 
 log.configure()
 CLIENTS = lane.LaneClients.create()

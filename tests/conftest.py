@@ -27,7 +27,7 @@ import pytest
 import structlog
 from moto import mock_aws
 
-from components.template_files import catalog_json, discover
+from ses_email_pipeline.template_files import catalog_json, discover
 from handlers import log
 from handlers.settings import Settings, _template_catalog
 

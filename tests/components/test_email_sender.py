@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from components.email_sender import (
+from ses_email_pipeline.email_sender import (
     EmailSender,
     EmailSenderArgs,
     idempotency_ttl,

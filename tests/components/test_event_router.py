@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from components.event_router import DEFAULT_ROUTES, EventRouter, EventRouterArgs, LaneQueue, Route
+from ses_email_pipeline.event_router import DEFAULT_ROUTES, EventRouter, EventRouterArgs, LaneQueue, Route
 from local.mocks import ACCOUNT, REGION, Recorded, RecordingMocks, run_program
 from tests.conftest import load_event
 

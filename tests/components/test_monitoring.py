@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from components.monitoring import (
+from ses_email_pipeline.monitoring import (
     SES_REVIEW_BOUNCE_RATE,
     Monitoring,
     MonitoringArgs,

@@ -89,7 +89,6 @@ def test_program_imports_need_only_the_programs_requirements() -> None:
     from local.program import ROOT
 
     code = ("import sys; sys.modules['structlog'] = None; sys.modules['boto3'] = None; "
-            "import components.email_sender, components.event_router, components.monitoring, "
-            "components.stack_config")
+            "import ses_email_pipeline; from ses_email_pipeline import stack_config")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from components.stack_config import ConfigErrors, parse
+from ses_email_pipeline.stack_config import ConfigErrors, parse
 
 VALID: dict[str, Any] = {
     "sender": "Dev <dev@example.com>",

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from components.template_files import catalog_json, discover
+from ses_email_pipeline.template_files import catalog_json, discover
 from handlers.templates import missing_variables, required_variables
 from tests.conftest import ROOT
 

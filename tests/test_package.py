@@ -1,0 +1,44 @@
+"""The components install as a package (wheel) that works outside this repository."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CHECK = """
+import zipfile
+from pathlib import Path
+import ses_email_pipeline
+from ses_email_pipeline.email_sender import _bundled
+from ses_email_pipeline.packaging import build_handler_zip
+from ses_email_pipeline.template_files import discover
+assert Path(ses_email_pipeline.__file__).is_relative_to(TARGET), ses_email_pipeline.__file__
+assert sorted(t.name for t in discover(Path(_bundled("templates")))) == ["daily-report", "notification"]
+names = zipfile.ZipFile(build_handler_zip(Path(_bundled("handlers")), Path("handlers.zip"))).namelist()
+assert "handlers/templated.py" in names and "handlers/requirements.txt" not in names, names
+print("ok")
+"""
+
+
+def test_wheel_installs_and_finds_its_handlers_and_templates(tmp_path: Path) -> None:
+    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-q", "-w", str(tmp_path / "dist")],
+                   check=True, capture_output=True)
+    [wheel] = (tmp_path / "dist").glob("ses_email_pipeline-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "ses_email_pipeline/py.typed" in names
+    assert not any(name.startswith(("tests/", "local/", "components/")) for name in names)
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+                   check=True, capture_output=True)
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    site_packages = next(p for p in sys.path if p.endswith("site-packages"))
+    # No `site` (-S): the repository's editable install (a .pth finder) must not be seen.
+    code = f"import sys; sys.path[:0] = [{str(target)!r}, {site_packages!r}]\nTARGET = {str(target)!r}\n" + CHECK
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", code], cwd=work, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
