@@ -17,6 +17,8 @@ from .event_router import DEFAULT_ROUTES, Route
 
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)$")
 _DISPLAY_ADDRESS = re.compile(r"^[^<>\r\n]*<([^<>\r\n]+)>$")
+_LANE_NAME = re.compile(r"^[a-z0-9-]{1,20}$")
+TEMPLATED_HANDLER = "handlers.templated.handler"
 _DOMAIN = re.compile(r"^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                   3288, 3653)
@@ -129,20 +131,23 @@ def _addresses(raw: Mapping[str, Any], key: str, problems: list[str]) -> tuple[s
 
 
 def _lanes(raw: Mapping[str, Any], rate: float, timeout: int, problems: list[str]) -> tuple[LaneConfig, ...]:
+    """The default lanes, plus any lane named in `laneShares` (a templated lane of its own)."""
     shares = raw.get("laneShares") or {lane.name: lane.rate_share for lane in DEFAULT_LANES}
     batch_sizes = raw.get("batchSizes") or {}
     max_receive = int(raw.get("maxReceiveCount", 8))
-    unknown = set(shares) - {lane.name for lane in DEFAULT_LANES}
-    if unknown:
-        problems.append(f"laneShares: unknown lanes {sorted(unknown)}; lanes are {[l.name for l in DEFAULT_LANES]}")
     total = sum(float(v) for v in shares.values())
     if total > 1 + 1e-9:
         problems.append(f"laneShares: shares sum to {total:g}; they split one send rate and must sum to at most 1")
+    defaults = {lane.name: lane for lane in DEFAULT_LANES}
+    extra = [LaneConfig(name, TEMPLATED_HANDLER, 0.0) for name in shares if name not in defaults]
     lanes = []
-    for default in DEFAULT_LANES:
+    for default in [*DEFAULT_LANES, *extra]:
         share = float(shares.get(default.name, 0))
         if share <= 0:
             problems.append(f"laneShares.{default.name}: must be above 0, or the lane never sends")
+            continue
+        if not _LANE_NAME.match(default.name):
+            problems.append(f"laneShares.{default.name}: lane names use a-z, 0-9 and '-' (at most 20)")
             continue
         batch = int(batch_sizes.get(default.name, default.batch_size))
         if not 1 <= batch <= 10:

@@ -35,7 +35,7 @@ def test_valid_config_parses_with_defaults() -> None:
         ({"identity": "other.org"}, "must be the identity 'other.org'"),
         ({"identity": "bad identity"}, "identity: 'bad identity' is neither a domain nor an email address"),
         ({"laneShares": {"normal": 0.8, "priority": 0.4}}, "sum to 1.2"),
-        ({"laneShares": {"normal": 0.7, "bulk": 0.3}}, "unknown lanes ['bulk']"),
+        ({"laneShares": {"normal": 0.5, "priority": 0.2, "Bulk Mail": 0.3}}, "laneShares.Bulk Mail: lane names"),
         ({"laneShares": {"normal": 1.0}}, "laneShares.priority: must be above 0"),
         ({"accountSendRate": 0.1}, "raise accountSendRate"),
         ({"accountSendRate": -1}, "accountSendRate: -1 must be a positive number"),
@@ -59,6 +59,13 @@ def test_every_problem_is_reported_at_once() -> None:
 
 def test_production_stack_needs_no_allowlist() -> None:
     assert parse({**VALID, "recipientAllowlist": [], "production": True}, recipient_hash_key="k").production
+
+
+def test_a_lane_added_in_config_is_a_templated_lane() -> None:
+    settings = parse({**VALID, "accountSendRate": 14, "laneShares": {"normal": 0.5, "priority": 0.2, "bulk": 0.3},
+                      "batchSizes": {"bulk": 10}}, recipient_hash_key="k")
+    bulk = settings.lanes[-1]
+    assert (bulk.name, bulk.handler, bulk.rate_share, bulk.reserved) == ("bulk", "handlers.templated.handler", 0.3, False)
 
 
 def test_route_added_in_config_joins_the_defaults() -> None:
