@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,12 +120,12 @@ def plain(value: Any) -> Any:
         return UNKNOWN if value in _UNKNOWN_SENTINELS else value
     if isinstance(value, Mapping):
         return {key: _read(lambda key=key: value[key]) for key in value}
-    if isinstance(value, Sequence):
+    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
         return [_read(lambda index=index: value[index]) for index in range(len(value))]
     return value
 
 
-def _read(get: Any) -> Any:
+def _read(get: Callable[[], Any]) -> Any:
     try:
         return plain(get())
     except UnknownValueError:

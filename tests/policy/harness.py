@@ -50,7 +50,18 @@ def urn_of(resource: Recorded) -> str:
     return f"urn:pulumi:{STACK}::{PROJECT}::{resource.typ}::{resource.name}"
 
 
-def policy_resources(recorded: Iterable[Recorded], *, preview: bool = False) -> list[PolicyResource]:
+@dataclass(frozen=True)
+class Snapshot:
+    """One resource as the engine sees it: plain properties, and per property the URNs it used."""
+
+    typ: str
+    name: str
+    urn: str
+    props: dict[str, Any]
+    dependencies: dict[str, list[str]]
+
+
+def snapshot(recorded: Iterable[Recorded], *, preview: bool = False) -> list[Snapshot]:
     """The stack as the engine hands it to policies.
 
     Args:
@@ -60,8 +71,9 @@ def policy_resources(recorded: Iterable[Recorded], *, preview: bool = False) -> 
             inputs stay known, as the engine propagates inputs to outputs during a preview.
 
     Returns:
-        One `PolicyResource` per recorded resource; `property_dependencies` lists, per property,
-        the resources whose ARN or URL the property holds, as the engine records them from Outputs.
+        One snapshot per recorded resource, its outputs merged over its inputs; `dependencies`
+        lists, per property, the resources whose ARN or URL the property holds, as the engine
+        records them from Outputs.
     """
     recorded = list(recorded)
     # A resource owns the ARN or URL its provider computed; an `arn` input (an EventBridge
@@ -70,21 +82,29 @@ def policy_resources(recorded: Iterable[Recorded], *, preview: bool = False) -> 
               if isinstance(r.outputs.get(key), str) and key not in r.inputs}
     references = re.compile("|".join(re.escape(ref) for ref in sorted(owners, key=len, reverse=True))
                             + r"(?![\w-])") if owners else None
-    resources: list[PolicyResource] = []
-    dependencies: list[dict[str, list[str]]] = []
+    snapshots = []
     for r in recorded:
         props = copy.deepcopy({**r.inputs, **r.outputs})
-        dependencies.append({
-            key: sorted({owners[m.group(0)] for m in references.finditer(json.dumps(value, default=repr))} - {urn_of(r)})
-            for key, value in props.items()
-        } if references else {})
-        if preview and references:
-            props = {key: _computed(value, references) for key, value in props.items()}
-        resources.append(PolicyResource(
-            r.typ, unknown_checking_proxy(props), urn_of(r), r.name, _options(), None, None, [], {}))
+        dependencies: dict[str, list[str]] = {}
+        if references:
+            for key, value in props.items():
+                urns = {owners[m.group(0)] for m in references.finditer(json.dumps(value, default=repr))}
+                if urns - {urn_of(r)}:
+                    dependencies[key] = sorted(urns - {urn_of(r)})
+            if preview:
+                props = {key: _computed(value, references) for key, value in props.items()}
+        snapshots.append(Snapshot(r.typ, r.name, urn_of(r), props, dependencies))
+    return snapshots
+
+
+def policy_resources(recorded: Iterable[Recorded], *, preview: bool = False) -> list[PolicyResource]:
+    """`snapshot()` as the SDK's `PolicyResource`s, properties behind its unknown-checking proxy."""
+    snapshots = snapshot(recorded, preview=preview)
+    resources = [PolicyResource(s.typ, unknown_checking_proxy(s.props), s.urn, s.name, _options(), None, None, [], {})
+                 for s in snapshots]
     by_urn = {resource.urn: resource for resource in resources}
-    for resource, deps in zip(resources, dependencies):
-        resource.property_dependencies = {key: [by_urn[urn] for urn in urns] for key, urns in deps.items() if urns}
+    for resource, s in zip(resources, snapshots):
+        resource.property_dependencies = {key: [by_urn[urn] for urn in urns] for key, urns in s.dependencies.items()}
     return resources
 
 

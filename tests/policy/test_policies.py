@@ -326,23 +326,26 @@ def test_function_logging_to_an_undeclared_custom_group_is_rejected(stack: list[
 # --- 6. dlq-has-alarm --------------------------------------------------------------------------------------
 
 
-def remove_alarm_of(stack: list[Recorded], queue_name: str) -> None:
-    [alarm] = [a for a in stack if a.typ == ALARM and (a.outputs.get("dimensions") or {}).get("QueueName") == queue_name]
-    stack.remove(alarm)
+def alarm_of(stack: list[Recorded], queue_name: str) -> Recorded:
+    """The one alarm whose QueueName dimension is `queue_name`."""
+    [alarm] = [a for a in stack
+               if a.typ == ALARM and (a.outputs.get("dimensions") or {}).get("QueueName") == queue_name]
+    return alarm
 
 
 @pytest.mark.parametrize(("dead_letter_queue", "role"), [
     (LANE_DLQ, f"redrive target of SQS queue '{LANE_QUEUE}'"),
     ("email-pipeline-dev-email-notification-dlq",
      "dead-letter queue of EventBridge target 'email-pipeline-dev-email-notification-target'"),
-    ("email-pipeline-dev-daily-report-dlq", "dead-letter queue of Scheduler schedule 'email-pipeline-dev-daily-report'"),
+    ("email-pipeline-dev-daily-report-dlq",
+     "dead-letter queue of Scheduler schedule 'email-pipeline-dev-daily-report'"),
     ("email-pipeline-dev-report-failures",
      "on-failure destination of Lambda async invoke config 'email-pipeline-dev-report-async'"),
 ], ids=["lane-redrive", "eventbridge-target", "scheduler", "async-invoke-failure"])
 @pytest.mark.parametrize("preview", [False, True], ids=["update", "first-preview"])
 def test_dead_letter_queue_without_alarm_is_rejected(stack: list[Recorded], dead_letter_queue: str, role: str,
                                                      preview: bool) -> None:
-    remove_alarm_of(stack, dead_letter_queue)
+    stack.remove(alarm_of(stack, dead_letter_queue))
 
     violation = only(check(DLQ_HAS_ALARM, stack, preview=preview))
 
@@ -353,8 +356,7 @@ def test_dead_letter_queue_without_alarm_is_rejected(stack: list[Recorded], dead
 
 
 def test_alarm_outside_the_sqs_namespace_does_not_count(stack: list[Recorded]) -> None:
-    [alarm] = [a for a in stack if a.typ == ALARM and (a.outputs.get("dimensions") or {}).get("QueueName") == LANE_DLQ]
-    set_prop(alarm, "namespace", "EmailPipeline/dev")
+    set_prop(alarm_of(stack, LANE_DLQ), "namespace", "EmailPipeline/dev")
 
     violation = only(check(DLQ_HAS_ALARM, stack))
 
@@ -362,7 +364,7 @@ def test_alarm_outside_the_sqs_namespace_does_not_count(stack: list[Recorded]) -
 
 
 def test_alarm_through_a_metric_query_counts(stack: list[Recorded]) -> None:
-    [alarm] = [a for a in stack if a.typ == ALARM and (a.outputs.get("dimensions") or {}).get("QueueName") == LANE_DLQ]
+    alarm = alarm_of(stack, LANE_DLQ)
     for key in ("namespace", "metricName", "dimensions", "statistic", "period"):
         drop_prop(alarm, key)
     set_prop(alarm, "metricQueries", [{"id": "dead", "returnData": True, "metric": {
