@@ -26,7 +26,8 @@ EXPECTED_SENT = {("normal", "Test Notification"), ("priority", "[HIGH] High Prio
 EXPECTED_DEAD_LETTERS = {("normal", "detail.emailConfig.recipient")}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's grammar (README.md's commands are checked against it)."""
     parser = argparse.ArgumentParser(prog="python -m local", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="publish the bundled samples and check the outcome")
@@ -38,7 +39,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         command.add_argument("--stack", default="dev", help="stack config to run (default: dev)")
     for command in (demo, send):
         command.add_argument("--json", action="store_true", help="print one JSON document")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve_forever(args.stack, args.port)
     entries = load_entries(SAMPLES if args.command == "demo" else args.file)

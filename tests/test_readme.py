@@ -1,0 +1,116 @@
+"""Every command and example in README.md is checked: make targets, CLIs, AWS calls, config, code."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import textwrap
+from pathlib import Path
+
+import botocore.session
+import pytest
+import yaml
+
+from handlers.contract import parse_event
+from local.__main__ import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```", README, flags=re.M | re.S)
+#: Pulumi CLI commands the README may use, with the flags each accepts (the CLI cannot run here).
+PULUMI = {
+    "login": {"--local"}, "stack init": set(), "stack output": {"--json", "--stack"},
+    "config set": {"--secret", "--stack"}, "preview": {"--policy-pack", "--stack"},
+    "up": {"--policy-pack", "--stack", "--yes"}, "package add": set(),
+}
+AWS_GLOBAL_OPTIONS = {"--endpoint-url", "--region", "--output", "--query", "--profile"}
+
+
+def shell_commands() -> list[list[str]]:
+    commands = []
+    for language, body in BLOCKS:
+        if language != "sh":
+            continue
+        for line in body.replace("\\\n", " ").splitlines():
+            line = re.sub(r"\s+#\s.*$", "", line).strip()
+            if line:
+                line = re.sub(r"<[^>]+>", "PLACEHOLDER", line).replace("$(", "(")
+                commands.append(shlex.split(line))
+    return commands
+
+
+def test_readme_has_commands_to_check() -> None:
+    assert len(shell_commands()) >= 15
+
+
+@pytest.mark.parametrize("words", shell_commands(), ids=lambda words: " ".join(words)[:60])
+def test_shell_command_is_valid(words: list[str]) -> None:
+    while "=" in words[0]:  # leading VAR=value assignments
+        words = words[1:]
+    program = words[0]
+    if program == "make":
+        targets = set(re.findall(r"^([a-z][\w-]*):", (ROOT / "Makefile").read_text(), flags=re.M))
+        assert words[1] in targets
+    elif program.endswith("python") and words[1:3] == ["-m", "local"]:
+        build_parser().parse_args(words[3:])
+    elif program.endswith("python") and words[1:3] == ["-m", "handlers.log"]:
+        assert (ROOT / "handlers" / "log.py").exists()
+    elif program == "pulumi":
+        check_pulumi(words[1:])
+    elif program == "aws":
+        check_aws(words[1:])
+    elif program == "pip":
+        assert words[1] == "install"
+    else:
+        pytest.fail(f"README command {program!r} is not checked by this test; teach it")
+
+
+def check_pulumi(args: list[str]) -> None:
+    command = next((c for c in PULUMI if args[: len(c.split())] == c.split()), None)
+    assert command, f"unknown pulumi command: {args}"
+    flags = {a.split("=")[0] for a in args if a.startswith("--")}
+    assert flags <= PULUMI[command], flags - PULUMI[command]
+
+
+def check_aws(args: list[str]) -> None:
+    options, positional, rest = [], [], list(args)
+    while rest:
+        word = rest.pop(0)
+        if word in AWS_GLOBAL_OPTIONS:
+            rest.pop(0)  # its value
+        elif word.startswith("--"):
+            options.append(word)
+        elif len(positional) < 2:
+            positional.append(word)
+    service, operation = positional
+    model = botocore.session.get_session().get_service_model(service)
+    names = {re.sub(r"(?<!^)(?=[A-Z])", "-", op).lower(): op for op in model.operation_names}
+    assert operation in names, f"aws {service} has no {operation}"
+    members = model.operation_model(names[operation]).input_shape.members
+    kebab = {re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", m).lower() for m in members}
+    for option in options:
+        name = option.removeprefix("--").removeprefix("no-")
+        assert option in AWS_GLOBAL_OPTIONS or name in kebab, f"aws {service} {operation}: unknown {option}"
+
+
+def test_yaml_examples_parse_and_use_declared_settings() -> None:
+    declared = set(yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"])
+    for language, body in BLOCKS:
+        if language == "yaml":
+            document = yaml.safe_load(textwrap.dedent(body))
+            for key in document:
+                if key.startswith("email-pipeline:"):
+                    assert key.split(":", 1)[1] in declared, key
+
+
+def test_python_examples_compile() -> None:
+    for language, body in BLOCKS:
+        if language == "python":
+            compile(body, "README.md", "exec")
+
+
+def test_the_event_contract_example_is_a_valid_event() -> None:
+    [example] = [json.loads(body) for language, body in BLOCKS if language == "json"]
+    request = parse_event(json.dumps({**example, "id": "readme-example"}))
+    assert request.cc and request.bcc and request.reply_to and request.template and request.tags
