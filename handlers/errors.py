@@ -8,6 +8,7 @@ Every failure a handler meets is one of these, and each kind has exactly one tre
 | `InvalidEvent`         | dead-letter queue now, with the field and reason                   |
 | `PermanentSendError`   | dead-letter queue now, with SES's error code                       |
 | `RetryableSendError`   | back on the queue, visible again after a growing delay             |
+| `SendThrottled`        | the same, and the rest of the batch waits too                      |
 | `DailyQuotaExhausted`  | back on the queue after a long delay; never retried in the call    |
 | `SendingHalted`        | every unsent message stays queued; nothing more is attempted       |
 """
@@ -51,6 +52,12 @@ class RetryableSendError(EmailError):
     """SES or the network failed transiently (throttling, 5xx, timeout)."""
 
     code = "RetryableSendError"
+
+
+class SendThrottled(RetryableSendError):
+    """SES is over its send rate: retry later, and send nothing more from this batch meanwhile."""
+
+    code = "TooManyRequestsException"
 
 
 class DailyQuotaExhausted(EmailError):

@@ -35,6 +35,7 @@ from .errors import (
     PermanentSendError,
     RetryableSendError,
     SendingHalted,
+    SendThrottled,
 )
 from .idempotency import OnceOnly, create_dynamodb_client
 from .ses import OutgoingEmail, SesSender
@@ -43,7 +44,6 @@ from .settings import Settings
 
 MAX_VISIBILITY_SECONDS = 43_200  # SQS's ceiling: 12 hours
 _VISIBILITY_BATCH = 10  # ChangeMessageVisibilityBatch takes at most 10 entries
-_THROTTLE_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling"})
 
 Composer = Callable[[EmailRequest, Settings], OutgoingEmail]
 
@@ -122,7 +122,6 @@ def entry_point(compose: Composer, clients: LaneClients) -> Callable[[dict[str, 
     def handler(event: dict[str, Any], context: Any) -> PartialBatchResponse:
         return processor().handle(event, context)
 
-    handler.processor = processor  # type: ignore[attr-defined]  # lets tests reset the cache
     return handler
 
 
@@ -227,12 +226,10 @@ class LaneProcessor:
             self._dead_letter(record, exc)
         except PermanentSendError as exc:
             self._dead_letter(record, exc)  # the send module logged the rejection
-        except (SendingHalted, DailyQuotaExhausted) as exc:
-            batch.stop = exc
+        except (SendingHalted, DailyQuotaExhausted, SendThrottled) as exc:
+            batch.stop = exc  # SES said stop or slow down: the rest of the batch would fail too
             self._defer(record, batch, exc)
         except RetryableSendError as exc:
-            if exc.code in _THROTTLE_CODES:
-                batch.stop = exc  # back off: the rest of the batch would be throttled too
             self._defer(record, batch, exc)
 
     def _check_time_budget(self, email: OutgoingEmail, batch: _Batch) -> None:

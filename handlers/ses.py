@@ -36,6 +36,7 @@ from .errors import (
     PermanentSendError,
     RetryableSendError,
     SendingHalted,
+    SendThrottled,
 )
 from .pacing import Pacer, instance_rate
 from .settings import Settings
@@ -48,9 +49,9 @@ CLIENT_CONFIG = Config(
 
 #: What each SES error code means for the message. Codes not listed fall back by HTTP status.
 ERROR_KINDS: Mapping[str, type[EmailError]] = {
-    "TooManyRequestsException": RetryableSendError,
-    "ThrottlingException": RetryableSendError,
-    "Throttling": RetryableSendError,
+    "TooManyRequestsException": SendThrottled,
+    "ThrottlingException": SendThrottled,
+    "Throttling": SendThrottled,
     "LimitExceededException": DailyQuotaExhausted,
     "SendingPausedException": SendingHalted,
     "AccountSuspendedException": SendingHalted,

@@ -11,7 +11,13 @@ from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, Pa
 from botocore.stub import Stubber
 
 from handlers import ses
-from handlers.errors import DailyQuotaExhausted, PermanentSendError, RetryableSendError, SendingHalted
+from handlers.errors import (
+    DailyQuotaExhausted,
+    PermanentSendError,
+    RetryableSendError,
+    SendingHalted,
+    SendThrottled,
+)
 from handlers.pacing import Pacer
 from handlers.ses import OutgoingEmail, SesSender, classify
 from handlers.settings import Settings
@@ -83,8 +89,8 @@ def test_simple_content_send_request(stubbed: tuple[SesSender, Stubber]) -> None
 @pytest.mark.parametrize(
     ("error", "kind"),
     [
-        (client_error("TooManyRequestsException", 429), RetryableSendError),
-        (client_error("ThrottlingException", 400), RetryableSendError),
+        (client_error("TooManyRequestsException", 429), SendThrottled),
+        (client_error("ThrottlingException", 400), SendThrottled),
         (client_error("InternalFailure", 500), RetryableSendError),
         (client_error("ServiceUnavailable", 503), RetryableSendError),
         (ConnectTimeoutError(endpoint_url="https://email"), RetryableSendError),
