@@ -240,13 +240,7 @@ class EmailSender(pulumi.ComponentResource):
 
     def _forward_ses_failures(self, config_set: aws.sesv2.ConfigurationSet) -> None:
         """Keep SES's bounce, complaint, reject and rendering-failure events, queryable by message id."""
-        log_group = aws.cloudwatch.LogGroup(
-            f"{self._name}-ses-feedback-logs",
-            name=f"/aws/events/{self._name}-ses-feedback",
-            retention_in_days=self._args.log_retention_days,
-            tags=self._tags,
-            opts=self._child,
-        )
+        log_group = self._log_group(f"{self._name}-ses-feedback-logs", f"/aws/events/{self._name}-ses-feedback")
         rule = aws.cloudwatch.EventRule(
             f"{self._name}-ses-feedback",
             description="SES events of this stack that mean a message did not arrive",
@@ -432,13 +426,7 @@ class EmailSender(pulumi.ComponentResource):
         reserved: int | None = None,
     ) -> tuple[aws.lambda_.Function, aws.cloudwatch.LogGroup]:
         function_name = f"{self._name}-{label}"
-        log_group = aws.cloudwatch.LogGroup(
-            f"{function_name}-logs",
-            name=f"/aws/lambda/{function_name}",
-            retention_in_days=self._args.log_retention_days,
-            tags=self._tags,
-            opts=self._child,
-        )
+        log_group = self._log_group(f"{function_name}-logs", f"/aws/lambda/{function_name}")
         role = aws.iam.Role(
             f"{function_name}-role",
             assume_role_policy=pulumi.Output.json_dumps({
@@ -485,6 +473,13 @@ class EmailSender(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
         )
         return function, log_group
+
+    def _log_group(self, resource_name: str, path: str) -> aws.cloudwatch.LogGroup:
+        """Every log group is declared, so it has the stack's retention (not "never expire")."""
+        return aws.cloudwatch.LogGroup(
+            resource_name, name=path, retention_in_days=self._args.log_retention_days, tags=self._tags,
+            opts=self._child,
+        )
 
     def _common_environment(self, table: aws.dynamodb.Table) -> dict[str, pulumi.Input[str]]:
         args = self._args

@@ -26,6 +26,12 @@ RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
 SEND_MARGIN_SECONDS = 20
 
 
+#: Settings whose values are objects or lists of objects: Pulumi's project schema cannot type them
+#: (it knows strings, integers, booleans and arrays of those), so Pulumi.yaml describes them in a
+#: comment and `parse` checks them.
+STRUCTURED_SETTINGS = ("laneShares", "batchSizes", "routes", "tags")
+
+
 class ConfigErrors(ValueError):
     """Every problem with a stack's config, one per line."""
 

@@ -92,3 +92,35 @@ def test_program_imports_need_only_the_programs_requirements() -> None:
             "import ses_email_pipeline; from ses_email_pipeline import stack_config")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_project_config_schema_uses_only_types_pulumi_accepts() -> None:
+    """Pulumi's project schema (`configTypeDeclaration`) types config as string, integer, boolean or array."""
+    from local.program import ROOT
+
+    import yaml
+
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    for key, declaration in declared.items():
+        assert set(declaration) <= {"type", "items", "description", "secret", "default"}, key
+        assert declaration["type"] in {"string", "integer", "boolean", "array"}, key
+        assert declaration.get("description"), key
+        if declaration["type"] == "array":
+            assert declaration["items"]["type"] in {"string", "integer", "boolean"}, key
+        if "default" in declaration:
+            python_type = {"string": str, "integer": int, "boolean": bool, "array": list}[declaration["type"]]
+            assert isinstance(declaration["default"], python_type), key
+
+
+def test_every_setting_the_program_reads_is_declared() -> None:
+    import re
+
+    import yaml
+
+    from local.program import ROOT
+    from ses_email_pipeline.stack_config import STRUCTURED_SETTINGS
+
+    read = set(re.findall(r'"(\w+)": config\.get', (ROOT / "__main__.py").read_text()))
+    declared = set(yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"])
+    assert read == (declared - {"recipientHashKey"}) | set(STRUCTURED_SETTINGS)
+    assert all(f"#   {key}:" in (ROOT / "Pulumi.yaml").read_text() for key in STRUCTURED_SETTINGS)
