@@ -26,7 +26,8 @@ config = pulumi.Config()
 # Each setting read with its type from Pulumi.yaml's schema; parse() checks the values.
 readers = {
     "sender": config.get, "identity": config.get, "alarmEmail": config.get, "reportSchedule": config.get,
-    "reportTimezone": config.get, "production": config.get_bool, "accountSendRate": config.get_float,
+    "reportTimezone": config.get, "production": config.get_bool,
+    "reservePriorityConcurrency": config.get_bool, "accountSendRate": config.get_float,
     "maxReceiveCount": config.get_int, "functionTimeoutSeconds": config.get_int,
     "logRetentionDays": config.get_int, "archiveRetentionDays": config.get_int,
     "laneShares": config.get_object, "batchSizes": config.get_object, "reportRecipients": config.get_object,
@@ -56,6 +57,7 @@ sender = EmailSender(prefix, EmailSenderArgs(
     function_timeout_seconds=settings.function_timeout_seconds,
     log_retention_days=settings.log_retention_days,
     replay_window_days=settings.archive_retention_days,
+    reserve_concurrency=settings.reserve_concurrency,
     metrics_namespace=namespace,
     tags=tags,
 ))

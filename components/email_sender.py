@@ -93,6 +93,9 @@ class EmailSenderArgs:
         identity: the SES identity to create: a domain (Easy DKIM) or a single address (sandbox).
         recipient_hash_key: per-stack secret keying the recipient hashes in logs.
         account_send_rate: the SES account's max send rate (emails per second) that lanes share.
+        reserve_concurrency: reserve the concurrency of lanes marked `reserved` (the priority lane).
+            AWS keeps 100 executions unreserved per account, so new accounts, whose limit is
+            often 10, must turn this off.
     """
 
     sender: str
@@ -114,6 +117,7 @@ class EmailSenderArgs:
     queue_retention_seconds: int = 345_600
     dead_letter_retention_seconds: int = 1_209_600
     replay_window_days: int = 30
+    reserve_concurrency: bool = True
     metrics_namespace: str = DEFAULT_NAMESPACE
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -367,7 +371,7 @@ class EmailSender(pulumi.ComponentResource):
         ]
         function, log_group = self._build_function(
             lane.name, lane.handler, layer, code, table, environment, statements,
-            reserved=concurrency if lane.reserved else None,
+            reserved=concurrency if lane.reserved and self._args.reserve_concurrency else None,
         )
         aws.lambda_.EventSourceMapping(
             f"{label}-source",

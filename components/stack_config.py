@@ -59,6 +59,7 @@ class StackSettings:
     archive_retention_days: int
     report_schedule: str
     report_timezone: str
+    reserve_concurrency: bool = True
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -104,6 +105,7 @@ def parse(raw: Mapping[str, Any], recipient_hash_key: Any) -> StackSettings:
         archive_retention_days=archive_retention,
         report_schedule=str(raw.get("reportSchedule") or "cron(0 9 * * ? *)"),
         report_timezone=str(raw.get("reportTimezone") or "UTC"),
+        reserve_concurrency=bool(raw.get("reservePriorityConcurrency", True)),
         tags={str(k): str(v) for k, v in (raw.get("tags") or {}).items()},
     )
 

@@ -124,3 +124,12 @@ def test_every_setting_the_program_reads_is_declared() -> None:
     declared = set(yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"])
     assert read == (declared - {"recipientHashKey"}) | set(STRUCTURED_SETTINGS)
     assert all(f"#   {key}:" in (ROOT / "Pulumi.yaml").read_text() for key in STRUCTURED_SETTINGS)
+
+
+def test_dev_stack_reserves_no_concurrency_on_a_new_account(dev: RecordingMocks) -> None:
+    functions = dev.of_type("aws:lambda/function:Function")
+    assert all(f.inputs.get("reservedConcurrentExecutions") is None for f in functions)
+    reserving = run_stack("dev", overrides={"reservePriorityConcurrency": True})
+    reserved = {f.inputs["name"]: f.inputs.get("reservedConcurrentExecutions")
+                for f in reserving.of_type("aws:lambda/function:Function")}
+    assert reserved["email-pipeline-dev-priority"] == 2
