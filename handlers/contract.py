@@ -133,7 +133,7 @@ def resolve_template(
     if not versions:
         known = ", ".join(sorted(catalog)) or "none deployed"
         raise InvalidEvent("detail.template", f"unknown template {name!r} (known: {known})")
-    version = request.template_version or _newest(versions)
+    version = request.template_version or newest_version(versions)
     deployed = versions.get(version)
     if deployed is None:
         raise InvalidEvent(
@@ -189,7 +189,8 @@ def _recipe_variables(request: EmailRequest) -> dict[str, Any]:
     return {key: value for key, value in variables.items() if value not in (None, "")}
 
 
-def _newest(versions: Mapping[str, TemplateVersion]) -> str:
+def newest_version(versions: Mapping[str, TemplateVersion]) -> str:
+    """The highest version: `v10` after `v9` (longer names sort later, then by text)."""
     return max(versions, key=lambda version: (len(version), version))
 
 

@@ -155,7 +155,7 @@ class OnceOnly:
         except (ClientError, BotoCoreError) as exc:
             # The email went out; only recording it failed. Reporting a failure now would make
             # SQS redeliver and send it twice, which is worse than a claim that expires unmarked.
-            self._log.warning("idempotency_record_not_saved", error_code=type(exc).__name__)
+            self._log.warning(log.IDEMPOTENCY_RECORD_NOT_SAVED, error_code=type(exc).__name__)
 
     def _release(self, item_id: str) -> None:
         try:
@@ -168,7 +168,7 @@ class OnceOnly:
             )
         except (ClientError, BotoCoreError) as exc:
             # The claim stays until the invocation's time runs out; redelivery after that retries.
-            self._log.warning("idempotency_claim_not_released", error_code=type(exc).__name__)
+            self._log.warning(log.IDEMPOTENCY_CLAIM_NOT_RELEASED, error_code=type(exc).__name__)
 
 
 def _store_error(exc: Exception) -> RetryableSendError:

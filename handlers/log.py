@@ -27,6 +27,8 @@ from .log_events import (  # noqa: E402  (re-exported: handlers log with log.EMA
     EMAIL_REJECTED,
     EMAIL_SEND_FAILED,
     EMAIL_SENT,
+    IDEMPOTENCY_CLAIM_NOT_RELEASED,
+    IDEMPOTENCY_RECORD_NOT_SAVED,
     REPORT_SENT,
     SES_DAILY_QUOTA_EXHAUSTED,
     SES_SENDING_PAUSED,

@@ -18,3 +18,5 @@ VISIBILITY_CHANGE_FAILED = "visibility_change_failed"
 ACCOUNT_LIMITS_UNAVAILABLE = "account_limits_unavailable"
 REPORT_SENT = "report_sent"
 
+IDEMPOTENCY_RECORD_NOT_SAVED = "idempotency_record_not_saved"
+IDEMPOTENCY_CLAIM_NOT_RELEASED = "idempotency_claim_not_released"

@@ -18,6 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import aws, idempotency, log, ses
+from .contract import newest_version
 from .errors import InvalidEvent, RetryableSendError
 from .metrics import LANE_DIMENSION, LANE_METRICS
 from .settings import ReportLane, Settings
@@ -104,7 +105,7 @@ class DailyReport:
         versions = self._settings.templates.get(REPORT_TEMPLATE, {})
         if not versions:
             raise InvalidEvent("templates", f"the {REPORT_TEMPLATE!r} template is not deployed")
-        deployed = versions[max(versions, key=lambda version: (len(version), version))]
+        deployed = versions[newest_version(versions)]
         email = ses.OutgoingEmail(
             to=self._settings.report_recipients,
             lane="report",
