@@ -112,7 +112,7 @@ def serve_forever(stack: str, port: int) -> int:
         print(f"emulated AWS on {system.endpoint} (region eu-west-1, any credentials); bus {bus}")
         print(f"  aws --endpoint-url {system.endpoint} events put-events --entries file://samples/events.json")
         print("  (entries need \"EventBusName\": \"" + bus + "\"); Ctrl-C to stop")
-        shown = 0
+        shown, letters_seen = 0, set()
         try:
             while True:
                 with contextlib.redirect_stdout(io.StringIO()):
@@ -120,6 +120,11 @@ def serve_forever(stack: str, port: int) -> int:
                 for email in system.ses.outbox[shown:]:
                     print(f"SENT [{email.lane}] to {', '.join(email.to)}: {email.subject}", flush=True)
                 shown = len(system.ses.outbox)
+                for letter in system.dead_letters():
+                    key = json.dumps(letter.event, sort_keys=True)
+                    if key not in letters_seen:
+                        letters_seen.add(key)
+                        print(f"DEAD LETTER [{letter.lane}] {letter.reason}", flush=True)
                 time.sleep(1)
         except KeyboardInterrupt:
             return 0

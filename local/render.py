@@ -16,6 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 _TOKEN = re.compile(r"(\{\{\{\s*[^}]+?\s*\}\}\}|\{\{\s*[^}]*?\s*\}\})")
+# Handlebars drops a line that holds only a block tag (`{{#each}}`, `{{/if}}`, `{{else}}`, a
+# comment): the tag stays, the line's indentation and line break go.
+_STANDALONE = re.compile(r"^[ \t]*(\{\{\s*(?:[#/!^][^}]*|else\s*)\}\})[ \t]*\r?\n", flags=re.M)
 
 
 class RenderingFailure(ValueError):
@@ -44,7 +47,7 @@ def render_email(subject: str, html_part: str, text_part: str, data: Mapping[str
 
 def render(template: str, data: Mapping[str, Any], *, escape: bool) -> str:
     """Render one template part against the data."""
-    nodes, _inverse, _end = _parse(_TOKEN.split(template), 0, None)
+    nodes, _inverse, _end = _parse(_TOKEN.split(_STANDALONE.sub(r"\1", template)), 0, None)
     return "".join(_emit(nodes, [data], escape, top_level=True))
 
 

@@ -38,3 +38,8 @@ def test_comments_are_dropped_and_unclosed_blocks_fail() -> None:
     assert render("a{{! note }}b", {}, escape=False) == "ab"
     with pytest.raises(RenderingFailure, match="never closed"):
         render("{{#if x}}open", {"x": 1}, escape=False)
+
+
+def test_lines_holding_only_a_block_tag_disappear_as_in_handlebars() -> None:
+    text = "Items:\n  {{#each items}}\n- {{this}}\n  {{/each}}\nDone\n"
+    assert render(text, {"items": ["a", "b"]}, escape=False) == "Items:\n- a\n- b\nDone\n"
