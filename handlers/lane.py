@@ -219,7 +219,7 @@ class LaneProcessor:
             request = parse_event(record["body"])
             structlog.contextvars.bind_contextvars(event_id=request.event_id)
             email = self._compose(request, self._settings)
-            self._check_time_budget(email, batch)
+            self._check_time_budget(batch)
             self._once.run(request.idempotency_key, lambda: self._sender.send(email))
         except InvalidEvent as exc:
             self._log.error(log.EMAIL_REJECTED, error_code=exc.code, field=exc.field, reason=exc.reason)
@@ -232,9 +232,9 @@ class LaneProcessor:
         except RetryableSendError as exc:
             self._defer(record, batch, exc)
 
-    def _check_time_budget(self, email: OutgoingEmail, batch: _Batch) -> None:
+    def _check_time_budget(self, batch: _Batch) -> None:
         remaining_ms = batch.context.get_remaining_time_in_millis()
-        wait_ms = 1000 * self._sender.pacer().delay_for(len(email.recipients))
+        wait_ms = 1000 * self._sender.pacer().next_delay()
         if remaining_ms - wait_ms < self._settings.send_time_margin_ms:
             batch.stop = RetryableSendError("invocation near its timeout", code="TimeoutGuard")
             raise batch.stop

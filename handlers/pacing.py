@@ -39,8 +39,8 @@ class Pacer:
         self._sleep = sleep
         self._next_free = clock()
 
-    def delay_for(self, cost: int) -> float:
-        """Seconds the next call of this cost would wait; lets a caller check its deadline first."""
+    def next_delay(self) -> float:
+        """Seconds the next call would wait (whatever its cost); lets a caller check its deadline first."""
         return max(0.0, self._next_free - self._clock())
 
     def acquire(self, cost: int) -> None:

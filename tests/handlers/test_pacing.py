@@ -38,11 +38,11 @@ def test_idle_time_is_not_banked_as_a_burst() -> None:
     assert clock.sleeps == pytest.approx([1.0])
 
 
-def test_delay_for_predicts_the_wait() -> None:
+def test_next_delay_predicts_the_wait() -> None:
     clock = Clock()
     pacer = Pacer(4.0, clock, clock.sleep)
     pacer.acquire(2)
-    assert pacer.delay_for(1) == pytest.approx(0.5)
+    assert pacer.next_delay() == pytest.approx(0.5)
 
 
 def test_instance_rate_splits_the_lane_share_across_instances() -> None:
