@@ -9,6 +9,7 @@ Every failure a handler meets is one of these, and each kind has exactly one tre
 | `PermanentSendError`   | dead-letter queue now, with SES's error code                       |
 | `RetryableSendError`   | back on the queue, visible again after a growing delay             |
 | `SendThrottled`        | the same, and the rest of the batch waits too                      |
+| `NearTimeout`          | back on the queue at once, for the next invocation; nothing sent   |
 | `DailyQuotaExhausted`  | back on the queue after a long delay; never retried in the call    |
 | `SendingHalted`        | every unsent message stays queued; nothing more is attempted       |
 """
@@ -58,6 +59,12 @@ class SendThrottled(RetryableSendError):
     """SES is over its send rate: retry later, and send nothing more from this batch meanwhile."""
 
     code = "TooManyRequestsException"
+
+
+class NearTimeout(RetryableSendError):
+    """The invocation is too close to its timeout to start a send; the next one takes the message."""
+
+    code = "NearTimeout"
 
 
 class DailyQuotaExhausted(EmailError):

@@ -32,6 +32,7 @@ from .errors import (
     DailyQuotaExhausted,
     EmailError,
     InvalidEvent,
+    NearTimeout,
     PermanentSendError,
     RetryableSendError,
     SendingHalted,
@@ -236,7 +237,7 @@ class LaneProcessor:
         remaining_ms = batch.context.get_remaining_time_in_millis()
         wait_ms = 1000 * self._sender.pacer().next_delay()
         if remaining_ms - wait_ms < self._settings.send_time_margin_ms:
-            batch.stop = RetryableSendError("invocation near its timeout", code="TimeoutGuard")
+            batch.stop = NearTimeout(f"{remaining_ms} ms left, {wait_ms:.0f} ms of it pacing")
             raise batch.stop
 
     def _defer(self, record: SQSRecord, batch: _Batch, reason: EmailError) -> None:
@@ -244,7 +245,7 @@ class LaneProcessor:
         receive_count = _receive_count(record)
         if isinstance(reason, (SendingHalted, DailyQuotaExhausted)):
             delay = self._settings.halt_delay_seconds
-        elif reason.code == "TimeoutGuard":
+        elif isinstance(reason, NearTimeout):
             delay = 0  # nothing is wrong with it; let the next invocation take it
         else:
             delay = retry_delay(
