@@ -327,14 +327,7 @@ class EmailSender(pulumi.ComponentResource):
         code: Path,
     ) -> _Lane:
         label = f"{self._name}-{lane.name}"
-        dlq = aws.sqs.Queue(
-            f"{label}-dlq",
-            name=f"{label}-dlq",
-            sqs_managed_sse_enabled=True,
-            message_retention_seconds=self._args.dead_letter_retention_seconds,
-            tags=self._tags,
-            opts=self._child,
-        )
+        dlq = self._dead_letter_queue(f"{label}-dlq")
         queue = aws.sqs.Queue(
             f"{label}-queue",
             name=f"{label}-queue",
@@ -390,14 +383,7 @@ class EmailSender(pulumi.ComponentResource):
         templates: Mapping[str, aws.ses.Template], table: aws.dynamodb.Table, layer: aws.lambda_.LayerVersion,
         code: Path, lanes: Mapping[str, _Lane],
     ) -> _Report:
-        failures = aws.sqs.Queue(
-            f"{self._name}-report-failures",
-            name=f"{self._name}-report-failures",
-            sqs_managed_sse_enabled=True,
-            message_retention_seconds=self._args.dead_letter_retention_seconds,
-            tags=self._tags,
-            opts=self._child,
-        )
+        failures = self._dead_letter_queue(f"{self._name}-report-failures")
         report_templates = [t for deployed, t in templates.items() if "-daily-report-" in deployed]
         environment = {
             Env.LANE: "report",
@@ -477,6 +463,13 @@ class EmailSender(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
         )
         return function, log_group
+
+    def _dead_letter_queue(self, name: str) -> aws.sqs.Queue:
+        """An encrypted queue for failures, kept longer than any work queue so nothing expires first."""
+        return aws.sqs.Queue(
+            name, name=name, sqs_managed_sse_enabled=True,
+            message_retention_seconds=self._args.dead_letter_retention_seconds, tags=self._tags, opts=self._child,
+        )
 
     def _log_group(self, resource_name: str, path: str) -> aws.cloudwatch.LogGroup:
         """Every log group is declared, so it has the stack's retention (not "never expire")."""

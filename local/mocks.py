@@ -79,26 +79,24 @@ def _reveal(value: Any) -> Any:
     return value
 
 
+#: ARN formats of the resource types whose ARN shape tests and policies look at.
+_ARN_FORMATS = {
+    "aws:cloudwatch/logGroup:LogGroup": "arn:aws:logs:{region}:{account}:log-group:{name}",
+    "aws:sqs/queue:Queue": "arn:aws:sqs:{region}:{account}:{name}",
+    "aws:iam/role:Role": "arn:aws:iam::{account}:role/{name}",
+    "aws:lambda/function:Function": "arn:aws:lambda:{region}:{account}:function:{name}",
+    "aws:dynamodb/table:Table": "arn:aws:dynamodb:{region}:{account}:table/{name}",
+    "aws:sns/topic:Topic": "arn:aws:sns:{region}:{account}:{name}",
+    "aws:sesv2/configurationSet:ConfigurationSet": "arn:aws:ses:{region}:{account}:configuration-set/{name}",
+    "aws:ses/template:Template": "arn:aws:ses:{region}:{account}:template/{name}",
+}
+#: Pulumi module -> ARN service, where they differ (EventBridge lives in `cloudwatch`).
+_ARN_SERVICES = {"cloudwatch": "events", "sesv2": "ses"}
+
+
 def _arn(typ: str, name: str, kind: str, service: str) -> str:
-    arn_service = {"cloudwatch": "events", "lambda": "lambda", "sqs": "sqs", "sns": "sns", "iam": "iam",
-                   "dynamodb": "dynamodb", "scheduler": "scheduler", "sesv2": "ses", "ses": "ses"}.get(service, service)
-    if typ == "aws:cloudwatch/logGroup:LogGroup":
-        return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}"
-    if typ == "aws:sqs/queue:Queue":
-        return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
-    if typ == "aws:iam/role:Role":
-        return f"arn:aws:iam::{ACCOUNT}:role/{name}"
-    if typ == "aws:lambda/function:Function":
-        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
-    if typ == "aws:dynamodb/table:Table":
-        return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}"
-    if typ == "aws:sns/topic:Topic":
-        return f"arn:aws:sns:{REGION}:{ACCOUNT}:{name}"
-    if typ == "aws:sesv2/configurationSet:ConfigurationSet":
-        return f"arn:aws:ses:{REGION}:{ACCOUNT}:configuration-set/{name}"
-    if typ == "aws:ses/template:Template":
-        return f"arn:aws:ses:{REGION}:{ACCOUNT}:template/{name}"
-    return f"arn:aws:{arn_service}:{REGION}:{ACCOUNT}:{kind}/{name}"
+    default = f"arn:aws:{_ARN_SERVICES.get(service, service)}:{{region}}:{{account}}:{kind}/{{name}}"
+    return _ARN_FORMATS.get(typ, default).format(region=REGION, account=ACCOUNT, name=name)
 
 
 def run_program(build: Callable[[], Any], *, stack: str = "dev", project: str = "email-pipeline") -> RecordingMocks:
