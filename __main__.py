@@ -30,7 +30,8 @@ readers = {
     "reservePriorityConcurrency": config.get_bool, "accountSendRate": config.get_float,
     "maxReceiveCount": config.get_int, "functionTimeoutSeconds": config.get_int,
     "logRetentionDays": config.get_int, "archiveRetentionDays": config.get_int,
-    "laneShares": config.get_object, "batchSizes": config.get_object, "reportRecipients": config.get_object,
+    "laneShares": config.get_object, "batchSizes": config.get_object, "laneDelivery": config.get_object,
+    "reportRecipients": config.get_object,
     "oncallRecipients": config.get_object, "recipientAllowlist": config.get_object,
     "allowedPublishers": config.get_object, "routes": config.get_object, "tags": config.get_object,
 }
@@ -92,7 +93,7 @@ monitoring = Monitoring(prefix, MonitoringArgs(
     rule_names=[router.rule_names[i] for i in range(len(settings.routes))],
     extra_dead_letter_queue_names=[sender.report_failure_queue_name] + [
         router.target_dead_letter_queue_names[i] for i in range(len(settings.routes) + 1)
-    ],
+    ] + [router.unrouted_queue_name, router.unrouted_dead_letter_queue_name],
     configuration_set_name=sender.configuration_set_name,
     tags=tags,
 ))
@@ -101,6 +102,7 @@ pulumi.export("busName", router.bus_name)
 pulumi.export("busArn", router.bus_arn)
 pulumi.export("laneQueueUrls", sender.lane_queue_urls)
 pulumi.export("laneDeadLetterQueueUrls", sender.lane_dead_letter_queue_urls)
+pulumi.export("unroutedQueueUrl", router.unrouted_queue_url)
 pulumi.export("functionNames", sender.function_names)
 pulumi.export("dashboardName", monitoring.dashboard_name)
 pulumi.export("configurationSetName", sender.configuration_set_name)

@@ -15,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .handlers.metrics import DEFAULT_NAMESPACE
-from .handlers.settings import DEFAULT_MAX_RECEIVE_COUNT, Env
+from .handlers.settings import DEFAULT_MAX_RECEIVE_COUNT, Delivery, Env
 from .packaging import build_handler_zip, build_layer_zip
 from .template_files import catalog_json, discover
 
@@ -33,6 +33,20 @@ HANDLER_MAX_RETRY_DELAY_SECONDS = 900
 SES_EVENT_TYPES = ("SEND", "DELIVERY", "BOUNCE", "COMPLAINT", "REJECT", "RENDERING_FAILURE")
 #: SES events worth keeping beside the send logs: everything that means a message did not arrive.
 FORWARDED_SES_DETAIL_TYPES = ("Email Bounced", "Email Complaint Received", "Email Rejected", "Email Rendering Failed")
+#: What of an SES event reaches the feedback log group: nothing that carries an address (SES's
+#: `mail.destination`, `mail.headers`, `bounce.bouncedRecipients` and `complaint.complainedRecipients`
+#: all do), only what ties the event to a send and says what happened.
+SES_FEEDBACK_FIELDS: Mapping[str, str] = {
+    "eventType": "$.detail.eventType",
+    "sesMessageId": "$.detail.mail.messageId",
+    "sentAt": "$.detail.mail.timestamp",
+    "bounceType": "$.detail.bounce.bounceType",
+    "bounceSubType": "$.detail.bounce.bounceSubType",
+    "complaintFeedbackType": "$.detail.complaint.complaintFeedbackType",
+    "lane": "$.detail.mail.tags.lane[0]",
+    "template": "$.detail.mail.tags.template[0]",
+    "stack": "$.detail.mail.tags.stack[0]",
+}
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,9 @@ class LaneConfig:
         handler: the Lambda handler, e.g. `handlers.templated.handler`.
         rate_share: the lane's share of the account's SES send rate (0-1).
         reserved: reserve the lane's concurrency, so other functions can never starve it.
+        delivery: what the lane does with an email whose outcome is unknown (SES never answered,
+            or a function died mid-send): dead-letter it (at most once) or send it again (at
+            least once). See `handlers.settings.Delivery`.
     """
 
     name: str
@@ -53,12 +70,14 @@ class LaneConfig:
     batching_window_seconds: int = 1
     max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT
     reserved: bool = False
+    delivery: Delivery = Delivery.AT_MOST_ONCE
 
 
 DEFAULT_LANES: tuple[LaneConfig, ...] = (
     LaneConfig("normal", "handlers.templated.handler", rate_share=0.7),
+    # An on-call alert twice beats none; a receipt twice is a complaint.
     LaneConfig("priority", "handlers.priority.handler", rate_share=0.3, batch_size=5, batching_window_seconds=0,
-               reserved=True),
+               reserved=True, delivery=Delivery.AT_LEAST_ONCE),
 )
 
 
@@ -272,7 +291,10 @@ class EmailSender(pulumi.ComponentResource):
             opts=self._child,
         )
         aws.cloudwatch.EventTarget(
-            f"{self._name}-ses-feedback-target", rule=rule.name, arn=log_group.arn, opts=self._child)
+            f"{self._name}-ses-feedback-target", rule=rule.name, arn=log_group.arn,
+            input_transformer={"input_paths": {**SES_FEEDBACK_FIELDS, "time": "$.time"},
+                               "input_template": ses_feedback_template()},
+            opts=self._child)
 
     def _build_templates(self) -> dict[str, aws.ses.Template]:
         """One SES template per version folder; the handlers get the catalog in their environment."""
@@ -353,6 +375,7 @@ class EmailSender(pulumi.ComponentResource):
             Env.DEAD_LETTER_QUEUE_URL: dlq.url,
             Env.LANE_RATE_SHARE: str(lane.rate_share),
             Env.LANE_MAX_CONCURRENCY: str(concurrency),
+            Env.LANE_DELIVERY: lane.delivery.value,
             Env.IDEMPOTENCY_TTL_SECONDS: str(idempotency_ttl(
                 self._args.function_timeout_seconds, lane.max_receive_count, self._args.replay_window_days)),
         }
@@ -511,6 +534,18 @@ class _Report:
     function: aws.lambda_.Function
     log_group: aws.cloudwatch.LogGroup
     failure_queue: aws.sqs.Queue
+
+
+def ses_feedback_template() -> str:
+    """The input template writing one SES event as a JSON log line of `SES_FEEDBACK_FIELDS` only.
+
+    EventBridge requires `{"timestamp": ..., "message": ...}` of an input transformer whose target
+    is a log group (EventBridge User Guide, "Targets": CloudWatch Logs); the message is itself
+    JSON, so Logs Insights discovers its fields. Not verifiable offline: moto applies the template
+    but does not check its form.
+    """
+    message = ",".join(f'\\"{name}\\":\\"<{name}>\\"' for name in SES_FEEDBACK_FIELDS)
+    return '{"timestamp":"<time>","message":"{' + message + '}"}'
 
 
 def _allow(actions: Sequence[str], resources: Sequence[pulumi.Input[str]]) -> dict[str, Any]:

@@ -1,7 +1,9 @@
 """EventRouter: the pipeline's own EventBridge bus, routing application events to the SQS lanes.
 
 Routes are data (`Route`): adding a kind of event is one more `Route` in the list, and the rule,
-its target, the target's dead-letter queue and the lane queue's policy all follow from it.
+its target, the target's dead-letter queue and the lane queue's policy all follow from it. What
+the routes leave of the (source, detail-type) pairs they accept goes to an "unrouted" queue
+(`route_coverage`), so no pipeline event is accepted by the bus and then lost.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+
+from .route_coverage import Unrouted, unrouted_patterns
 
 TYPE_TOKEN = "email-pipeline:index:EventRouter"
 
@@ -57,14 +61,27 @@ DEFAULT_ROUTES: tuple[Route, ...] = (
         {"source": ["custom.application"], "detail-type": ["Email Notification Request"]},
         "normal",
     ),
+    # Priorities match in any case ("HIGH" is high). An alert that is not high or critical (low,
+    # normal, missing, or a value the contract refuses) is still mail someone asked for: the
+    # normal lane sends it as ordinary mail, or dead-letters it with the reason.
     Route(
         "priority-alert",
         {
             "source": ["custom.application"],
             "detail-type": ["Priority Alert"],
-            "detail": {"priority": ["high", "critical"]},
+            "detail": {"priority": [{"equals-ignore-case": "high"}, {"equals-ignore-case": "critical"}]},
         },
         "priority",
+    ),
+    Route(
+        "priority-alert-routine",
+        {
+            "source": ["custom.application"],
+            "detail-type": ["Priority Alert"],
+            "detail": {"priority": [{"anything-but": {"equals-ignore-case": ["critical", "high"]}},
+                                    {"exists": False}]},
+        },
+        "normal",
     ),
 )
 
@@ -146,6 +163,12 @@ class EventRouter(pulumi.ComponentResource):
         target_dead_letter_queue_names: every dead-letter queue the router creates, for alarms: the
             routes' in route order, then the report schedule's.
         schedule_name: the daily report schedule, or None without `report_function_arn`.
+        unrouted_queue_name, unrouted_queue_url: where events of an accepted source and
+            detail-type that no route takes wait (14 days), in the same shape a lane receives,
+            so they can be moved to a lane once a route takes them. Alarm on it.
+        unrouted_dead_letter_queue_name: where EventBridge puts what it cannot deliver there.
+        unrouted_rule_names: the catch-all rules feeding the unrouted queue (none when the routes
+            take every event of the pairs they accept).
     """
 
     bus_name: pulumi.Output[str]
@@ -154,6 +177,10 @@ class EventRouter(pulumi.ComponentResource):
     rule_names: pulumi.Output[list[str]]
     target_dead_letter_queue_names: pulumi.Output[list[str]]
     schedule_name: pulumi.Output[str | None]
+    unrouted_queue_name: pulumi.Output[str]
+    unrouted_queue_url: pulumi.Output[str]
+    unrouted_dead_letter_queue_name: pulumi.Output[str]
+    unrouted_rule_names: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: EventRouterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         """Declare the router.
@@ -183,6 +210,7 @@ class EventRouter(pulumi.ComponentResource):
         for item in routed:
             self._build_target(bus, item, lane_policies[item.route.lane])
         schedule_dlq, schedule = self._build_report_schedule()
+        unrouted_queue, unrouted_dlq, unrouted_rules = self._build_unrouted(bus)
 
         dead_letter_queues = [item.dead_letter_queue for item in routed] + ([schedule_dlq] if schedule_dlq else [])
         self.bus_name = bus.name
@@ -191,6 +219,10 @@ class EventRouter(pulumi.ComponentResource):
         self.rule_names = pulumi.Output.all(*[item.rule.name for item in routed])
         self.target_dead_letter_queue_names = pulumi.Output.all(*[queue.name for queue in dead_letter_queues])
         self.schedule_name = schedule.name if schedule else pulumi.Output.from_input(None)
+        self.unrouted_queue_name = unrouted_queue.name
+        self.unrouted_queue_url = unrouted_queue.url
+        self.unrouted_dead_letter_queue_name = unrouted_dlq.name
+        self.unrouted_rule_names = pulumi.Output.all(*[rule.name for rule in unrouted_rules])
         self.register_outputs(
             {
                 "bus_name": self.bus_name,
@@ -199,6 +231,10 @@ class EventRouter(pulumi.ComponentResource):
                 "rule_names": self.rule_names,
                 "target_dead_letter_queue_names": self.target_dead_letter_queue_names,
                 "schedule_name": self.schedule_name,
+                "unrouted_queue_name": self.unrouted_queue_name,
+                "unrouted_queue_url": self.unrouted_queue_url,
+                "unrouted_dead_letter_queue_name": self.unrouted_dead_letter_queue_name,
+                "unrouted_rule_names": self.unrouted_rule_names,
             }
         )
 
@@ -309,6 +345,51 @@ class EventRouter(pulumi.ComponentResource):
             dead_letter_config={"arn": item.dead_letter_queue.arn},
             # Without the queue policies in place the first events would fail straight to the DLQ.
             opts=self._child(depends_on=[lane_policy]),
+        )
+
+    def _build_unrouted(
+        self, bus: aws.cloudwatch.EventBus
+    ) -> tuple[aws.sqs.Queue, aws.sqs.Queue, list[aws.cloudwatch.EventRule]]:
+        """The unrouted queue, and one catch-all rule per accepted pair its routes do not fully take."""
+        prefix = f"{self._name}-unrouted"
+        queue = self._dead_letter_queue(prefix)
+        dlq = self._dead_letter_queue(f"{prefix}-dlq")
+        named = {f"{prefix}-{unrouted.key}": unrouted for unrouted in unrouted_patterns(self._args.routes)}
+        rules = {name: self._build_unrouted_rule(bus, name, unrouted) for name, unrouted in named.items()}
+        if rules:
+            rule_arns = [rule.arn for rule in rules.values()]
+            policy = aws.sqs.QueuePolicy(f"{prefix}-policy", queue_url=queue.url,
+                                         policy=_events_send_policy(queue.arn, rule_arns), opts=self._child())
+            aws.sqs.QueuePolicy(f"{prefix}-dlq-policy", queue_url=dlq.url,
+                                policy=_events_send_policy(dlq.arn, rule_arns), opts=self._child())
+            for name, rule in rules.items():
+                aws.cloudwatch.EventTarget(
+                    f"{name}-target",
+                    rule=rule.name,
+                    event_bus_name=bus.name,
+                    target_id="unrouted",
+                    arn=queue.arn,
+                    retry_policy={
+                        "maximum_retry_attempts": self._args.target_max_retry_attempts,
+                        "maximum_event_age_in_seconds": self._args.target_max_event_age_seconds,
+                    },
+                    dead_letter_config={"arn": dlq.arn},
+                    opts=self._child(depends_on=[policy]),
+                )
+        return queue, dlq, list(rules.values())
+
+    def _build_unrouted_rule(self, bus: aws.cloudwatch.EventBus, name: str,
+                             unrouted: Unrouted) -> aws.cloudwatch.EventRule:
+        """A catch-all rule; `name` carries a hash of its pair, so adding or reordering routes never renames it."""
+        return aws.cloudwatch.EventRule(
+            name,
+            name=name,
+            event_bus_name=bus.name,
+            event_pattern=event_pattern_json(unrouted.pattern),
+            state="ENABLED",
+            description=f"{unrouted.source} / {unrouted.detail_type} events no route takes"[:512],
+            tags=self._tags,
+            opts=self._child(),
         )
 
     def _build_report_schedule(self) -> tuple[aws.sqs.Queue | None, aws.scheduler.Schedule | None]:
@@ -434,6 +515,7 @@ def _validate(name: str, args: EventRouterArgs) -> None:
             raise ValueError(
                 f"allowed principal {principal!r} is neither a 12-digit account id nor an IAM principal ARN"
             )
+    unrouted_patterns(args.routes)  # raises, naming the route, when what it leaves cannot be caught
     _check_name_lengths(name, args)
     _check_range("target_max_retry_attempts", args.target_max_retry_attempts, _TARGET_RETRY_RANGE)
     _check_range("target_max_event_age_seconds", args.target_max_event_age_seconds, _TARGET_EVENT_AGE_RANGE)
@@ -442,7 +524,7 @@ def _validate(name: str, args: EventRouterArgs) -> None:
 
 def _check_name_lengths(name: str, args: EventRouterArgs) -> None:
     """Physical names derive from `name`; AWS caps them, so a long stack name fails here, not mid-deploy."""
-    limits = [(f"{name}-archive", 48)]
+    limits = [(f"{name}-archive", 48), (f"{name}-unrouted-00000000", 64), (f"{name}-unrouted-dlq", 80)]
     for route in args.routes:
         limits += [(f"{name}-{route.name}", 64), (f"{name}-{route.name}-dlq", 80)]
     if args.report_function_arn is not None:

@@ -30,6 +30,7 @@ _METRIC_OF_EVENT: Mapping[str, str] = {event: metric for metric, event in LANE_M
 SENDING_PAUSED_METRIC = _METRIC_OF_EVENT[log_events.SES_SENDING_PAUSED]
 SEND_FAILED_METRIC = _METRIC_OF_EVENT[log_events.EMAIL_SEND_FAILED]
 DAILY_QUOTA_METRIC = _METRIC_OF_EVENT[log_events.SES_DAILY_QUOTA_EXHAUSTED]
+OUTCOME_UNKNOWN_METRIC = _METRIC_OF_EVENT[log_events.EMAIL_OUTCOME_UNKNOWN]
 
 #: What the account root may do with the alarm key: administer it, never use it. Listed one by one
 #: (no `kms:*`), so no IAM policy in the account can be widened into decrypting with this key.
@@ -57,9 +58,10 @@ KEY_ADMIN_ACTIONS = (
     "kms:ScheduleKeyDeletion",
     "kms:CancelKeyDeletion",
 )
-#: What an alarm needs to publish to a KMS-encrypted topic (SNS asks for a data key on its behalf).
-#: `GenerateDataKey*` is AWS's documented form for SNS publishers: one API family, not a wildcard.
-KEY_PUBLISHER_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey*")
+#: What an alarm needs to publish to a KMS-encrypted topic: SNS asks KMS for a data key on the
+#: publisher's behalf (GenerateDataKey) and decrypts it (Decrypt). AWS's SNS guide writes the first
+#: as `kms:GenerateDataKey*`; the exact action is named instead, since no policy here uses wildcards.
+KEY_PUBLISHER_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 
 _MINUTE = 60
 _FIVE_MINUTES = 300
@@ -182,8 +184,8 @@ class Monitoring(pulumi.ComponentResource):
       metrics only exist when something happens): function errors and throttles; a lane DLQ or any
       extra DLQ holding a message (mail that will not be retried); a lane's oldest message too old
       (mail stuck); rule target failures (events that never reached a lane); SES bounce and
-      complaint rates; and per lane, SES sending paused, the daily quota exhausted, and a burst of
-      send failures;
+      complaint rates; and per lane, SES sending paused, the daily quota exhausted, an email whose
+      outcome is unknown, and a burst of send failures;
     - a dashboard: events in, per-lane outcomes, queue depth and age, DLQs, Lambda health and SES
       reputation against the alarm thresholds;
     - two Logs Insights saved queries over every function's log group: every line about one
@@ -456,6 +458,11 @@ class Monitoring(pulumi.ComponentResource):
                 lane, "daily-quota-exhausted", DAILY_QUOTA_METRIC, topic, opts, period=_MINUTE, threshold=1,
                 description=(f"Lane {lane.name} hit the SES 24-hour sending quota. Mail waits in the queue "
                              "until the quota frees up; request a higher quota if this recurs.")))
+            alarms.append(self._lane_metric_alarm(
+                lane, "outcome-unknown", OUTCOME_UNKNOWN_METRIC, topic, opts, period=_MINUTE, threshold=1,
+                description=(f"Lane {lane.name} could not tell whether SES sent an email (no answer, or a "
+                             "function died mid-send). At-most-once lanes dead-lettered it as OutcomeUnknown: "
+                             "check the recipient's mail (or SES events), then redrive to send it again.")))
             alarms.append(self._lane_metric_alarm(
                 lane, "send-failures", SEND_FAILED_METRIC, topic, opts, period=_FIVE_MINUTES,
                 threshold=args.send_failure_threshold,

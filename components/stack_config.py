@@ -14,6 +14,8 @@ from typing import Any
 
 from .email_sender import DEFAULT_LANES, LaneConfig, lane_max_concurrency
 from .event_router import DEFAULT_ROUTES, Route
+from .handlers.timeouts import SEND_RESERVE_SECONDS
+from .handlers.settings import Delivery
 
 _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)$")
 _DISPLAY_ADDRESS = re.compile(r"^[^<>\r\n]*<([^<>\r\n]+)>$")
@@ -22,14 +24,14 @@ TEMPLATED_HANDLER = "handlers.templated.handler"
 _DOMAIN = re.compile(r"^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                   3288, 3653)
-#: Time a handler keeps free at the end of an invocation (`EMAIL_SEND_TIME_MARGIN_MS`).
-SEND_MARGIN_SECONDS = 20
+#: Time a handler keeps in hand before it starts a send: the send's and its record's worst case.
+SEND_MARGIN_SECONDS = SEND_RESERVE_SECONDS
 
 
 #: Settings whose values are objects or lists of objects: Pulumi's project schema cannot type them
 #: (it knows strings, integers, booleans and arrays of those), so Pulumi.yaml describes them in a
 #: comment and `parse` checks them.
-STRUCTURED_SETTINGS = ("laneShares", "batchSizes", "routes", "tags")
+STRUCTURED_SETTINGS = ("laneShares", "batchSizes", "laneDelivery", "routes", "tags")
 
 
 class ConfigErrors(ValueError):
@@ -142,6 +144,7 @@ def _lanes(raw: Mapping[str, Any], rate: float, timeout: int, problems: list[str
     """The default lanes, plus any lane named in `laneShares` (a templated lane of its own)."""
     shares = raw.get("laneShares") or {lane.name: lane.rate_share for lane in DEFAULT_LANES}
     batch_sizes = raw.get("batchSizes") or {}
+    deliveries = raw.get("laneDelivery") or {}
     max_receive = int(raw.get("maxReceiveCount", 8))
     total = sum(float(v) for v in shares.values())
     if total > 1 + 1e-9:
@@ -160,9 +163,10 @@ def _lanes(raw: Mapping[str, Any], rate: float, timeout: int, problems: list[str
         batch = int(batch_sizes.get(default.name, default.batch_size))
         if not 1 <= batch <= 10:
             problems.append(f"batchSizes.{default.name}: {batch} must be between 1 and 10")
+        delivery = _delivery(deliveries, default, problems)
         lane = LaneConfig(default.name, default.handler, share, batch_size=batch,
                           batching_window_seconds=default.batching_window_seconds,
-                          max_receive_count=max_receive, reserved=default.reserved)
+                          max_receive_count=max_receive, reserved=default.reserved, delivery=delivery)
         per_instance = rate * share / lane_max_concurrency(rate, share)
         seconds = batch / per_instance
         if seconds > timeout - SEND_MARGIN_SECONDS:
@@ -174,7 +178,21 @@ def _lanes(raw: Mapping[str, Any], rate: float, timeout: int, problems: list[str
         lanes.append(lane)
     if max_receive < 5:
         problems.append(f"maxReceiveCount: {max_receive} is too low to ride out a 10-minute throttle; use 5 or more")
+    for name in sorted(set(deliveries) - {lane.name for lane in lanes}):
+        problems.append(f"laneDelivery.{name}: no such lane; lanes are named in laneShares")
     return tuple(lanes)
+
+
+def _delivery(deliveries: Mapping[str, Any], lane: LaneConfig, problems: list[str]) -> Delivery:
+    value = deliveries.get(lane.name)
+    if value is None:
+        return lane.delivery
+    try:
+        return Delivery(value)
+    except ValueError:
+        choices = " or ".join(d.value for d in Delivery)
+        problems.append(f"laneDelivery.{lane.name}: must be {choices}")
+        return lane.delivery
 
 
 def _routes(raw: Mapping[str, Any], lanes: set[str], problems: list[str]) -> tuple[Route, ...]:

@@ -12,11 +12,19 @@ from typing import Any
 import botocore.session
 from botocore.config import Config
 
+from .timeouts import STANDARD, CallLimits
+
 _SESSION = botocore.session.get_session()
+
+
+def config_for(limits: CallLimits) -> Config:
+    """A botocore config with `limits`' timeouts and attempts, in the standard retry mode."""
+    return Config(connect_timeout=limits.connect_timeout, read_timeout=limits.read_timeout,
+                  retries={"mode": "standard", "total_max_attempts": limits.attempts})
 
 #: Tight timeouts and botocore's standard retry mode (3 attempts in all, jittered backoff): a
 #: slow call fails fast and the queue's redelivery takes over, instead of eating the timeout.
-STANDARD_CONFIG = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard", "total_max_attempts": 3})
+STANDARD_CONFIG = config_for(STANDARD)
 
 
 def create_client(service: str, config: Config, region_name: str | None = None) -> Any:

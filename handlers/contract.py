@@ -4,8 +4,9 @@ The recipe's shape works unchanged (`detail.emailConfig.recipient`, `.subject`, 
 `detail.message`, `detail.priority`, with `source` and `detail-type` from the envelope). The
 extensions a user would reach for are optional fields beside it; README.md documents them all.
 
-Every rejection is an `InvalidEvent` naming the field and the reason, because that text is what a
-person reading the dead-letter queue sees.
+Every rejection is an `InvalidEvent` naming the field and the rule it breaks, because that text is
+what a person reading the dead-letter queue sees. It never quotes the offending value: reasons are
+logged and attached to dead letters, and a value can be an address or template data.
 """
 
 from __future__ import annotations
@@ -40,7 +41,9 @@ _ADDRESS = re.compile(
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
 _TAG = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-_LINE_BREAK = re.compile(r"[\r\n]")
+#: CR and LF inject headers; NUL and the other C0 controls (all but TAB) and DEL corrupt them.
+_HEADER_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_HEADER_UNSAFE_REASON = "contains a control character (CR, LF, NUL, ...), which would inject or corrupt mail headers"
 
 
 @dataclass(frozen=True)
@@ -132,13 +135,13 @@ def resolve_template(
     versions = catalog.get(name)
     if not versions:
         known = ", ".join(sorted(catalog)) or "none deployed"
-        raise InvalidEvent("detail.template", f"unknown template {name!r} (known: {known})")
+        raise InvalidEvent("detail.template", f"not a deployed template (known: {known})")
     version = request.template_version or newest_version(versions)
     deployed = versions.get(version)
     if deployed is None:
         raise InvalidEvent(
             "detail.templateVersion",
-            f"template {name!r} has no version {version!r} (deployed: {', '.join(sorted(versions))})",
+            f"not a deployed version of template {name!r} (deployed: {', '.join(sorted(versions))})",
         )
     data = {**_recipe_variables(request), **request.template_data}
     missing = missing_variables(deployed.variables, data)
@@ -148,10 +151,10 @@ def resolve_template(
             f"template {name!r} {version} uses {missing} but the event does not provide them",
         )
     for variable in sorted(deployed.subject_variables):
-        if isinstance(data.get(variable), str) and _LINE_BREAK.search(data[variable]):
+        if _holds_header_unsafe_text(data.get(variable)):
             raise InvalidEvent(
                 f"detail.templateData.{variable}",
-                "contains a line break and is printed in the subject header (header injection)",
+                f"is printed in the subject header and {_HEADER_UNSAFE_REASON}",
             )
     return ResolvedTemplate(name=name, version=version, deployed=deployed, data=data)
 
@@ -194,9 +197,32 @@ def newest_version(versions: Mapping[str, TemplateVersion]) -> str:
     return max(versions, key=lambda version: (len(version), version))
 
 
+def _holds_header_unsafe_text(value: Any) -> bool:
+    """Whether a value of any JSON type renders with a control character (SES prints lists too)."""
+    if isinstance(value, str):
+        return bool(_HEADER_UNSAFE.search(value))
+    if isinstance(value, Mapping):
+        return any(_holds_header_unsafe_text(key) or _holds_header_unsafe_text(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_header_unsafe_text(item) for item in value)
+    return False
+
+
+class _NotStrictJson(ValueError):
+    """`NaN`, `Infinity` or `-Infinity`: Python's parser accepts them, JSON (and SES) does not."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotStrictJson(name)
+
+
 def _json_object(body: str) -> dict[str, Any]:
     try:
-        event = json.loads(body)
+        event = json.loads(body, parse_constant=_refuse_constant)
+    except _NotStrictJson as exc:
+        raise InvalidEvent("body", "contains NaN or Infinity, which strict JSON does not allow") from exc
+    except RecursionError as exc:
+        raise InvalidEvent("body", "nested too deeply to parse; events are shallow JSON objects") from exc
     except (TypeError, ValueError) as exc:
         raise InvalidEvent("body", f"not JSON ({exc.__class__.__name__} at {_position(exc)})") from exc
     if not isinstance(event, dict):
@@ -229,8 +255,8 @@ def _header_text(parent: Mapping[str, Any], key: str, path: str, limit: int) -> 
     value = _optional_text(parent, key, path)
     if value is None:
         return None
-    if _LINE_BREAK.search(value):
-        raise InvalidEvent(path, "contains a line break (CR or LF), which would inject mail headers")
+    if _HEADER_UNSAFE.search(value):
+        raise InvalidEvent(path, _HEADER_UNSAFE_REASON)
     if len(value) > limit:
         raise InvalidEvent(path, f"longer than {limit} characters ({len(value)})")
     return value
@@ -253,8 +279,8 @@ def _addresses(
 def _address(value: Any, path: str) -> str:
     if not isinstance(value, str):
         raise InvalidEvent(path, f"expected an address string, got {type(value).__name__}")
-    if _LINE_BREAK.search(value):
-        raise InvalidEvent(path, "contains a line break (CR or LF), which would inject mail headers")
+    if _HEADER_UNSAFE.search(value):
+        raise InvalidEvent(path, _HEADER_UNSAFE_REASON)
     if not _ADDRESS.match(value.strip()):
         raise InvalidEvent(path, "malformed email address (expected local@domain, ASCII)")
     return value.strip()
@@ -284,7 +310,7 @@ def _priority(detail: Mapping[str, Any]) -> str | None:
     if value is None:
         return None
     if value.lower() not in PRIORITIES:
-        raise InvalidEvent("detail.priority", f"{value!r} is not one of {', '.join(PRIORITIES)}")
+        raise InvalidEvent("detail.priority", f"must be one of {', '.join(PRIORITIES)} (any case)")
     return value.lower()
 
 
@@ -306,9 +332,10 @@ def _tags(detail: Mapping[str, Any]) -> dict[str, str]:
         raise InvalidEvent("detail.tags", f"expected a JSON object, got {type(tags).__name__}")
     if len(tags) > MAX_USER_TAGS:
         raise InvalidEvent("detail.tags", f"{len(tags)} tags; at most {MAX_USER_TAGS} are allowed")
-    for name, value in tags.items():
+    # Tags are named by position: a name that breaks the rules may itself be personal data.
+    for index, (name, value) in enumerate(tags.items()):
         if not _TAG.match(name):
-            raise InvalidEvent(f"detail.tags.{name[:40]}", "tag names may use only A-Z a-z 0-9 _ - (max 256)")
+            raise InvalidEvent(f"detail.tags[{index}]", "tag names may use only A-Z a-z 0-9 _ - (max 256)")
         if not isinstance(value, str) or not _TAG.match(value):
-            raise InvalidEvent(f"detail.tags.{name}", "tag values must be strings of A-Z a-z 0-9 _ - (max 256)")
+            raise InvalidEvent(f"detail.tags[{index}]", "tag values must be strings of A-Z a-z 0-9 _ - (max 256)")
     return dict(tags)

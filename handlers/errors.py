@@ -12,6 +12,8 @@ Every failure a handler meets is one of these, and each kind has exactly one tre
 | `NearTimeout`          | back on the queue at once, for the next invocation; nothing sent   |
 | `DailyQuotaExhausted`  | back on the queue after a long delay; never retried in the call    |
 | `SendingHalted`        | every unsent message stays queued; nothing more is attempted       |
+| `OutcomeUnknown`       | the lane's delivery policy: dead-letter queue now (at most once),  |
+|                        | or back on the queue to be sent again (at least once)              |
 """
 
 from __future__ import annotations
@@ -77,3 +79,22 @@ class SendingHalted(EmailError):
     """The account cannot send at all (paused or suspended) until a person acts."""
 
     code = "SendingPausedException"
+
+
+class OutcomeUnknown(EmailError):
+    """SES may or may not have sent the message, and nothing can tell us which.
+
+    SES's SendEmail has no idempotency token, so this is raised instead of retrying when: the
+    request went out and no answer came back (a read timeout, a closed connection, a 5xx other
+    than 503); or an earlier delivery of the same event claimed it and never recorded an outcome
+    (the function died, timed out, or could not write the record). The lane's delivery policy
+    decides what happens next; retrying is never an accident.
+    """
+
+    code = "OutcomeUnknown"
+
+    def __init__(self, message: str, *, cause: str) -> None:
+        super().__init__(message)
+        #: Why the outcome is unknown: `no_response`, `ses_server_error`, `claim_never_completed`,
+        #: `earlier_attempt_unanswered` or `unexpected_error`; a log field and a dead-letter reason.
+        self.cause = cause

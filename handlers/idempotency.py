@@ -1,21 +1,27 @@
 """Send each event once, however often SQS, EventBridge or an archive replay delivers it.
 
-One DynamoDB item per key, moved through two states with conditional writes:
+One DynamoDB item per key, moved through its states with conditional writes:
 
-1. claim: `PutItem` as IN_PROGRESS, only if no live item exists (none, TTL-expired, or an
-   IN_PROGRESS claim whose invocation has timed out);
+1. claim: `PutItem` as IN_PROGRESS with a lease until the claiming invocation's own deadline,
+   only if no item exists (or its TTL has passed). The item itself lives for the whole TTL, so
+   a claim outlives every redelivery of its message;
 2. run the action (the SES call: the last step before the record is marked done);
-3. complete: `UpdateItem` to COMPLETED with the SES message id; or, if the action raised,
-   `DeleteItem` so that redelivery can try again.
+3. complete: `UpdateItem` to COMPLETED with the SES message id; if the action failed in a way
+   that proves nothing was sent, `DeleteItem` so that redelivery can try again; if the outcome is
+   unknown (SES's answer never came), `UpdateItem` to UNKNOWN.
 
-A delivery that finds a COMPLETED item returns the stored message id without calling SES and logs
-`email_duplicate_skipped`; one that finds a live IN_PROGRESS claim (a concurrent delivery) is
-retried later. The key is hashed, so an idempotency key that embeds an address never reaches the
-table in clear.
+A delivery that finds COMPLETED returns the stored message id without calling SES and logs
+`email_duplicate_skipped`; one that finds a live IN_PROGRESS lease (a concurrent delivery) is
+retried later. One that finds UNKNOWN, or an IN_PROGRESS whose lease has run out (its invocation
+died, timed out, or could not record the outcome), cannot know whether the email went out: it
+raises `OutcomeUnknown`, unless the caller's delivery policy says to send again, in which case
+it takes the claim over. Nothing is ever re-sent because a claim quietly expired.
 
-This is the protocol of Powertools for AWS Lambda's idempotency utility, written out here because
-`import aws_lambda_powertools` alone measured 56 ms of cold start (it loads Logger, Metrics and
-Tracer), which broke the handlers' cold-start budget; see bench/README.md.
+The key is hashed, so an idempotency key that embeds an address never reaches the table in clear.
+
+This is the protocol of Powertools for AWS Lambda's idempotency utility (plus the UNKNOWN state),
+written out here because `import aws_lambda_powertools` alone measured 56 ms of cold start (it
+loads Logger, Metrics and Tracer), which broke the handlers' cold-start budget; see bench/README.md.
 """
 
 from __future__ import annotations
@@ -27,18 +33,21 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import aws, log
-from .errors import RetryableSendError
+from . import aws, log, timeouts
+from .errors import EmailError, OutcomeUnknown, RetryableSendError
 
 IN_PROGRESS = "IN_PROGRESS"
 COMPLETED = "COMPLETED"
-#: Claim lifetime when no Lambda context tells the remaining time.
+UNKNOWN = "UNKNOWN"
+#: Claim lease when no Lambda context tells the remaining time.
 _DEFAULT_CLAIM_MS = 60_000
+
+CLIENT_CONFIG = aws.config_for(timeouts.IDEMPOTENCY_STORE)
 
 
 def create_dynamodb_client(region_name: str | None = None) -> Any:
-    """A DynamoDB client for the idempotency table, with timeouts as tight as the SES client's."""
-    return aws.create_client("dynamodb", aws.STANDARD_CONFIG, region_name)
+    """A DynamoDB client for the idempotency table, with tight timeouts (see CLIENT_CONFIG)."""
+    return aws.create_client("dynamodb", CLIENT_CONFIG, region_name)
 
 
 class OnceOnly:
@@ -69,37 +78,54 @@ class OnceOnly:
         self._log = log.get_logger()
 
     def register_lambda_context(self, context: Any) -> None:
-        """Bound claims by the invocation's remaining time, so a crash frees the key."""
+        """Lease claims until the invocation's deadline: past it, an unfinished claim's holder is gone."""
         self._context = context
 
-    def run(self, key: str, action: Callable[[], str]) -> str:
+    def run(self, key: str, action: Callable[[], str], *, resend_unknown: bool = False) -> str:
         """Run `action` unless `key` already completed; return its (possibly stored) result.
+
+        Args:
+            key: the idempotency key (hashed before it is stored).
+            action: the send; its typed `EmailError`s say whether anything went out.
+            resend_unknown: when an earlier delivery left the outcome unknown, run the action
+                again (at-least-once) instead of raising `OutcomeUnknown` (at-most-once).
 
         Raises:
             RetryableSendError: another delivery holds the key right now, or the store failed
                 before the action ran. The message goes back on the queue and tries again.
-            Whatever `action` raises (after releasing the claim).
+            OutcomeUnknown: the action's outcome is unknown, or an earlier delivery's is and
+                `resend_unknown` is off. The claim stays, so no later delivery sends blindly.
+            Whatever else `action` raises, after releasing the claim.
         """
         item_id = self._item_id(key)
-        stored = self._claim(item_id)
+        stored = self._claim(item_id, resend_unknown)
         if stored is not None:
             self._log.info(log.EMAIL_DUPLICATE_SKIPPED, ses_message_id=stored)
             return stored
         try:
             result = action()
-        except Exception:
-            self._release(item_id)
+        except OutcomeUnknown:
+            self._mark_unknown(item_id)
             raise
+        except EmailError:
+            self._release(item_id)  # every other typed failure proves nothing was sent
+            raise
+        except Exception as exc:
+            # An error no one foresaw, possibly after SES accepted: nothing proves it unsent.
+            self._mark_unknown(item_id)
+            raise OutcomeUnknown(f"{type(exc).__name__} during the send", cause="unexpected_error") from exc
         self._complete(item_id, result)
         return result
 
     def _item_id(self, key: str) -> str:
         return f"{self._prefix}#{hashlib.sha256(key.encode()).hexdigest()}"
 
-    def _claim(self, item_id: str) -> str | None:
+    def _lease_ms(self) -> int:
+        return self._context.get_remaining_time_in_millis() if self._context else _DEFAULT_CLAIM_MS
+
+    def _claim(self, item_id: str, resend_unknown: bool) -> str | None:
         """Write the IN_PROGRESS claim; return the stored result if the key already completed."""
         now = self._clock()
-        claim_ms = self._context.get_remaining_time_in_millis() if self._context else _DEFAULT_CLAIM_MS
         try:
             self._dynamodb.put_item(
                 TableName=self._table,
@@ -107,30 +133,58 @@ class OnceOnly:
                     "id": {"S": item_id},
                     "status": {"S": IN_PROGRESS},
                     "expiration": {"N": str(int(now + self._ttl))},
-                    "in_progress_expiry": {"N": str(int(now * 1000 + claim_ms))},
+                    "in_progress_expiry": {"N": str(int(now * 1000 + self._lease_ms()))},
                 },
-                ConditionExpression=(
-                    "attribute_not_exists(id) OR expiration < :now "
-                    "OR (#status = :in_progress AND in_progress_expiry < :now_ms)"
-                ),
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":now": {"N": str(int(now))},
-                    ":now_ms": {"N": str(int(now * 1000))},
-                    ":in_progress": {"S": IN_PROGRESS},
-                },
+                ConditionExpression="attribute_not_exists(id) OR expiration < :now",
+                ExpressionAttributeValues={":now": {"N": str(int(now))}},
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
             return None
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if _code(exc) != "ConditionalCheckFailedException":
                 raise _store_error(exc) from exc
             existing = exc.response.get("Item") or self._get(item_id)
         except BotoCoreError as exc:
             raise _store_error(exc) from exc
-        if existing.get("status", {}).get("S") == COMPLETED:
+        status = existing.get("status", {}).get("S")
+        if status == COMPLETED:
             return existing.get("result", {}).get("S", "")
-        raise RetryableSendError("another delivery of this event is in progress", code="IdempotencyInProgress")
+        lease_ends_ms = int(existing.get("in_progress_expiry", {}).get("N", "0"))
+        if status == IN_PROGRESS and lease_ends_ms >= now * 1000:
+            raise RetryableSendError("another delivery of this event is in progress", code="IdempotencyInProgress")
+        # UNKNOWN, or a lease that ran out: the holder died, timed out or could not record.
+        cause = "earlier_attempt_unanswered" if status == UNKNOWN else "claim_never_completed"
+        if not resend_unknown:
+            raise OutcomeUnknown("an earlier delivery of this event may have sent it", cause=cause)
+        if status != UNKNOWN:
+            # Counted here: nobody saw this one before (an explicit UNKNOWN was logged when set).
+            self._log.warning(log.EMAIL_OUTCOME_UNKNOWN, cause=cause, decision="resend")
+        self._take_over(item_id, existing)
+        return None
+
+    def _take_over(self, item_id: str, existing: dict[str, Any]) -> None:
+        """Renew an unresolved claim for this delivery, unless another delivery did so first."""
+        now = self._clock()
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"id": {"S": item_id}},
+                UpdateExpression="SET #status = :in_progress, in_progress_expiry = :lease",
+                ConditionExpression="#status = :seen_status AND in_progress_expiry = :seen_lease",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":in_progress": {"S": IN_PROGRESS},
+                    ":lease": {"N": str(int(now * 1000 + self._lease_ms()))},
+                    ":seen_status": existing["status"],
+                    ":seen_lease": existing.get("in_progress_expiry", {"N": "0"}),
+                },
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise RetryableSendError("another delivery took this event over", code="IdempotencyInProgress") from exc
+            raise _store_error(exc) from exc
+        except BotoCoreError as exc:
+            raise _store_error(exc) from exc
 
     def _get(self, item_id: str) -> dict[str, Any]:
         try:
@@ -153,8 +207,22 @@ class OnceOnly:
                 },
             )
         except (ClientError, BotoCoreError) as exc:
-            # The email went out; only recording it failed. Reporting a failure now would make
-            # SQS redeliver and send it twice, which is worse than a claim that expires unmarked.
+            # The email went out; only recording it failed. The message is reported done, and the
+            # claim stays IN_PROGRESS: if the event ever comes back, its lapsed lease reads as an
+            # unknown outcome and the lane's delivery policy decides, never a silent re-send.
+            self._log.warning(log.IDEMPOTENCY_RECORD_NOT_SAVED, error_code=type(exc).__name__)
+
+    def _mark_unknown(self, item_id: str) -> None:
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"id": {"S": item_id}},
+                UpdateExpression="SET #status = :unknown",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={":unknown": {"S": UNKNOWN}},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            # The claim stays IN_PROGRESS; once its lease runs out it reads as unknown all the same.
             self._log.warning(log.IDEMPOTENCY_RECORD_NOT_SAVED, error_code=type(exc).__name__)
 
     def _release(self, item_id: str) -> None:
@@ -167,8 +235,13 @@ class OnceOnly:
                 ExpressionAttributeValues={":in_progress": {"S": IN_PROGRESS}},
             )
         except (ClientError, BotoCoreError) as exc:
-            # The claim stays until the invocation's time runs out; redelivery after that retries.
+            # The claim stays; after its lease it reads as an unknown outcome (a documented cost:
+            # an at-most-once lane then dead-letters an email that was in fact never sent).
             self._log.warning(log.IDEMPOTENCY_CLAIM_NOT_RELEASED, error_code=type(exc).__name__)
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _store_error(exc: Exception) -> RetryableSendError:

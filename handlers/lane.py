@@ -10,6 +10,13 @@ This is where each failure kind from `handlers.errors` gets its treatment:
   told us to back off, and each of those messages is kept with the same delay;
 - when the invocation is close to its timeout, no new send starts: the rest are reported as
   failures, so a timeout can never cut off a batch whose sends went out but were not reported.
+  "Close" is the worst case of one send plus its completion write (`timeouts.SEND_RESERVE_SECONDS`);
+- when the outcome of a send is unknown (SES never answered, or an earlier delivery claimed the
+  event and never recorded what happened), the lane's delivery policy decides: at most once
+  dead-letters it with the reason `OutcomeUnknown`, at least once sends it again. Redriving such
+  a dead letter (it carries `FailureCode=OutcomeUnknown`) is an operator's decision to send it;
+- a record that raises anything unforeseen is dead-lettered with `InternalError`: one record
+  never fails the batch.
 
 Only records in `batchItemFailures` stay on the queue; Lambda deletes the others. The function's
 event source mapping must enable `ReportBatchItemFailures`.
@@ -19,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
@@ -33,6 +41,7 @@ from .errors import (
     EmailError,
     InvalidEvent,
     NearTimeout,
+    OutcomeUnknown,
     PermanentSendError,
     RetryableSendError,
     SendingHalted,
@@ -41,7 +50,8 @@ from .errors import (
 from .idempotency import OnceOnly, create_dynamodb_client
 from .ses import OutgoingEmail, SesSender
 from .ses import create_client as create_ses_client
-from .settings import Settings
+from .settings import Delivery, Settings
+from .timeouts import SEND_RESERVE_SECONDS
 
 MAX_VISIBILITY_SECONDS = 43_200  # SQS's ceiling: 12 hours
 _VISIBILITY_BATCH = 10  # ChangeMessageVisibilityBatch takes at most 10 entries
@@ -57,13 +67,21 @@ class PartialBatchResponse(TypedDict):
     batchItemFailures: list[BatchItemFailure]
 
 
-class SQSRecord(TypedDict):
+class SQSMessageAttribute(TypedDict, total=False):
+    """A message attribute as Lambda delivers it (camelCase, unlike the SQS API's shape)."""
+
+    stringValue: str
+    dataType: str
+
+
+class SQSRecord(TypedDict, total=False):
     """The fields of an SQS record (as Lambda's event source mapping delivers it) used here."""
 
     messageId: str
     receiptHandle: str
     body: str
     attributes: dict[str, str]
+    messageAttributes: dict[str, SQSMessageAttribute]
 
 
 def create_sqs_client(region_name: str | None = None) -> Any:
@@ -106,18 +124,25 @@ class LaneClients:
         )
 
 
-def entry_point(compose: Composer, clients: LaneClients) -> Callable[[dict[str, Any], Any], PartialBatchResponse]:
+def entry_point(
+    compose: Composer, clients: LaneClients, *, clock: Callable[[], float] = time.time
+) -> Callable[[dict[str, Any], Any], PartialBatchResponse]:
     """A Lambda handler for a lane that sends what `compose` builds.
 
     The processor is built on the first invocation, not at import: importing a handler module
     creates clients but reads no settings, so tests and tools can import it freely.
+
+    Args:
+        compose: builds the outgoing email from a request.
+        clients: the module-scope AWS clients.
+        clock: wall-clock seconds, for idempotency leases and TTLs (injectable for tests).
     """
 
     @functools.cache
     def processor() -> LaneProcessor:
         return LaneProcessor.build(
             Settings.from_environ(), compose, ses_client=clients.ses, sqs_client=clients.sqs,
-            dynamodb_client=clients.dynamodb,
+            dynamodb_client=clients.dynamodb, clock=clock,
         )
 
     def handler(event: dict[str, Any], context: Any) -> PartialBatchResponse:
@@ -177,7 +202,8 @@ class LaneProcessor:
 
     @classmethod
     def build(
-        cls, settings: Settings, compose: Composer, *, ses_client: Any, sqs_client: Any, dynamodb_client: Any
+        cls, settings: Settings, compose: Composer, *, ses_client: Any, sqs_client: Any, dynamodb_client: Any,
+        clock: Callable[[], float] = time.time,
     ) -> LaneProcessor:
         """Wire a processor from settings and clients (the handlers' module-scope clients)."""
         once = OnceOnly(
@@ -185,6 +211,7 @@ class LaneProcessor:
             ttl_seconds=settings.idempotency_ttl_seconds,
             key_prefix=f"{settings.stack}.{settings.lane}",
             dynamodb_client=dynamodb_client,
+            clock=clock,
         )
         return cls(settings, compose, SesSender(settings, ses_client), once, sqs_client)
 
@@ -199,12 +226,25 @@ class LaneProcessor:
         failures: list[BatchItemFailure] = []
         for record in event.get("Records", []):
             try:
-                self._process(record, batch)
+                self._process_safely(record, batch)
             except Deferred:
                 failures.append({"itemIdentifier": record["messageId"]})
         structlog.contextvars.clear_contextvars()
         self._apply_delays(batch.delays)
         return {"batchItemFailures": failures}
+
+    def _process_safely(self, record: SQSRecord, batch: _Batch) -> None:
+        """Process one record; whatever it raises, only this record's fate depends on it."""
+        try:
+            self._process(record, batch)
+        except Deferred:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one record must never fail its batch
+            # Only the type is logged: an exception's text or traceback may quote the event.
+            internal = EmailError(f"unexpected {type(exc).__name__} while processing this record",
+                                  code="InternalError")
+            self._log.error(log.RECORD_FAILED, error_code=internal.code, error_type=type(exc).__name__)
+            self._dead_letter(record, internal)
 
     def _process(self, record: SQSRecord, batch: _Batch) -> None:
         structlog.contextvars.clear_contextvars()
@@ -217,27 +257,48 @@ class LaneProcessor:
         if batch.stop is not None:
             self._defer(record, batch, batch.stop)
         try:
-            request = parse_event(record["body"])
-            structlog.contextvars.bind_contextvars(event_id=request.event_id)
-            email = self._compose(request, self._settings)
-            self._check_time_budget(batch)
-            self._once.run(request.idempotency_key, lambda: self._sender.send(email))
+            self._send_once(record, batch)
         except InvalidEvent as exc:
             self._log.error(log.EMAIL_REJECTED, error_code=exc.code, field=exc.field, reason=exc.reason)
             self._dead_letter(record, exc)
         except PermanentSendError as exc:
             self._dead_letter(record, exc)  # the send module logged the rejection
+        except OutcomeUnknown as exc:
+            self._resolve_unknown(record, batch, exc)
         except (SendingHalted, DailyQuotaExhausted, SendThrottled) as exc:
             batch.stop = exc  # SES said stop or slow down: the rest of the batch would fail too
             self._defer(record, batch, exc)
         except RetryableSendError as exc:
             self._defer(record, batch, exc)
 
+    def _send_once(self, record: SQSRecord, batch: _Batch) -> None:
+        request = parse_event(record["body"])
+        structlog.contextvars.bind_contextvars(event_id=request.event_id)
+        email = self._compose(request, self._settings)
+        # An operator who redrives an OutcomeUnknown dead letter has decided to send it again.
+        resend = self._settings.delivery is Delivery.AT_LEAST_ONCE or _redriven_unknown(record)
+        self._once.run(request.idempotency_key, lambda: self._send_in_time(email, batch), resend_unknown=resend)
+
+    def _send_in_time(self, email: OutgoingEmail, batch: _Batch) -> str:
+        self._check_time_budget(batch)
+        return self._sender.send(email)
+
+    def _resolve_unknown(self, record: SQSRecord, batch: _Batch, exc: OutcomeUnknown) -> None:
+        """Apply the lane's delivery policy to an email that may or may not have gone out."""
+        if self._settings.delivery is Delivery.AT_LEAST_ONCE:
+            self._log.warning(log.EMAIL_OUTCOME_UNKNOWN, error_code=exc.code, cause=exc.cause, decision="retry")
+            self._defer(record, batch, exc)
+        self._log.error(log.EMAIL_OUTCOME_UNKNOWN, error_code=exc.code, cause=exc.cause, decision="dead_letter")
+        self._dead_letter(record, exc)
+
     def _check_time_budget(self, batch: _Batch) -> None:
+        """Start no send that Lambda could cut off: pacing, the send's worst case and its record."""
         remaining_ms = batch.context.get_remaining_time_in_millis()
         wait_ms = 1000 * self._sender.pacer().next_delay()
-        if remaining_ms - wait_ms < self._settings.send_time_margin_ms:
-            batch.stop = NearTimeout(f"{remaining_ms} ms left, {wait_ms:.0f} ms of it pacing")
+        reserve_ms = 1000 * SEND_RESERVE_SECONDS
+        if remaining_ms - wait_ms < reserve_ms:
+            batch.stop = NearTimeout(f"{remaining_ms} ms left, {wait_ms:.0f} ms of it pacing, {reserve_ms:.0f} ms "
+                                     "needed for one send")
             raise batch.stop
 
     def _defer(self, record: SQSRecord, batch: _Batch, reason: EmailError) -> None:
@@ -260,7 +321,7 @@ class LaneProcessor:
         attributes = {
             "FailureCode": error.code,
             "FailureReason": str(error)[:1024],
-            "FailureField": getattr(error, "field", "") or "-",
+            "FailureField": getattr(error, "field", "") or getattr(error, "cause", "") or "-",
             "Lane": self._settings.lane,
             "SourceMessageId": record["messageId"],
             "FailedAt": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -299,3 +360,9 @@ class LaneProcessor:
 
 def _receive_count(record: SQSRecord) -> int:
     return int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+
+
+def _redriven_unknown(record: SQSRecord) -> bool:
+    """Whether this message is a dead letter of an unknown outcome that an operator moved back."""
+    failure = record.get("messageAttributes", {}).get("FailureCode", {})
+    return failure.get("stringValue") == OutcomeUnknown.code

@@ -21,6 +21,7 @@ LANE_METRICS: Mapping[str, str] = {
     "EmailsFailed": log_events.EMAIL_SEND_FAILED,
     "EmailsDeferred": log_events.EMAIL_DEFERRED,
     "DuplicatesSkipped": log_events.EMAIL_DUPLICATE_SKIPPED,
+    "OutcomesUnknown": log_events.EMAIL_OUTCOME_UNKNOWN,
     "SendingPaused": log_events.SES_SENDING_PAUSED,
     "DailyQuotaExhausted": log_events.SES_DAILY_QUOTA_EXHAUSTED,
 }

@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import aws, idempotency, log, ses
 from .contract import newest_version
-from .errors import InvalidEvent, RetryableSendError
+from .errors import InvalidEvent, OutcomeUnknown, RetryableSendError
 from .metrics import LANE_DIMENSION, LANE_METRICS
 from .settings import ReportLane, Settings
 
@@ -97,7 +97,13 @@ class DailyReport:
         """Send the report for the trigger's day, unless it was already sent."""
         self._once.register_lambda_context(context)
         window = report_window(event)
-        message_id = self._once.run(f"report-{window.day}", lambda: self._send(window))
+        # A report twice beats none: an unknown outcome (SES never answered) is sent again by the
+        # asynchronous invocation's retry.
+        try:
+            message_id = self._once.run(f"report-{window.day}", lambda: self._send(window), resend_unknown=True)
+        except OutcomeUnknown as exc:
+            self._log.warning(log.EMAIL_OUTCOME_UNKNOWN, cause=exc.cause, decision="retry")
+            raise
         return {"day": window.day, "sesMessageId": message_id}
 
     def _send(self, window: ReportWindow) -> str:

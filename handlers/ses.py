@@ -3,12 +3,14 @@
 Every SES call in the project goes through `SesSender`, so the retry policy, the pacing, the error
 taxonomy and the privacy rules for logging are written once.
 
-Retries: botocore's `standard` mode retries throttling, 5xx and connection errors a few times with
-jittered backoff inside one call; whatever still fails is raised as a typed error and the queue's
-redelivery (with a growing visibility delay, see `handlers.lane`) takes over. The daily quota is
-the exception: botocore's standard mode treats `LimitExceededException` as throttling and would
-retry it at once, although the quota only frees up as the 24-hour window rolls on. A
-`needs-retry` hook vetoes that, so the call fails fast and the message waits on the queue.
+Retries: SES's SendEmail has no idempotency token, so a retry of a request SES may already have
+accepted can send the email twice. botocore's `standard` mode would retry read timeouts, closed
+connections and every 5xx; a `needs-retry` hook (`_retry_only_while_unsent`) lets it retry only
+what proves nothing was sent: a connection that was never established, throttling (429), 503
+ServiceUnavailable. The daily quota (`LimitExceededException`, which standard mode counts as
+throttling) is not retried either, since it only frees up as the 24-hour window rolls on.
+Whatever still fails is raised as a typed error; a request that went out and got no usable
+answer is `OutcomeUnknown`, and the lane's delivery policy decides (see `handlers.lane`).
 """
 
 from __future__ import annotations
@@ -18,21 +20,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    ParamValidationError,
-    ReadTimeoutError,
-)
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, ParamValidationError
+from botocore.exceptions import ConnectionError as ConnectionNotEstablished
 
-from . import aws, log
+from . import aws, log, timeouts
 from .errors import (
     DailyQuotaExhausted,
     EmailError,
+    OutcomeUnknown,
     PermanentSendError,
     RetryableSendError,
     SendingHalted,
@@ -41,11 +36,7 @@ from .errors import (
 from .pacing import Pacer, instance_rate
 from .settings import Settings
 
-CLIENT_CONFIG = Config(
-    connect_timeout=2,
-    read_timeout=5,
-    retries={"mode": "standard", "total_max_attempts": 3},
-)
+CLIENT_CONFIG = aws.config_for(timeouts.SES_SEND)
 
 #: What each SES error code means for the message. Codes not listed fall back by HTTP status.
 ERROR_KINDS: Mapping[str, type[EmailError]] = {
@@ -62,29 +53,37 @@ ERROR_KINDS: Mapping[str, type[EmailError]] = {
     "InvalidParameterValue": PermanentSendError,
 }
 
-_TRANSIENT_CLIENT_ERRORS = (
-    ConnectTimeoutError,
-    ReadTimeoutError,
-    EndpointConnectionError,
-    ConnectionClosedError,
-)
+#: Answers that prove SES did not act on the request: it throttled it or was unavailable.
+_UNSENT_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling", "ServiceUnavailable"})
+_SERVICE_UNAVAILABLE = 503
 
 _CHARSET = "UTF-8"
 
 
 def create_client(region_name: str | None = None) -> Any:
-    """An SES v2 client with tight timeouts, standard retries and no retry of the daily quota."""
+    """An SES v2 client with tight timeouts that never retries a send SES may have accepted."""
     client = aws.create_client("sesv2", CLIENT_CONFIG, region_name)
-    client.meta.events.register_first("needs-retry.sesv2.SendEmail", _no_retry_on_daily_quota)
+    client.meta.events.register_first("needs-retry.sesv2.SendEmail", _retry_only_while_unsent)
     return client
 
 
-def _no_retry_on_daily_quota(response: Any = None, **_: Any) -> bool | None:
-    """`needs-retry` hook: False stops botocore from retrying; None leaves the decision to it."""
+def _retry_only_while_unsent(response: Any = None, caught_exception: Exception | None = None, **_: Any) -> bool | None:
+    """`needs-retry` hook: False stops botocore from retrying; None leaves the decision to it.
+
+    botocore emits `needs-retry` after every attempt and stops at the first non-None answer
+    (botocore/endpoint.py, `Endpoint._needs_retry`), so registered first, this hook vetoes.
+    """
+    if caught_exception is not None:
+        # A connection that was never established carried no request; anything later (a read
+        # timeout, a connection closed mid-exchange) may have been acted on.
+        return None if isinstance(caught_exception, ConnectionNotEstablished) else False
     if response is None:
         return None
-    _http, parsed = response
-    if parsed.get("Error", {}).get("Code") == "LimitExceededException":
+    http, parsed = response
+    code = parsed.get("Error", {}).get("Code", "")
+    if code in _UNSENT_CODES or http.status_code == _SERVICE_UNAVAILABLE:
+        return None
+    if code == "LimitExceededException" or http.status_code >= 500:
         return False
     return None
 
@@ -155,7 +154,10 @@ class SesSender:
             try:
                 account = self._client.get_account()
             except (ClientError, BotoCoreError) as exc:
-                raise classify(exc) from exc
+                # A read: whatever went wrong, asking again later is safe.
+                code = exc.response.get("Error", {}).get("Code", "Unknown") if isinstance(exc, ClientError) \
+                    else type(exc).__name__
+                raise RetryableSendError(f"GetAccount failed ({code})", code=code) from exc
             quota = account.get("SendQuota", {})
             self._limits = AccountLimits(
                 max_send_rate=float(quota.get("MaxSendRate", self._settings.account_send_rate)),
@@ -223,6 +225,8 @@ class SesSender:
         return request
 
     def _log_failure(self, error: EmailError, fields: dict[str, Any]) -> None:
+        if isinstance(error, OutcomeUnknown):
+            return  # the lane logs it with the decision its delivery policy takes
         if isinstance(error, SendingHalted):
             self._log.error(log.SES_SENDING_PAUSED, error_code=error.code, **fields)
         elif isinstance(error, DailyQuotaExhausted):
@@ -242,13 +246,18 @@ def classify(exc: ClientError | BotoCoreError) -> EmailError:
         code = exc.response.get("Error", {}).get("Code", "Unknown")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         kind = ERROR_KINDS.get(code)
+        if kind is None and status >= 500 and status != _SERVICE_UNAVAILABLE and code not in _UNSENT_CODES:
+            # SES failed while handling the request, possibly after accepting the message.
+            return OutcomeUnknown(f"SES answered {code} (HTTP {status}) to a send it may have accepted",
+                                  cause="ses_server_error")
         if kind is None:
-            # Unknown codes (5xx, or an IAM or configuration problem) keep the message: it is
+            # Unknown codes (503, or an IAM or configuration problem) keep the message: it is
             # retried and, if the problem persists, reaches the DLQ by the queue's redrive.
             kind = RetryableSendError
         return kind(f"SES {code} (HTTP {status})", code=code)
-    if isinstance(exc, _TRANSIENT_CLIENT_ERRORS):
-        return RetryableSendError(f"{type(exc).__name__} talking to SES", code=type(exc).__name__)
+    if isinstance(exc, HTTPClientError):
+        # The request went out (a read timeout, a connection closed mid-exchange): no answer.
+        return OutcomeUnknown(f"{type(exc).__name__} after the request was sent to SES", cause="no_response")
     if isinstance(exc, ParamValidationError):
         return PermanentSendError("request failed botocore's parameter validation", code="ParamValidationError")
     return RetryableSendError(f"{type(exc).__name__} talking to SES", code=type(exc).__name__)

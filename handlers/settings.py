@@ -8,6 +8,7 @@ Both import this module, so a rename is one edit and a typo is an `AttributeErro
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 from collections.abc import Mapping
@@ -16,6 +17,18 @@ from dataclasses import dataclass, field
 
 #: SQS receives before the queue's redrive dead-letters a message; the components' default.
 DEFAULT_MAX_RECEIVE_COUNT = 8
+
+
+class Delivery(str, enum.Enum):
+    """What a lane does with an email whose outcome is unknown (SES has no idempotency token).
+
+    `AT_MOST_ONCE` dead-letters it with the reason `OutcomeUnknown`: a receipt twice is a
+    complaint, and an operator can redrive it after checking. `AT_LEAST_ONCE` sends it again: an
+    on-call alert twice beats none.
+    """
+
+    AT_MOST_ONCE = "at-most-once"
+    AT_LEAST_ONCE = "at-least-once"
 
 
 class Env:
@@ -39,7 +52,7 @@ class Env:
     DEAD_LETTER_QUEUE_URL = "EMAIL_DEAD_LETTER_QUEUE_URL"
     IDEMPOTENCY_TABLE = "EMAIL_IDEMPOTENCY_TABLE"
     IDEMPOTENCY_TTL_SECONDS = "EMAIL_IDEMPOTENCY_TTL_SECONDS"
-    SEND_TIME_MARGIN_MS = "EMAIL_SEND_TIME_MARGIN_MS"
+    LANE_DELIVERY = "EMAIL_LANE_DELIVERY"
     RETRY_BASE_DELAY_SECONDS = "EMAIL_RETRY_BASE_DELAY_SECONDS"
     RETRY_MAX_DELAY_SECONDS = "EMAIL_RETRY_MAX_DELAY_SECONDS"
     HALT_DELAY_SECONDS = "EMAIL_HALT_DELAY_SECONDS"
@@ -100,7 +113,7 @@ class Settings:
     dead_letter_queue_url: str = ""
     idempotency_table: str = ""
     idempotency_ttl_seconds: int = 86_400
-    send_time_margin_ms: int = 20_000
+    delivery: Delivery = Delivery.AT_MOST_ONCE
     retry_base_delay_seconds: int = 30
     retry_max_delay_seconds: int = 900
     halt_delay_seconds: int = 900
@@ -135,7 +148,7 @@ class Settings:
                 dead_letter_queue_url=env.get(Env.DEAD_LETTER_QUEUE_URL, ""),
                 idempotency_table=env.get(Env.IDEMPOTENCY_TABLE, ""),
                 idempotency_ttl_seconds=int(env.get(Env.IDEMPOTENCY_TTL_SECONDS, "86400")),
-                send_time_margin_ms=int(env.get(Env.SEND_TIME_MARGIN_MS, "20000")),
+                delivery=Delivery(env.get(Env.LANE_DELIVERY, Delivery.AT_MOST_ONCE.value)),
                 retry_base_delay_seconds=int(env.get(Env.RETRY_BASE_DELAY_SECONDS, "30")),
                 retry_max_delay_seconds=int(env.get(Env.RETRY_MAX_DELAY_SECONDS, "900")),
                 halt_delay_seconds=int(env.get(Env.HALT_DELAY_SECONDS, "900")),

@@ -80,9 +80,13 @@ def describe(summary: Mapping[str, Any]) -> str:
     for letter in summary["dead_letters"]:
         lines += [f"DEAD LETTER [{letter['lane']}] {letter['reason']}",
                   f"  event: {json.dumps(letter['event'])[:200]}", ""]
+    for event in summary["unrouted"]:
+        lines += [f"UNROUTED {event.get('source')} / {event.get('detail-type')}: no route takes it",
+                  f"  event: {json.dumps(event)[:200]}", ""]
     counts = ", ".join(f"{lane}: {c['sent']} sent, {c['dead_letters']} dead-lettered"
                        for lane, c in sorted(summary["counts"].items()))
-    lines.append(f"counts: {counts or 'nothing happened'}")
+    unrouted = f"{len(summary['unrouted'])} unrouted" if summary["unrouted"] else ""
+    lines.append(f"counts: {', '.join(filter(None, [counts, unrouted])) or 'nothing happened'}")
     return "\n".join(lines)
 
 

@@ -29,11 +29,29 @@ class QueueSpec:
 
 
 @dataclass(frozen=True)
+class TargetSpec:
+    arn: str
+    input_transformer: Mapping[str, Any] | None = None
+
+    def for_put_targets(self, index: int) -> dict[str, Any]:
+        """The target in PutTargets' shape, with its input transformer when it has one."""
+        target: dict[str, Any] = {"Id": f"t{index}", "Arn": self.arn}
+        if self.input_transformer:
+            target["InputTransformer"] = {"InputPathsMap": dict(self.input_transformer.get("inputPaths") or {}),
+                                          "InputTemplate": self.input_transformer["inputTemplate"]}
+        return target
+
+
+@dataclass(frozen=True)
 class RuleSpec:
     name: str
     bus: str
     pattern: str
-    target_arns: tuple[str, ...]
+    targets: tuple[TargetSpec, ...]
+
+    @property
+    def target_arns(self) -> tuple[str, ...]:
+        return tuple(target.arn for target in self.targets)
 
 
 @dataclass(frozen=True)
@@ -96,14 +114,16 @@ class Blueprint:
     tables: dict[str, str] = field(default_factory=dict)  # table name -> hash key
     scheduled_function_arns: list[str] = field(default_factory=list)
     metric_filters: list[MetricFilterSpec] = field(default_factory=list)
+    log_groups: list[str] = field(default_factory=list)
 
     @classmethod
     def from_mocks(cls, mocks: RecordingMocks) -> Blueprint:
         """Read every resource the local system emulates from a mocked program run."""
         blueprint = cls()
-        targets: dict[str, list[str]] = {}
+        targets: dict[str, list[TargetSpec]] = {}
         for target in mocks.of_type("aws:cloudwatch/eventTarget:EventTarget"):
-            targets.setdefault(target.inputs["rule"], []).append(target.inputs["arn"])
+            targets.setdefault(target.inputs["rule"], []).append(
+                TargetSpec(target.inputs["arn"], target.inputs.get("inputTransformer")))
         for queue in mocks.of_type("aws:sqs/queue:Queue"):
             redrive = queue.inputs.get("redrivePolicy")
             blueprint.queues[queue.outputs["arn"]] = QueueSpec(
@@ -113,10 +133,11 @@ class Blueprint:
             )
         blueprint.buses = [bus.outputs["name"] for bus in mocks.of_type("aws:cloudwatch/eventBus:EventBus")]
         for rule in mocks.of_type("aws:cloudwatch/eventRule:EventRule"):
-            bus = rule.inputs.get("eventBusName")
-            if bus in blueprint.buses:  # the default bus (SES feedback) is AWS's, not ours
-                blueprint.rules.append(RuleSpec(rule.outputs["name"], bus, rule.inputs["eventPattern"],
-                                                tuple(targets.get(rule.outputs["name"], ()))))
+            # Rules without a bus are on the account's default bus, where SES publishes its events.
+            bus = rule.inputs.get("eventBusName") or "default"
+            blueprint.rules.append(RuleSpec(rule.outputs["name"], bus, rule.inputs["eventPattern"],
+                                            tuple(targets.get(rule.outputs["name"], ()))))
+        blueprint.log_groups = [group.inputs["name"] for group in mocks.of_type("aws:cloudwatch/logGroup:LogGroup")]
         for function in mocks.of_type("aws:lambda/function:Function"):
             blueprint.functions[function.outputs["arn"]] = FunctionSpec(
                 name=function.outputs["name"], arn=function.outputs["arn"], handler=function.inputs["handler"],
@@ -150,6 +171,12 @@ class Blueprint:
         """(queue, function, batch size) for each event source mapping."""
         return [(self.queues[m.queue_arn], self.functions[m.function_arn], m.batch_size) for m in self.mappings]
 
+    def undrained_queues(self) -> list[QueueSpec]:
+        """Queues a rule delivers to that no function drains: events wait there for an operator."""
+        drained = {mapping.queue_arn for mapping in self.mappings}
+        targeted = {arn for rule in self.rules for arn in rule.target_arns}
+        return [queue for arn, queue in self.queues.items() if arn in targeted and arn not in drained]
+
     def dead_letter_queues(self) -> dict[str, QueueSpec]:
         """Each lane's DLQ, by lane name (the `EMAIL_LANE` of the function draining the lane)."""
         found = {}
@@ -165,7 +192,8 @@ def provision(blueprint: Blueprint, clients: Mapping[str, Any]) -> None:
     Not emulated: IAM (nothing is enforced), KMS, Lambda itself (handlers run in-process),
     CloudWatch alarms, EventBridge Scheduler (the runner triggers the report), archives.
     """
-    sqs, events, ses, sesv2, dynamodb = (clients[k] for k in ("sqs", "events", "ses", "sesv2", "dynamodb"))
+    sqs, events, ses, sesv2, dynamodb, logs = (
+        clients[k] for k in ("sqs", "events", "ses", "sesv2", "dynamodb", "logs"))
     for queue in sorted(blueprint.queues.values(), key=lambda q: q.redrive is not None):
         attributes = {"VisibilityTimeout": str(queue.visibility_timeout)}
         if queue.redrive:
@@ -173,10 +201,12 @@ def provision(blueprint: Blueprint, clients: Mapping[str, Any]) -> None:
         sqs.create_queue(QueueName=queue.name, Attributes=attributes)
     for bus in blueprint.buses:
         events.create_event_bus(Name=bus)
+    for group in blueprint.log_groups:
+        logs.create_log_group(logGroupName=group)
     for rule in blueprint.rules:
         events.put_rule(Name=rule.name, EventBusName=rule.bus, EventPattern=rule.pattern)
         events.put_targets(Rule=rule.name, EventBusName=rule.bus,
-                           Targets=[{"Id": f"t{i}", "Arn": arn} for i, arn in enumerate(rule.target_arns)])
+                           Targets=[target.for_put_targets(i) for i, target in enumerate(rule.targets)])
     for identity in blueprint.identities:
         if "@" in identity:
             ses.verify_email_identity(EmailAddress=identity)

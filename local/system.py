@@ -85,7 +85,7 @@ class LocalSystem:
             # moto keeps its state per process: start every system from an empty account.
             urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")).close()
             clients = {name: boto3.client(name, region_name=REGION, endpoint_url=endpoint)
-                       for name in ("sqs", "events", "ses", "sesv2", "dynamodb", "cloudwatch")}
+                       for name in ("sqs", "events", "ses", "sesv2", "dynamodb", "cloudwatch", "logs")}
             provision(blueprint, clients)
             ses = EmulatedSes(clients["sesv2"], blueprint.templates)
             yield cls(server, endpoint, blueprint, ses, clients)
@@ -234,8 +234,17 @@ class LocalSystem:
                 ))
         return letters
 
+    def unrouted(self) -> list[Any]:
+        """Read (and keep) every event that reached the bus and no route took."""
+        events = []
+        for queue in self.blueprint.undrained_queues():
+            messages = self.clients["sqs"].receive_message(
+                QueueUrl=self._url(queue), MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+            events += [_parse(message["Body"]) for message in messages]
+        return events
+
     def summary(self) -> dict[str, Any]:
-        """`{"sent": [...], "dead_letters": [...], "counts": {...}}`."""
+        """`{"sent": [...], "dead_letters": [...], "unrouted": [...], "counts": {...}}`."""
         sent = [
             {"to": m.to, "cc": m.cc, "subject": m.subject, "text": m.text, "html": m.html,
              "template": m.template, "lane": m.lane}
@@ -247,7 +256,7 @@ class LocalSystem:
             counts.setdefault(message["lane"], {"sent": 0, "dead_letters": 0})["sent"] += 1
         for letter in letters:
             counts.setdefault(letter["lane"], {"sent": 0, "dead_letters": 0})["dead_letters"] += 1
-        return {"sent": sent, "dead_letters": letters, "counts": counts}
+        return {"sent": sent, "dead_letters": letters, "unrouted": self.unrouted(), "counts": counts}
 
 
 def _wire(module: Any, attribute: str, ses: EmulatedSes, clients: Mapping[str, Any]) -> Any:
@@ -274,9 +283,13 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
 
 
 def _record(message: Mapping[str, Any], queue: QueueSpec) -> dict[str, Any]:
+    """An SQS message as Lambda's event source mapping hands it over (message attributes in camelCase)."""
+    attributes = {name: {"stringValue": value.get("StringValue", ""), "dataType": value.get("DataType", "String"),
+                         "stringListValues": [], "binaryListValues": []}
+                  for name, value in message.get("MessageAttributes", {}).items()}
     return {
         "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
-        "attributes": message.get("Attributes", {}), "messageAttributes": message.get("MessageAttributes", {}),
+        "attributes": message.get("Attributes", {}), "messageAttributes": attributes,
         "md5OfBody": message.get("MD5OfBody", ""), "eventSource": "aws:sqs", "eventSourceARN": queue.arn,
         "awsRegion": REGION,
     }

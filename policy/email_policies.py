@@ -65,12 +65,17 @@ EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 SCHEDULE = "aws:scheduler/schedule:Schedule"
 ROLE = "aws:iam/role:Role"
 
-#: Resources whose `policy` property is an identity-based IAM policy document.
+#: Resources whose `policy` property is an IAM policy document: identity-based, and the
+#: resource-based ones (key, queue, topic, bus policies) whose Allow statements grant actions too.
 IAM_DOCUMENT_TYPES = {
     "aws:iam/rolePolicy:RolePolicy": "IAM role policy",
     "aws:iam/policy:Policy": "IAM policy",
     "aws:iam/userPolicy:UserPolicy": "IAM user policy",
     "aws:iam/groupPolicy:GroupPolicy": "IAM group policy",
+    "aws:kms/key:Key": "KMS key policy",
+    "aws:sqs/queuePolicy:QueuePolicy": "SQS queue policy",
+    "aws:sns/topicPolicy:TopicPolicy": "SNS topic policy",
+    "aws:cloudwatch/eventBusPolicy:EventBusPolicy": "EventBridge bus policy",
 }
 
 #: AWS guidance for SQS event sources: the queue's visibility timeout is at least 6 x the function
@@ -276,7 +281,8 @@ def _consumers(stack: _Stack) -> Iterator[tuple[_Resource, _Resource]]:
 def validate_iam_documents(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     """Report wildcard actions, and SES sends not bound to exact SES ARNs, in IAM policy documents.
 
-    Covers role, user and group inline policies, managed policies, and a role's `inline_policies`.
+    Covers role, user and group inline policies, managed policies, a role's `inline_policies`, and
+    the resource policies of KMS keys, SQS queues, SNS topics and EventBridge buses.
     Deny statements may use wildcards: they take permissions away.
     """
     props = plain(args.props)

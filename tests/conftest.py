@@ -121,7 +121,7 @@ class Lanes:
 def _json_or_text(body: str) -> Any:
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return body
 
 
@@ -156,7 +156,6 @@ def make_settings(catalog: str) -> Callable[..., Settings]:
             "account_send_rate": 14.0,
             "lane_rate_share": 1.0,
             "lane_max_concurrency": 2,
-            "send_time_margin_ms": 5_000,
             "metrics_namespace": "EmailPipeline/test",
         }
         if lanes is not None:

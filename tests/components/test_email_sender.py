@@ -143,7 +143,7 @@ def test_declared_archives_import_in_a_clean_interpreter(declared: RecordingMock
     names = zipfile.ZipFile(code_zip).namelist()
     assert all(n.startswith("handlers/") for n in names)
     assert not any("tests/" in n or n.endswith("requirements.txt") for n in names)
-    assert code_zip.stat().st_size < 100 * 1024 and layer_zip.stat().st_size < 3 * 1024 * 1024
+    assert code_zip.stat().st_size < 128 * 1024 and layer_zip.stat().st_size < 3 * 1024 * 1024
     zipfile.ZipFile(code_zip).extractall(tmp_path / "task")
     zipfile.ZipFile(layer_zip).extractall(tmp_path / "opt")
     import boto3, botocore  # noqa: E401

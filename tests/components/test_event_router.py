@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -57,7 +59,8 @@ def build_router(**overrides: Any) -> RecordingMocks:
     def program() -> dict[str, Any]:
         router = EventRouter(NAME, EventRouterArgs(**settings))
         for attribute in (
-            "bus_name", "bus_arn", "archive_arn", "rule_names", "target_dead_letter_queue_names", "schedule_name"
+            "bus_name", "bus_arn", "archive_arn", "rule_names", "target_dead_letter_queue_names", "schedule_name",
+            "unrouted_queue_name", "unrouted_dead_letter_queue_name", "unrouted_rule_names",
         ):
             getattr(router, attribute).apply(lambda value, key=attribute: outputs.__setitem__(key, value))
         return outputs
@@ -116,7 +119,12 @@ def test_one_rule_per_route_on_the_bus_with_the_exact_pattern_json(router: Recor
         '{"detail-type":["Email Notification Request"],"source":["custom.application"]}'
     )
     assert rules[f"{NAME}-priority-alert"].inputs["eventPattern"] == (
-        '{"detail":{"priority":["high","critical"]},"detail-type":["Priority Alert"],"source":["custom.application"]}'
+        '{"detail":{"priority":[{"equals-ignore-case":"high"},{"equals-ignore-case":"critical"}]},'
+        '"detail-type":["Priority Alert"],"source":["custom.application"]}'
+    )
+    assert rules[f"{NAME}-priority-alert-routine"].inputs["eventPattern"] == (
+        '{"detail":{"priority":[{"anything-but":{"equals-ignore-case":["critical","high"]}},{"exists":false}]},'
+        '"detail-type":["Priority Alert"],"source":["custom.application"]}'
     )
     assert {r.inputs["eventBusName"] for r in rules.values()} == {BUS}
 
@@ -218,13 +226,17 @@ def test_outputs_name_every_rule_and_every_dead_letter_queue(router: RecordingMo
     assert outputs["bus_arn"] == only(router, BUS_TYPE).outputs["arn"]
     assert outputs["archive_arn"] == only(router, ARCHIVE).outputs["arn"]
     assert outputs["rule_names"] == [f"{NAME}-{route.name}" for route in DEFAULT_ROUTES]
-    assert sorted(outputs["target_dead_letter_queue_names"]) == sorted(q.name for q in router.of_type(QUEUE))
+    assert sorted(outputs["target_dead_letter_queue_names"]) == sorted(
+        q.name for q in router.of_type(QUEUE) if not q.name.startswith(f"{NAME}-unrouted"))
     assert outputs["schedule_name"] == only(router, SCHEDULE).outputs["name"]
+    assert (outputs["unrouted_queue_name"], outputs["unrouted_dead_letter_queue_name"]) == (
+        f"{NAME}-unrouted", f"{NAME}-unrouted-dlq")
+    assert outputs["unrouted_rule_names"] == []  # the default routes take every event they accept
 
 
 def test_every_taggable_resource_is_tagged(router: RecordingMocks) -> None:
     taggable = [r for typ in (BUS_TYPE, RULE, QUEUE, ROLE) for r in router.of_type(typ)]
-    assert len(taggable) == 1 + 2 + 3 + 1
+    assert len(taggable) == 1 + 3 + 6 + 1  # bus, rules, route + schedule + unrouted queues, role
     assert all(r.inputs["tags"] == TAGS for r in taggable), [r.name for r in taggable if r.inputs["tags"] != TAGS]
 
 
@@ -267,7 +279,7 @@ def test_a_route_added_as_data_gets_a_rule_target_and_lane_permission_and_nothin
     assert by_name(after, TARGET)[f"{prefix}-target"].inputs["arn"] == LANES["normal"].arn
     [statement] = statements(by_name(after, QUEUE_POLICY)[normal_policy])
     assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == [
-        rule_arn(after, DEFAULT_ROUTES[0]), new_rule.outputs["arn"]
+        rule_arn(after, DEFAULT_ROUTES[0]), rule_arn(after, DEFAULT_ROUTES[2]), new_rule.outputs["arn"]
     ]
     unchanged = {(r.typ, r.name): r.inputs for r in after.resources if r.name != normal_policy}
     assert all(unchanged[(r.typ, r.name)] == r.inputs for r in before.resources if r.name != normal_policy)
@@ -287,9 +299,9 @@ def put_events_entry(sample: str, *, source: str | None = None, **detail: Any) -
     }
 
 
-@pytest.fixture
-def deliver(router: RecordingMocks) -> Iterator[Callable[[dict[str, Any]], dict[str, list[dict[str, Any]]]]]:
-    """A moto bus carrying exactly the rule patterns the component declared, one queue per route.
+@contextlib.contextmanager
+def moto_bus(declared: RecordingMocks) -> Iterator[Callable[[dict[str, Any]], dict[str, list[dict[str, Any]]]]]:
+    """A moto bus carrying exactly the rule patterns the component declared, one queue per rule.
 
     moto's `test_event_pattern` is a stub, but its PutEvents does match rule patterns and deliver
     to SQS targets, so the declared pattern strings are exercised as EventBridge would.
@@ -299,7 +311,7 @@ def deliver(router: RecordingMocks) -> Iterator[Callable[[dict[str, Any]], dict[
         sqs = boto3.client("sqs", region_name=REGION)
         events.create_event_bus(Name=BUS)
         queues: dict[str, str] = {}
-        for rule in router.of_type(RULE):
+        for rule in declared.of_type(RULE):
             route = rule.name.removeprefix(f"{NAME}-")
             url = sqs.create_queue(QueueName=route)["QueueUrl"]
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -319,6 +331,12 @@ def deliver(router: RecordingMocks) -> Iterator[Callable[[dict[str, Any]], dict[
         yield put
 
 
+@pytest.fixture
+def deliver(router: RecordingMocks) -> Iterator[Callable[[dict[str, Any]], dict[str, list[dict[str, Any]]]]]:
+    with moto_bus(router) as put:
+        yield put
+
+
 @pytest.mark.parametrize(
     ("entry", "routes"),
     [
@@ -327,7 +345,17 @@ def deliver(router: RecordingMocks) -> Iterator[Callable[[dict[str, Any]], dict[
         pytest.param(
             put_events_entry("priority_alert", priority="critical"), {"priority-alert"}, id="priority-critical"
         ),
-        pytest.param(put_events_entry("priority_alert", priority="low"), set(), id="priority-low"),
+        pytest.param(put_events_entry("priority_alert", priority="HIGH"), {"priority-alert"}, id="priority-HIGH"),
+        pytest.param(put_events_entry("priority_alert", priority="Critical"), {"priority-alert"}, id="priority-Critical"),
+        # Not an alert, but still mail someone asked for: the normal lane sends it, or dead-letters
+        # it with the contract's reason (an invalid priority).
+        pytest.param(put_events_entry("priority_alert", priority="low"), {"priority-alert-routine"}, id="priority-low"),
+        pytest.param(put_events_entry("priority_alert", priority="normal"), {"priority-alert-routine"},
+                     id="priority-normal"),
+        pytest.param(put_events_entry("priority_alert", priority="jane@example.com"), {"priority-alert-routine"},
+                     id="priority-invalid"),
+        pytest.param(put_events_entry("priority_alert", priority=None), {"priority-alert-routine"},
+                     id="priority-null"),
         # Routing does not validate: the lane's handler dead-letters the event without a recipient.
         pytest.param(put_events_entry("invalid"), {"email-notification"}, id="invalid-still-routed"),
         pytest.param(put_events_entry("email_notification", source="other.application"), set(), id="other-source"),
@@ -340,3 +368,37 @@ def test_declared_patterns_route_the_recipe_events(
     assert set(received) == routes
     for [message] in received.values():
         assert message["detail"] == json.loads(entry["Detail"])
+
+
+def test_what_a_filtered_route_leaves_is_caught_by_an_unrouted_rule() -> None:
+    gold = Route("gold-receipts", {"source": ["shop.orders"], "detail-type": ["Order Receipt"],
+                                   "detail": {"tier": ["gold"]}}, "priority")
+    declared = build_router(routes=(*DEFAULT_ROUTES, gold))
+    [unrouted] = [name for name in by_name(declared, RULE) if name.startswith(f"{NAME}-unrouted-")]
+    receipt = {"Source": "shop.orders", "DetailType": "Order Receipt", "EventBusName": BUS}
+    with moto_bus(declared) as put:
+        assert set(put({**receipt, "Detail": json.dumps({"tier": "gold"})})) == {"gold-receipts"}
+        for detail in ({"tier": "silver"}, {}, {"tier": "GOLD"}):
+            assert set(put({**receipt, "Detail": json.dumps(detail)})) == {unrouted.removeprefix(f"{NAME}-")}
+    target = by_name(declared, TARGET)[f"{unrouted}-target"]
+    queues = {q.outputs["arn"]: q.name for q in declared.of_type(QUEUE)}
+    assert (queues[target.inputs["arn"]], queues[target.inputs["deadLetterConfig"]["arn"]]) == (
+        f"{NAME}-unrouted", f"{NAME}-unrouted-dlq")
+    assert declared.result["unrouted_rule_names"] == [unrouted]  # type: ignore[attr-defined]
+
+
+def test_a_filtered_route_whose_rest_cannot_be_caught_is_refused_before_anything_is_declared() -> None:
+    errors: list[ValueError] = []
+    prefixed = Route("eu-receipts", {"source": ["shop.orders"], "detail-type": ["Order Receipt"],
+                                     "detail": {"region": [{"prefix": "eu-"}]}}, "normal")
+
+    def program() -> None:
+        try:
+            EventRouter(NAME, EventRouterArgs(lane_queues=LANES, routes=(*DEFAULT_ROUTES, prefixed)))
+        except ValueError as exc:
+            errors.append(exc)
+
+    mocks = run_program(program)
+    [error] = errors
+    assert "'eu-receipts'" in str(error) and "without detail filters" in str(error)
+    assert mocks.resources == []

@@ -37,9 +37,10 @@ def test_every_function_has_error_and_throttle_alarms(dev: RecordingMocks) -> No
 def test_every_dead_letter_queue_has_an_alarm(dev: RecordingMocks) -> None:
     queues = dev.of_type("aws:sqs/queue:Queue")
     dead_letter_queues = {q.outputs["name"] for q in queues
-                          if q.outputs["name"].endswith(("-dlq", "-failures"))}
+                          if q.outputs["name"].endswith(("-dlq", "-failures", "-unrouted"))}
     watched = {d.get("QueueName") for d in alarm_dimensions(dev)}
-    assert len(dead_letter_queues) == 6  # 2 lane DLQs, 2 route target DLQs, schedule DLQ, report failures
+    # 2 lane DLQs, 3 route target DLQs, schedule DLQ, report failures, the unrouted queue and its DLQ
+    assert len(dead_letter_queues) == 9
     assert dead_letter_queues <= watched
 
 

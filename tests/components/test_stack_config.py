@@ -24,7 +24,9 @@ def problems(**changes: Any) -> list[str]:
 def test_valid_config_parses_with_defaults() -> None:
     settings = parse(VALID, recipient_hash_key="k")
     assert [lane.name for lane in settings.lanes] == ["normal", "priority"]
-    assert [route.name for route in settings.routes] == ["email-notification", "priority-alert"]
+    assert [route.name for route in settings.routes] == ["email-notification", "priority-alert",
+                                                         "priority-alert-routine"]
+    assert [lane.delivery.value for lane in settings.lanes] == ["at-most-once", "at-least-once"]
     assert settings.report_schedule == "cron(0 9 * * ? *)"
 
 
@@ -35,6 +37,8 @@ def test_valid_config_parses_with_defaults() -> None:
         ({"identity": "other.org"}, "must be the identity 'other.org'"),
         ({"identity": "bad identity"}, "identity: 'bad identity' is neither a domain nor an email address"),
         ({"laneShares": {"normal": 0.8, "priority": 0.4}}, "sum to 1.2"),
+        ({"laneDelivery": {"normal": "exactly-once"}}, "laneDelivery.normal: must be at-most-once or at-least-once"),
+        ({"laneDelivery": {"bulk": "at-least-once"}}, "laneDelivery.bulk: no such lane"),
         ({"laneShares": {"normal": 0.5, "priority": 0.2, "Bulk Mail": 0.3}}, "laneShares.Bulk Mail: lane names"),
         ({"laneShares": {"normal": 1.0}}, "laneShares.priority: must be above 0"),
         ({"accountSendRate": 0.1}, "raise accountSendRate"),

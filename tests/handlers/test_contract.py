@@ -64,19 +64,19 @@ def test_extended_event_parses_every_field() -> None:
         (json.dumps({"id": "x", "detail": "text"}), "detail", "expected a JSON object"),
         (with_detail(emailConfig={"subject": "x"}), "detail.emailConfig.recipient", "missing"),
         (with_config(recipient="not-an-address"), "detail.emailConfig.recipient[0]", "malformed"),
-        (with_config(recipient="a@b.com\r\nBcc: victim@evil.com"), "detail.emailConfig.recipient[0]", "line break"),
-        (with_config(subject="Hi\nBcc: victim@evil.com"), "detail.emailConfig.subject", "line break"),
+        (with_config(recipient="a@b.com\r\nBcc: victim@evil.com"), "detail.emailConfig.recipient[0]", "control character"),
+        (with_config(subject="Hi\nBcc: victim@evil.com"), "detail.emailConfig.subject", "control character"),
         (with_config(recipient=42), "detail.emailConfig.recipient", "expected an address"),
         (with_config(cc=[None]), "detail.emailConfig.cc[0]", "expected an address string"),
         (with_config(replyTo="x@y"), "detail.emailConfig.replyTo[0]", "malformed"),
         (with_config(recipient="ünïcode@example.com"), "detail.emailConfig.recipient[0]", "ASCII"),
         (with_detail(title=["not", "text"]), "detail.title", "expected a string"),
-        (with_detail(priority="urgent!"), "detail.priority", "not one of"),
+        (with_detail(priority="urgent!"), "detail.priority", "must be one of"),
         (with_detail(templateData=[1]), "detail.templateData", "expected a JSON object"),
         (with_detail(templateData={"blob": "x" * 300_000}), "detail.templateData", "SES allows"),
-        (with_detail(tags={"bad tag": "x"}), "detail.tags.bad tag", "tag names"),
-        (with_detail(tags={"campaign": "spaces not allowed"}), "detail.tags.campaign", "tag values"),
-        (with_detail(idempotencyKey="a\nb"), "detail.idempotencyKey", "line break"),
+        (with_detail(tags={"bad tag": "x"}), "detail.tags[0]", "tag names"),
+        (with_detail(tags={"campaign": "spaces not allowed"}), "detail.tags[0]", "tag values"),
+        (with_detail(idempotencyKey="a\nb"), "detail.idempotencyKey", "control character"),
         (with_detail(template="x" * 65), "detail.template", "longer than 64"),
     ],
 )
@@ -124,12 +124,12 @@ class TestResolveTemplate:
         assert resolved.data["source"] == "custom.application"
 
     def test_unknown_template_is_rejected(self, templates: Any) -> None:
-        with pytest.raises(InvalidEvent, match="unknown template 'nope'") as caught:
+        with pytest.raises(InvalidEvent, match="not a deployed template") as caught:
             resolve_template(self.request(template="nope"), templates, "notification")
         assert caught.value.field == "detail.template"
 
     def test_unknown_version_is_rejected(self, templates: Any) -> None:
-        with pytest.raises(InvalidEvent, match="no version 'v9'") as caught:
+        with pytest.raises(InvalidEvent, match="not a deployed version") as caught:
             resolve_template(self.request(templateVersion="v9"), templates, "notification")
         assert caught.value.field == "detail.templateVersion"
 
@@ -142,8 +142,25 @@ class TestResolveTemplate:
 
     def test_subject_variable_with_line_break_is_rejected(self, templates: Any) -> None:
         request = self.request(templateData={"subject": "Hi\r\nBcc: x@y.com"})
-        with pytest.raises(InvalidEvent, match="header injection"):
+        with pytest.raises(InvalidEvent, match="inject or corrupt mail headers"):
             resolve_template(request, templates, "notification")
+
+    @pytest.mark.parametrize("subject", [
+        ["Hi", "\r\nBcc: x@y.com"],           # SES prints a list as its items, joined
+        {"text": "Hi\nBcc: x@y.com"},          # and an object's values
+        {"Bcc\r\n": "x"},                      # or keys
+        "Hi\x00there",                         # NUL corrupts the header
+        "Hi\x1bthere",                         # as does any C0 control but TAB
+    ])
+    def test_subject_variable_of_any_json_type_holding_a_control_character_is_rejected(
+        self, templates: Any, subject: Any
+    ) -> None:
+        with pytest.raises(InvalidEvent, match="control character") as caught:
+            resolve_template(self.request(templateData={"subject": subject}), templates, "notification")
+        assert caught.value.field == "detail.templateData.subject"
+
+    def test_a_tab_in_a_subject_is_fine(self, templates: Any) -> None:
+        resolve_template(self.request(templateData={"subject": "Order\t1042"}), templates, "notification")
 
     def test_newest_version_is_the_default(self) -> None:
         templates = _template_catalog(json.dumps({
@@ -158,3 +175,33 @@ def test_allowlist_accepts_listed_addresses_and_domains() -> None:
     with pytest.raises(InvalidEvent, match="allowlist") as caught:
         check_allowlist(["a@example.com", "stranger@elsewhere.com"], ["a@example.com"])
     assert caught.value.field == "recipients[1]"
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_template_data_is_strict_json(constant: str) -> None:
+    raw = body(load_event("templated_receipt")).replace('"title": "Order 1042"', f'"title": {constant}')
+    assert constant in raw
+    with pytest.raises(InvalidEvent, match="NaN or Infinity") as caught:
+        parse_event(raw)
+    assert caught.value.field == "body"
+
+
+def test_a_body_nested_beyond_the_parsers_depth_is_an_invalid_event() -> None:
+    with pytest.raises(InvalidEvent, match="nested too deeply") as caught:
+        parse_event("[" * 20_000 + "]" * 20_000)
+    assert caught.value.field == "body"
+
+
+@pytest.mark.parametrize("detail", [
+    {"priority": "jane@example.com"},
+    {"template": "jane@example.com"},
+    {"template": "notification", "templateVersion": "jane@example.com"},
+    {"tags": {"jane@example.com": "x"}},
+    {"tags": {"campaign": "jane@example.com"}},
+])
+def test_a_rejection_never_quotes_the_value(detail: dict[str, Any], catalog: str) -> None:
+    event = load_event("email_notification")
+    event["detail"].update(detail)
+    with pytest.raises(InvalidEvent) as caught:
+        resolve_template(parse_event(body(event)), _template_catalog(catalog), "notification")
+    assert "jane" not in str(caught.value) and "jane" not in caught.value.field

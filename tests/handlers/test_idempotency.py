@@ -1,4 +1,4 @@
-"""The idempotency store: one send per key, a crashed claim is taken over, store failures are safe."""
+"""The idempotency store: one send per key, an unfinished claim is an unknown outcome, store failures are safe."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from handlers.errors import RetryableSendError
+from handlers.errors import OutcomeUnknown, RetryableSendError
 from handlers.idempotency import OnceOnly
 from tests.conftest import FakeContext, Lanes
 from tests.handlers.fakes import Recording
@@ -42,23 +42,64 @@ def test_a_claim_in_progress_elsewhere_is_retried_later(aws: Lanes) -> None:
         first.run("k", lambda: second.run("k", lambda: "never"))
 
 
-def test_a_claim_left_by_a_crashed_invocation_is_taken_over_when_its_time_is_up(aws: Lanes) -> None:
-    clock = Clock()
+def crash_holding_the_claim(aws: Lanes, clock: Clock) -> None:
     crashed = once(aws, clock)
     with pytest.raises(KeyboardInterrupt):  # a crash the claim cannot clean up after
         crashed.run("k", lambda: (_ for _ in ()).throw(KeyboardInterrupt()))
-    with pytest.raises(RetryableSendError):
+
+
+def test_a_claim_left_by_a_crashed_invocation_is_never_silently_sent_again(aws: Lanes) -> None:
+    clock = Clock()
+    crash_holding_the_claim(aws, clock)
+    with pytest.raises(RetryableSendError, match="in progress"):
         once(aws, clock).run("k", lambda: "too early")
     clock.now += 31  # the crashed invocation's remaining time has passed
-    assert once(aws, clock).run("k", lambda: "m-2") == "m-2"
+    with pytest.raises(OutcomeUnknown) as unknown:
+        once(aws, clock).run("k", lambda: "never")
+    assert unknown.value.cause == "claim_never_completed"
+    clock.now += 1800  # redelivered much later, within the TTL: still unknown, never expired
+    with pytest.raises(OutcomeUnknown):
+        once(aws, clock).run("k", lambda: "never")
 
 
-def test_a_failed_action_releases_the_key(aws: Lanes) -> None:
+def test_an_at_least_once_caller_takes_over_an_unfinished_claim_and_counts_it(aws: Lanes) -> None:
+    clock = Clock()
+    crash_holding_the_claim(aws, clock)
+    clock.now += 31
+    with capture_logs() as logs:
+        assert once(aws, clock).run("k", lambda: "m-2", resend_unknown=True) == "m-2"
+    assert [(line["event"], line["decision"]) for line in logs if "decision" in line] == [
+        ("email_outcome_unknown", "resend")]
+    assert once(aws, clock).run("k", lambda: "m-3") == "m-2"  # and it is completed now
+
+
+def test_a_typed_failure_that_proves_nothing_was_sent_releases_the_key(aws: Lanes) -> None:
     clock = Clock()
     guard = once(aws, clock)
-    with pytest.raises(ValueError):
-        guard.run("k", lambda: (_ for _ in ()).throw(ValueError("boom")))
+    with pytest.raises(RetryableSendError):
+        guard.run("k", lambda: (_ for _ in ()).throw(RetryableSendError("throttled", code="Throttling")))
     assert guard.run("k", lambda: "m-1") == "m-1"
+
+
+def test_an_unforeseen_error_in_the_action_leaves_the_outcome_unknown(aws: Lanes) -> None:
+    clock = Clock()
+    guard = once(aws, clock)
+    with pytest.raises(OutcomeUnknown) as unknown:
+        guard.run("k", lambda: (_ for _ in ()).throw(KeyError("MessageId")))
+    assert unknown.value.cause == "unexpected_error"
+    with pytest.raises(OutcomeUnknown) as again:
+        guard.run("k", lambda: "never")
+    assert again.value.cause == "earlier_attempt_unanswered"
+
+
+def test_a_completion_that_cannot_be_recorded_reads_as_unknown_when_the_event_returns(aws: Lanes) -> None:
+    """The email went out; its record did not. A later delivery must not send it blindly."""
+    clock = Clock()
+    failing = Recording(aws.dynamodb, fail={"update_item"})
+    assert once(aws, clock, failing).run("k", lambda: "m-1") == "m-1"
+    clock.now += 31
+    with pytest.raises(OutcomeUnknown):
+        once(aws, clock).run("k", lambda: "never")
 
 
 def test_an_expired_record_no_longer_blocks(aws: Lanes) -> None:

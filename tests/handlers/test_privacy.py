@@ -30,7 +30,6 @@ def environment(aws: Lanes, catalog: str, monkeypatch: pytest.MonkeyPatch) -> No
         Env.REPORT_RECIPIENTS: "reports@example.com", Env.METRICS_NAMESPACE: "EmailPipeline/test",
         Env.REPORT_LANES: json.dumps([{"name": "normal", "queueUrl": aws.queue_url,
                                        "deadLetterQueueUrl": aws.dlq_url}]),
-        Env.SEND_TIME_MARGIN_MS: "1000",
     }.items():
         monkeypatch.setenv(name, value)
 

@@ -7,12 +7,19 @@ from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ParamValidationError, ReadTimeoutError
+from botocore.exceptions import (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ParamValidationError,
+    ReadTimeoutError,
+)
 from botocore.stub import Stubber
 
 from handlers import ses
 from handlers.errors import (
     DailyQuotaExhausted,
+    OutcomeUnknown,
     PermanentSendError,
     RetryableSendError,
     SendingHalted,
@@ -91,10 +98,11 @@ def test_simple_content_send_request(stubbed: tuple[SesSender, Stubber]) -> None
     [
         (client_error("TooManyRequestsException", 429), SendThrottled),
         (client_error("ThrottlingException", 400), SendThrottled),
-        (client_error("InternalFailure", 500), RetryableSendError),
+        (client_error("InternalFailure", 500), OutcomeUnknown),
         (client_error("ServiceUnavailable", 503), RetryableSendError),
         (ConnectTimeoutError(endpoint_url="https://email"), RetryableSendError),
-        (ReadTimeoutError(endpoint_url="https://email"), RetryableSendError),
+        (ReadTimeoutError(endpoint_url="https://email"), OutcomeUnknown),
+        (ConnectionClosedError(endpoint_url="https://email"), OutcomeUnknown),
         (EndpointConnectionError(endpoint_url="https://email"), RetryableSendError),
         (client_error("MessageRejected"), PermanentSendError),
         (client_error("MailFromDomainNotVerifiedException"), PermanentSendError),
@@ -151,8 +159,9 @@ def test_daily_quota_is_not_retried_within_the_call(no_backoff: None) -> None:
     assert _count_attempts("LimitExceededException", 400) == 1
 
 
-def test_throttling_is_retried_by_botocore_standard_mode(no_backoff: None) -> None:
-    assert _count_attempts("TooManyRequestsException", 429) == 3
+def test_throttling_is_retried_once_in_the_call(no_backoff: None) -> None:
+    """SES refused it, so nothing was sent: one retry in the call (2 attempts), then the queue."""
+    assert _count_attempts("TooManyRequestsException", 429) == 2
 
 
 def test_account_rate_is_read_once_per_container(make_settings: Callable[..., Settings]) -> None:

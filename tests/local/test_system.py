@@ -105,8 +105,81 @@ def test_send_command_prints_one_json_document(tmp_path: Path, capsys: pytest.Ca
     events.write_text(json.dumps({"Entries": [notification(), entry({"invalidField": "x"})]}))
     assert cli.main(["send", str(events), "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
-    assert set(document) == {"sent", "dead_letters", "counts"}
+    assert set(document) == {"sent", "dead_letters", "unrouted", "counts"}
     assert document["sent"][0]["to"] == ["someone@example.com"]
     assert {"to", "cc", "subject", "text", "html", "template", "lane"} <= set(document["sent"][0])
     assert document["dead_letters"][0]["lane"] == "normal"
     assert document["counts"]["normal"] == {"sent": 1, "dead_letters": 1}
+
+
+@pytest.mark.parametrize("priority", ["HIGH", "High", "critical"])
+def test_a_priority_alert_in_any_case_is_sent_as_an_alert(system: LocalSystem, priority: str) -> None:
+    system.publish([notification(priority=priority) | {"DetailType": "Priority Alert"}])
+    system.drain()
+    [alert] = system.ses.outbox
+    assert alert.lane == "priority" and alert.subject.startswith(f"[{priority.upper()}]")
+
+
+@pytest.mark.parametrize("priority", ["low", "normal", None])
+def test_a_priority_alert_that_is_not_urgent_is_sent_as_ordinary_mail(system: LocalSystem, priority: str | None) -> None:
+    detail = {"priority": priority} if priority else {}
+    system.publish([notification(**detail) | {"DetailType": "Priority Alert"}])
+    system.drain()
+    [email] = system.ses.outbox
+    assert email.lane == "normal" and not email.subject.startswith("[")
+
+
+def test_a_priority_alert_with_an_invalid_priority_is_dead_lettered_with_the_reason(system: LocalSystem) -> None:
+    system.publish([notification(priority="jane@example.com") | {"DetailType": "Priority Alert"}])
+    system.drain()
+    summary = system.summary()
+    assert summary["sent"] == [] and summary["unrouted"] == []
+    [letter] = summary["dead_letters"]
+    assert letter["lane"] == "normal" and letter["reason"].startswith("detail.priority: must be one of")
+    assert "jane" not in letter["reason"]
+
+
+def test_an_event_no_route_takes_is_listed_as_unrouted() -> None:
+    gold = {"name": "gold-receipts", "lane": "priority",
+            "eventPattern": {"source": ["shop.orders"], "detail-type": ["Order Receipt"], "detail": {"tier": ["gold"]}}}
+    with LocalSystem.start("dev", routes=[gold]) as running, contextlib.redirect_stdout(io.StringIO()):
+        running.publish([entry({"tier": "silver", "emailConfig": {"recipient": "a@example.com"}},
+                               detail_type="Order Receipt", source="shop.orders")])
+        running.drain()
+        summary = running.summary()
+    [event] = summary["unrouted"]
+    assert (event["source"], event["detail-type"], event["detail"]["tier"]) == ("shop.orders", "Order Receipt", "silver")
+    assert summary["sent"] == [] and summary["dead_letters"] == []
+    assert "UNROUTED shop.orders / Order Receipt" in cli.describe(summary)
+
+
+def test_ses_feedback_reaches_its_log_group_without_an_address(system: LocalSystem) -> None:
+    """A bounce as SES publishes it to the default bus (SES developer guide, event publishing examples)."""
+    [rule] = [r for r in system.blueprint.rules if r.bus == "default"]
+    pattern = json.loads(rule.pattern)
+    configuration_set = pattern["detail"]["mail"]["tags"]["ses:configuration-set"][0]
+    bounce = {
+        "eventType": "Bounce",
+        "bounce": {"bounceType": "Permanent", "bounceSubType": "General", "timestamp": "2026-11-23T10:00:01Z",
+                   "feedbackId": "fb-1", "bouncedRecipients": [{"emailAddress": "jane@example.com",
+                                                                 "diagnosticCode": "smtp; 550 jane@example.com"}]},
+        "mail": {"timestamp": "2026-11-23T10:00:00Z", "messageId": "ses-0001", "source": "dev-sender@example.com",
+                 "destination": ["jane@example.com"], "headersTruncated": False,
+                 "headers": [{"name": "To", "value": "Jane <jane@example.com>"}],
+                 "commonHeaders": {"to": ["jane@example.com"], "subject": "Your order"},
+                 "tags": {"ses:configuration-set": [configuration_set], "lane": ["normal"],
+                          "template": ["notification-v1"], "stack": ["email-pipeline-dev"]}},
+    }
+    response = system.clients["events"].put_events(Entries=[{
+        "Source": "aws.ses", "DetailType": "Email Bounced", "Detail": json.dumps(bounce)}])
+    assert response["FailedEntryCount"] == 0
+    logs = system.clients["logs"]
+    [group] = [g for g in system.blueprint.log_groups if g.endswith("-ses-feedback")]
+    lines = [e["message"] for e in logs.filter_log_events(logGroupName=group)["events"]]
+    assert len(lines) == 1
+    assert "jane" not in lines[0] and "Your order" not in lines[0]
+    written = json.loads(json.loads(lines[0])["message"])
+    assert written == {"eventType": "Bounce", "sesMessageId": "ses-0001", "sentAt": "2026-11-23T10:00:00Z",
+                       "bounceType": "Permanent", "bounceSubType": "General",
+                       "complaintFeedbackType": "<complaintFeedbackType>", "lane": "normal",
+                       "template": "notification-v1", "stack": "email-pipeline-dev"}

@@ -1,0 +1,46 @@
+"""How long the handlers' AWS calls may take, as plain numbers.
+
+The handlers build their botocore configs from these (`aws.config_for`), and the Pulumi program
+checks a lane's batch against the same numbers without importing botocore, so the time a handler
+keeps in hand and the time the stack config budgets for can never drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: botocore's standard mode waits at most `random() * 2 ** (attempt - 1)` seconds, capped at 20,
+#: before each retry (botocore/retries/standard.py: ExponentialBackoff, _MAX_BACKOFF).
+_STANDARD_MAX_BACKOFF_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class CallLimits:
+    """Timeouts and attempts of one kind of call, in botocore's `standard` retry mode."""
+
+    connect_timeout: float
+    read_timeout: float
+    attempts: int
+
+    def worst_case_seconds(self) -> float:
+        """The longest one call can take: every attempt at its timeouts, plus the backoff between.
+
+        A handler that starts a call with less time than this left can be killed by Lambda in
+        the middle of it.
+        """
+        backoff = sum(min(2.0**retry, _STANDARD_MAX_BACKOFF_SECONDS) for retry in range(self.attempts - 1))
+        return self.attempts * (self.connect_timeout + self.read_timeout) + backoff
+
+
+#: Tight timeouts and three attempts: a slow call fails fast and the queue's redelivery takes over.
+STANDARD = CallLimits(connect_timeout=2, read_timeout=5, attempts=3)
+#: SendEmail: one retry inside the call, and only of a request SES cannot have acted on (see
+#: `handlers.ses`); the queue's redelivery is the real retry. Worst case 2 x 7 s + 1 s = 15 s.
+SES_SEND = CallLimits(connect_timeout=2, read_timeout=5, attempts=2)
+#: DynamoDB answers in milliseconds: a second to connect and one to answer are generous, and keep
+#: the worst case of one idempotency write at 3 x 2 s + 3 s = 9 s.
+IDEMPOTENCY_STORE = CallLimits(connect_timeout=1, read_timeout=1, attempts=3)
+
+#: Time a lane keeps in hand before it starts a send: the send's worst case, then the write that
+#: records it. A send Lambda cut off in between would leave its outcome unknown.
+SEND_RESERVE_SECONDS = SES_SEND.worst_case_seconds() + IDEMPOTENCY_STORE.worst_case_seconds()

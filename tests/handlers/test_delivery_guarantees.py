@@ -1,0 +1,416 @@
+"""Nothing lost, nothing sent twice by accident, no value in a log: the lanes' edges, end to end.
+
+Each test drives a lane's handler entry point (`lane.entry_point`, as `handlers.templated` and
+`handlers.priority` build theirs) with a real botocore SES v2 client whose HTTP layer is replaced
+by a `before-send` hook: SES itself is scripted below the project, so botocore's retry logic, our
+`needs-retry` hook and the error taxonomy all run as they would against AWS. Queues and the
+idempotency table are moto's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ReadTimeoutError
+from structlog.testing import capture_logs
+
+from handlers import lane, priority, ses, templated, timeouts
+from ses_email_pipeline.email_sender import DEFAULT_LANES
+from handlers.settings import Env
+from tests.conftest import HASH_KEY, FakeContext, Lanes, load_event
+
+FUNCTION_TIMEOUT_MS = 60_000
+DEFAULT_DELIVERY = {lane.name: lane.delivery.value for lane in DEFAULT_LANES}
+
+
+class LambdaKilled(BaseException):
+    """What Lambda does at a timeout or crash: the invocation stops, no handler code runs after it."""
+
+
+@dataclass
+class ScriptedSes:
+    """SES behind a real botocore client: each SendEmail takes the next outcome of `script`.
+
+    Outcomes: "accept" (SES sends and answers), "accept-no-answer" (SES sends; the answer never
+    arrives: a read timeout), "accept-then-die" (SES sends; then the function is killed),
+    "accept-no-id" (SES sends and answers 200 without a message id), "unavailable" (503).
+    """
+
+    script: list[str] = field(default_factory=list)
+    delivered: list[dict[str, Any]] = field(default_factory=list)
+    attempts: int = 0
+
+    def respond(self, request: Any, **_: Any) -> AWSResponse:
+        if request.url.endswith("/v2/email/account"):
+            return _json_response(request, 200, {"SendQuota": {"MaxSendRate": 1000.0, "Max24HourSend": 50_000.0,
+                                                               "SentLast24Hours": 0.0}, "SendingEnabled": True})
+        self.attempts += 1
+        outcome = self.script.pop(0) if self.script else "accept"
+        if outcome == "unavailable":
+            return _json_response(request, 503, {"message": "Service Unavailable"}, "ServiceUnavailable")
+        self.delivered.append(json.loads(request.body))
+        if outcome == "accept-no-answer":
+            raise ReadTimeoutError(endpoint_url=request.url)
+        if outcome == "accept-then-die":
+            raise LambdaKilled()
+        if outcome == "accept-no-id":
+            return _json_response(request, 200, {})
+        return _json_response(request, 200, {"MessageId": f"ses-{len(self.delivered):04d}"})
+
+
+def _json_response(request: Any, status: int, body: dict[str, Any], error: str | None = None) -> AWSResponse:
+    headers = {"Content-Type": "application/json"}
+    if error:
+        headers["x-amzn-ErrorType"] = error
+    return AWSResponse(request.url, status, headers, _Raw(json.dumps(body).encode()))
+
+
+class _Raw:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._data
+
+    def read(self, *_: Any) -> bytes:
+        data, self._data = self._data, b""
+        return data
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Lane:
+    """One lane's handler, wired like Lambda's: module-scope clients, settings from the environment."""
+
+    aws: Lanes
+    ses: ScriptedSes
+    clock: Clock
+    handler: Callable[[dict[str, Any], Any], Any]
+
+    def enqueue(self, *bodies: dict[str, Any] | str) -> None:
+        for body in bodies:
+            self.aws.sqs.send_message(QueueUrl=self.aws.queue_url,
+                                      MessageBody=body if isinstance(body, str) else json.dumps(body))
+
+    kept: list[str] = field(default_factory=list)
+
+    def receive(self) -> dict[str, Any]:
+        messages = self.aws.sqs.receive_message(QueueUrl=self.aws.queue_url, MaxNumberOfMessages=10,
+                                                AttributeNames=["All"]).get("Messages", [])
+        return {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                             "attributes": m["Attributes"], "messageAttributes": {}} for m in messages]}
+
+    def run(self, event: dict[str, Any], remaining_ms: int = FUNCTION_TIMEOUT_MS) -> list[str]:
+        """Invoke once as the event source mapping does: delete what succeeded; return the ids kept."""
+        response = self.handler(event, FakeContext(remaining_ms=remaining_ms))
+        kept = [item["itemIdentifier"] for item in response["batchItemFailures"]]
+        for record in event["Records"]:
+            if record["messageId"] in kept:
+                self.kept.append(record["receiptHandle"])
+            elif record["receiptHandle"] != "h":
+                self.aws.sqs.delete_message(QueueUrl=self.aws.queue_url, ReceiptHandle=record["receiptHandle"])
+        return kept
+
+    def redeliver(self) -> dict[str, Any]:
+        """The kept messages, once their retry delay has passed."""
+        for handle in self.kept:
+            self.aws.sqs.change_message_visibility(QueueUrl=self.aws.queue_url, ReceiptHandle=handle,
+                                                   VisibilityTimeout=0)
+        self.kept.clear()
+        return self.receive()
+
+    def dead_letters(self) -> list[dict[str, str]]:
+        return [letter["attributes"] for letter in self.aws.dead_letters()]
+
+
+def scripted_client(scripted: ScriptedSes, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The handlers' real SES v2 client, answered by `scripted` instead of the network.
+
+    botocore calls every `before-send` handler and takes the first answer, and moto's stub answers
+    (or fails) for SES's own host; an endpoint of its own keeps moto out of these requests.
+    """
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SESV2", "https://scripted-ses.test")
+    client = ses.create_client("eu-west-1")
+    client.meta.events.register_first("before-send.sesv2", scripted.respond)
+    return client
+
+
+@pytest.fixture
+def environment(aws: Lanes, catalog: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        Env.STACK: "test", Env.SENDER: "Notifications <no-reply@mail.example.com>",
+        Env.CONFIGURATION_SET: "email-test", Env.RECIPIENT_HASH_KEY: HASH_KEY, Env.TEMPLATES: catalog,
+        Env.QUEUE_URL: aws.queue_url, Env.DEAD_LETTER_QUEUE_URL: aws.dlq_url, Env.IDEMPOTENCY_TABLE: aws.table,
+        Env.ONCALL_RECIPIENTS: "oncall@ops.example.com", Env.METRICS_NAMESPACE: "EmailPipeline/test",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def make_lane(aws: Lanes, environment: None, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Lane]:
+    def build(*script: str, lane_name: str = "normal", delivery: str | None = None) -> Lane:
+        module = priority if lane_name == "priority" else templated
+        monkeypatch.setenv(Env.LANE, lane_name)
+        # As EmailSender declares it: the priority lane is at least once, the normal lane at most.
+        monkeypatch.setenv(Env.LANE_DELIVERY, delivery or DEFAULT_DELIVERY[lane_name])
+        scripted, clock = ScriptedSes(list(script)), Clock()
+        client = scripted_client(scripted, monkeypatch)
+        handler = lane.entry_point(module.compose, lane.LaneClients(ses=client, sqs=aws.sqs, dynamodb=aws.dynamodb),
+                                   clock=clock)
+        return Lane(aws, scripted, clock, handler)
+
+    return build
+
+
+def alert(priority_value: str = "high") -> dict[str, Any]:
+    sample = load_event("priority_alert")
+    sample["detail"]["priority"] = priority_value
+    return sample
+
+
+# --- ambiguous outcomes ---------------------------------------------------------------------------
+
+
+def test_an_unanswered_send_is_not_retried_and_an_at_most_once_lane_dead_letters_it(
+    make_lane: Callable[..., Lane],
+) -> None:
+    normal = make_lane("accept-no-answer")
+    normal.enqueue(load_event("email_notification"))
+    with capture_logs() as logs:
+        assert normal.run(normal.receive()) == []
+    assert normal.ses.attempts == 1 and len(normal.ses.delivered) == 1  # botocore did not retry it
+    [letter] = normal.dead_letters()
+    assert (letter["FailureCode"], letter["FailureField"]) == ("OutcomeUnknown", "no_response")
+    assert [(line["cause"], line["decision"]) for line in logs if line["event"] == "email_outcome_unknown"] == [
+        ("no_response", "dead_letter")]
+
+
+def test_an_unanswered_send_returning_later_is_dead_lettered_again_never_resent(
+    make_lane: Callable[..., Lane],
+) -> None:
+    normal = make_lane("accept-no-answer")
+    normal.enqueue(load_event("email_notification"))
+    normal.run(normal.receive())
+    normal.enqueue(load_event("email_notification"))  # an EventBridge retry or a replay: same event id
+    assert normal.run(normal.receive()) == []
+    assert len(normal.ses.delivered) == 1
+    assert [letter["FailureCode"] for letter in normal.dead_letters()] == ["OutcomeUnknown", "OutcomeUnknown"]
+
+
+def test_an_unanswered_alert_is_sent_again_on_an_at_least_once_lane(make_lane: Callable[..., Lane]) -> None:
+    alerts = make_lane("accept-no-answer", lane_name="priority")
+    alerts.enqueue(alert())
+    first = alerts.receive()
+    with capture_logs() as logs:
+        assert alerts.run(first) == [first["Records"][0]["messageId"]]  # kept, with a retry delay
+        assert alerts.run(alerts.redeliver()) == []
+    assert len(alerts.ses.delivered) == 2  # at least once: a second copy beats none
+    assert alerts.dead_letters() == []
+    assert [line["decision"] for line in logs if line["event"] == "email_outcome_unknown"] == ["retry"]
+
+
+def test_a_function_killed_after_ses_accepted_never_silently_sends_again(make_lane: Callable[..., Lane]) -> None:
+    normal = make_lane("accept-then-die")
+    normal.enqueue(load_event("email_notification"))
+    batch = normal.receive()
+    with pytest.raises(LambdaKilled):
+        normal.run(batch)
+    normal.clock.now += 6 * FUNCTION_TIMEOUT_MS / 1000  # SQS redelivers after the visibility timeout
+    normal.kept.append(batch["Records"][0]["receiptHandle"])
+    assert normal.run(normal.redeliver()) == []
+    assert len(normal.ses.delivered) == 1
+    [letter] = normal.dead_letters()
+    assert (letter["FailureCode"], letter["FailureField"]) == ("OutcomeUnknown", "claim_never_completed")
+
+
+def test_a_killed_alert_is_sent_again_and_counted(make_lane: Callable[..., Lane]) -> None:
+    alerts = make_lane("accept-then-die", lane_name="priority")
+    alerts.enqueue(alert())
+    batch = alerts.receive()
+    with pytest.raises(LambdaKilled):
+        alerts.run(batch)
+    alerts.clock.now += 6 * FUNCTION_TIMEOUT_MS / 1000
+    alerts.kept.append(batch["Records"][0]["receiptHandle"])
+    with capture_logs() as logs:
+        assert alerts.run(alerts.redeliver()) == []
+    assert len(alerts.ses.delivered) == 2
+    assert [(line["cause"], line["decision"]) for line in logs if line["event"] == "email_outcome_unknown"] == [
+        ("claim_never_completed", "resend")]
+
+
+def test_a_send_whose_completion_was_not_recorded_is_not_sent_again_when_the_event_returns(
+    make_lane: Callable[..., Lane], aws: Lanes
+) -> None:
+    def refuse_update(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        # A `before-call` answer short-circuits the request, as botocore's Stubber does.
+        return (AWSResponse("https://dynamodb.test", 500, {}, None),
+                {"Error": {"Code": "InternalServerError", "Message": "refused"},
+                 "ResponseMetadata": {"HTTPStatusCode": 500}})
+
+    normal = make_lane()
+    aws.dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", refuse_update)
+    normal.enqueue(load_event("email_notification"))
+    assert normal.run(normal.receive()) == []  # it was sent: the message is done
+    aws.dynamodb.meta.events.unregister("before-call.dynamodb.UpdateItem", refuse_update)
+    normal.clock.now += 3600  # the same event, replayed from the archive an hour later
+    normal.enqueue(load_event("email_notification"))
+    assert normal.run(normal.receive()) == []
+    assert len(normal.ses.delivered) == 1
+    [letter] = normal.dead_letters()
+    assert letter["FailureCode"] == "OutcomeUnknown"
+
+
+def test_redriving_an_unknown_outcome_dead_letter_is_the_decision_to_send_it(
+    make_lane: Callable[..., Lane], aws: Lanes
+) -> None:
+    normal = make_lane("accept-no-answer")
+    normal.enqueue(load_event("email_notification"))
+    normal.run(normal.receive())
+    [letter] = aws.sqs.receive_message(QueueUrl=aws.dlq_url, MessageAttributeNames=["All"])["Messages"]
+    redriven = {"Records": [{"messageId": "redriven-1", "receiptHandle": "h", "body": letter["Body"],
+                             "attributes": {"ApproximateReceiveCount": "1"},
+                             "messageAttributes": {"FailureCode": {"stringValue": "OutcomeUnknown",
+                                                                   "dataType": "String"}}}]}
+    assert normal.run(redriven) == []
+    assert len(normal.ses.delivered) == 2
+
+
+def test_a_503_proves_nothing_was_sent_and_is_retried_in_the_call(make_lane: Callable[..., Lane]) -> None:
+    normal = make_lane("unavailable")
+    normal.enqueue(load_event("email_notification"))
+    assert normal.run(normal.receive()) == []
+    assert normal.ses.attempts == 2 and len(normal.ses.delivered) == 1
+
+
+def test_ses_answering_without_a_message_id_is_an_unknown_outcome(make_lane: Callable[..., Lane]) -> None:
+    normal = make_lane("accept-no-id")
+    normal.enqueue(load_event("email_notification"))
+    assert normal.run(normal.receive()) == []
+    [letter] = normal.dead_letters()
+    assert (letter["FailureCode"], letter["FailureField"]) == ("OutcomeUnknown", "unexpected_error")
+
+
+# --- the time guard -------------------------------------------------------------------------------
+
+
+def test_the_reserve_is_the_worst_case_of_the_real_clients() -> None:
+    """Every attempt at the configured timeouts, plus the backoff, for the send and its record."""
+    from handlers import idempotency
+
+    for client, limits in ((ses.create_client("eu-west-1"), timeouts.SES_SEND),
+                           (idempotency.create_dynamodb_client("eu-west-1"), timeouts.IDEMPOTENCY_STORE)):
+        config = client.meta.config
+        assert (config.connect_timeout, config.read_timeout, config.retries["total_max_attempts"]) == (
+            limits.connect_timeout, limits.read_timeout, limits.attempts)
+    assert timeouts.SES_SEND.worst_case_seconds() == 2 * (2 + 5) + 1
+    assert timeouts.SEND_RESERVE_SECONDS == 15 + 3 * (1 + 1) + (1 + 2)
+
+
+@pytest.mark.parametrize(("spare_ms", "sent"), [(-1, 0), (0, 1)])
+def test_a_send_starts_only_with_its_worst_case_in_hand(
+    make_lane: Callable[..., Lane], spare_ms: int, sent: int
+) -> None:
+    normal = make_lane()
+    normal.enqueue(load_event("email_notification"))
+    batch = normal.receive()
+    kept = normal.run(batch, remaining_ms=int(timeouts.SEND_RESERVE_SECONDS * 1000) + spare_ms)
+    assert len(normal.ses.delivered) == sent
+    assert len(kept) == 1 - sent
+
+
+# --- one record never fails a batch ---------------------------------------------------------------
+
+
+def test_a_body_nested_too_deeply_is_dead_lettered_and_its_neighbours_are_sent(
+    make_lane: Callable[..., Lane],
+) -> None:
+    normal = make_lane()
+    first, last = load_event("email_notification"), load_event("email_notification")
+    first["id"], last["id"] = "event-1", "event-2"
+    normal.enqueue(first, '{"detail": ' + "[" * 20_000 + "]" * 20_000 + "}", last)
+    assert normal.run(normal.receive()) == []
+    assert len(normal.ses.delivered) == 2
+    [letter] = normal.dead_letters()
+    assert (letter["FailureCode"], letter["FailureField"]) == ("InvalidEvent", "body")
+
+
+def test_a_record_that_raises_anything_is_dead_lettered_alone(aws: Lanes, environment: None,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    def compose(request: Any, settings: Any) -> Any:
+        if request.event_id == "poison":
+            raise ZeroDivisionError("a bug in a compose function")
+        return templated.compose(request, settings)
+
+    monkeypatch.setenv(Env.LANE, "normal")
+    scripted = ScriptedSes()
+    client = scripted_client(scripted, monkeypatch)
+    handler = lane.entry_point(compose, lane.LaneClients(ses=client, sqs=aws.sqs, dynamodb=aws.dynamodb))
+    good, poison = load_event("email_notification"), load_event("email_notification")
+    poison["id"] = "poison"
+    runner = Lane(aws, scripted, Clock(), handler)
+    runner.enqueue(good, poison)
+    with capture_logs() as logs:
+        assert runner.run(runner.receive()) == []
+    assert len(scripted.delivered) == 1
+    [letter] = runner.dead_letters()
+    assert letter["FailureCode"] == "InternalError" and "ZeroDivisionError" in letter["FailureReason"]
+    assert not any("a bug in a compose function" in json.dumps(line) for line in logs)
+
+
+# --- no value in a log ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("detail", [
+    {"priority": "jane@example.com"},
+    {"template": "jane@example.com"},
+    {"template": "notification", "templateVersion": "jane@example.com"},
+    {"tags": {"jane@example.com": "x"}},
+])
+def test_a_rejection_logs_and_dead_letters_the_field_never_the_value(
+    make_lane: Callable[..., Lane], detail: dict[str, Any]
+) -> None:
+    normal = make_lane()
+    event = load_event("email_notification")
+    event["detail"].update(detail)
+    normal.enqueue(event)
+    with capture_logs() as logs:
+        normal.run(normal.receive())
+    [letter] = normal.dead_letters()
+    assert "jane" not in json.dumps(logs) and "jane" not in json.dumps(letter)
+
+
+# --- headers whatever the JSON type, strict JSON --------------------------------------------------
+
+
+@pytest.mark.parametrize("template_data", [
+    '{"subject": ["Order", "\\r\\nBcc: attacker@evil.example"]}',
+    '{"subject": {"line": "Hi\\nBcc: attacker@evil.example"}}',
+    '{"subject": "Hi\\u0000there"}',
+    '{"subject": "Order", "title": NaN}',
+    '{"subject": "Order", "title": Infinity}',
+])
+def test_unsafe_or_non_json_template_data_is_dead_lettered_not_sent(
+    make_lane: Callable[..., Lane], template_data: str
+) -> None:
+    normal = make_lane()
+    event = json.dumps(load_event("email_notification"))
+    body = event.replace('"title": ', f'"templateData": {template_data}, "title": ')
+    assert "templateData" in body
+    normal.enqueue(body)
+    assert normal.run(normal.receive()) == []
+    assert normal.ses.delivered == []
+    [letter] = normal.dead_letters()
+    assert letter["FailureCode"] == "InvalidEvent"
+    assert letter["FailureField"] in ("detail.templateData.subject", "body")
