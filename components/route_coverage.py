@@ -113,19 +113,18 @@ def unrouted_patterns(routes: Sequence[RouteLike]) -> list[Unrouted]:
 
 def _envelope(route: RouteLike) -> tuple[frozenset[str] | None, frozenset[str] | None]:
     """The route's sources and detail-types when listed as plain strings; None means "any"."""
+    filtered = bool(set(route.event_pattern) - set(_ENVELOPE))
     result = []
     for key in _ENVELOPE:
         value = route.event_pattern.get(key)
-        if value is None:
-            result.append(None)
-        elif isinstance(value, list) and value and all(isinstance(item, str) for item in value):
+        if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
             result.append(frozenset(value))
-        elif set(route.event_pattern) - set(_ENVELOPE):
+        elif filtered:
             raise ValueError(
                 f"route {route.name!r}: it filters on detail fields, so its {key} must be a list of plain strings "
                 "(the router catches what it leaves per source and detail-type)")
         else:
-            result.append(None)
+            result.append(None)  # a route without detail filters takes every event of its envelope
     return result[0], result[1]
 
 

@@ -372,3 +372,24 @@ def test_alarm_through_a_metric_query_counts(stack: list[Recorded]) -> None:
         "dimensions": {"QueueName": LANE_DLQ}, "period": 60, "stat": "Maximum"}}])
 
     assert check(DLQ_HAS_ALARM, stack) == []
+
+
+# --- 1. iam-no-wildcard-actions, on resource policies ------------------------------------------------------
+
+KEY = "aws:kms/key:Key"
+ALARM_KEY = "email-pipeline-dev-alarm-key"
+
+
+def test_kms_key_policy_granting_generate_data_key_star_is_rejected(stack: list[Recorded]) -> None:
+    def widen(document: dict[str, Any]) -> None:
+        [publisher] = [s for s in document["Statement"] if s["Sid"] == "CloudWatchAlarmsPublishToEncryptedTopic"]
+        publisher["Action"] = ["kms:Decrypt", "kms:GenerateDataKey*"]
+
+    edit_document(one(stack, KEY, ALARM_KEY), widen)
+
+    violation = only(check(IAM_NO_WILDCARD_ACTIONS, stack))
+
+    assert f"KMS key policy '{ALARM_KEY}'" in violation.message
+    assert "statement 'CloudWatchAlarmsPublishToEncryptedTopic'" in violation.message
+    assert "['kms:GenerateDataKey*']" in violation.message and "list the exact actions" in violation.message
+    assert violation.urn == urn_of(one(stack, KEY, ALARM_KEY))
