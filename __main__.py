@@ -7,6 +7,7 @@ This is the only module that reads `pulumi.Config`. Settings are parsed and chec
 from __future__ import annotations
 
 import pulumi
+import pulumi_random as random
 
 from ses_email_pipeline import (
     EmailSender,
@@ -36,13 +37,16 @@ readers = {
     "allowedPublishers": config.get_object, "routes": config.get_object, "tags": config.get_object,
 }
 raw = {key: read(key) for key, read in readers.items()}
+prefix = f"{pulumi.get_project()}-{pulumi.get_stack()}"
+# The key of the recipient hashes in logs: the stack's own secret, or one generated per stack and
+# kept (as a secret) in its state, so a fresh `pulumi stack init` + `pulumi up` needs no hand step.
+hash_key = config.get_secret("recipientHashKey") or random.RandomPassword(
+    f"{prefix}-recipient-hash-key", length=64, special=False).result
 try:
-    settings = parse({k: v for k, v in raw.items() if v is not None},
-                     recipient_hash_key=config.require_secret("recipientHashKey"))
+    settings = parse({k: v for k, v in raw.items() if v is not None}, recipient_hash_key=hash_key)
 except ConfigErrors as errors:
     raise SystemExit(str(errors)) from None
 
-prefix = f"{pulumi.get_project()}-{pulumi.get_stack()}"
 tags = {"project": pulumi.get_project(), "stack": pulumi.get_stack(), **settings.tags}
 namespace = f"{DEFAULT_NAMESPACE}/{pulumi.get_stack()}"
 
@@ -108,3 +112,4 @@ pulumi.export("dashboardName", monitoring.dashboard_name)
 pulumi.export("configurationSetName", sender.configuration_set_name)
 pulumi.export("idempotencyTableName", sender.idempotency_table_name)
 pulumi.export("dkimTokens", sender.dkim_tokens)
+pulumi.export("recipientHashKey", pulumi.Output.secret(hash_key))  # `--show-secrets` to hash an address

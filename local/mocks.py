@@ -7,6 +7,7 @@ the `name`, `arn`, `url` and `id` a real provider would compute.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +48,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             outputs["arn"] = f"arn:aws:ses:{REGION}:{ACCOUNT}:identity/{outputs.get('emailIdentity')}"
         if args.typ == "aws:lambda/function:Function":
             outputs["invokeArn"] = f"arn:aws:apigateway:{REGION}:lambda:path/functions/{outputs['arn']}/invocations"
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            # Stable per resource name, like a real one once created: the demo's hashes repeat.
+            outputs["result"] = hashlib.sha256(args.name.encode()).hexdigest()[: int(outputs.get("length", 64))]
         if args.typ == "aws:lambda/layerVersion:LayerVersion":
             outputs["arn"] = f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{outputs.get('layerName', name)}:1"
         self.resources.append(Recorded(args.typ, args.name, _reveal(dict(args.inputs)), outputs))
