@@ -173,6 +173,7 @@ class EmailSender(pulumi.ComponentResource):
     idempotency_table_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: EmailSenderArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        _check_name_lengths(name, args)
         super().__init__("email-pipeline:index:EmailSender", name, None, opts)
         self._name = name
         self._args = args
@@ -180,6 +181,7 @@ class EmailSender(pulumi.ComponentResource):
         self._child = pulumi.ResourceOptions(parent=self)
         self._account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self)).account_id
         self._region = aws.get_region_output(opts=pulumi.InvokeOptions(parent=self)).region
+        self._partition = aws.get_partition_output(opts=pulumi.InvokeOptions(parent=self)).partition
 
         identity = self._build_identity()
         config_set = self._build_configuration_set()
@@ -246,7 +248,7 @@ class EmailSender(pulumi.ComponentResource):
             opts=self._child,
         )
         default_bus = pulumi.Output.concat(
-            "arn:aws:events:", self._region, ":", self._account, ":event-bus/default")
+            "arn:", self._partition, ":events:", self._region, ":", self._account, ":event-bus/default")
         aws.sesv2.ConfigurationSetEventDestination(
             f"{self._name}-ses-events",
             configuration_set_name=config_set.configuration_set_name,
@@ -275,18 +277,24 @@ class EmailSender(pulumi.ComponentResource):
             tags=self._tags,
             opts=self._child,
         )
+        # Only PutLogEvents carries the rule as its source: EventBridge creates the log stream
+        # without it, so a condition on CreateLogStream refuses every delivery. AWS's own
+        # EventBridge-to-CloudWatch-Logs pattern was fixed the same way (aws-samples/serverless-
+        # patterns#618); it cannot be tried offline.
+        streams = pulumi.Output.concat(log_group.arn, ":*")
+        principal = {"Service": ["events.amazonaws.com", "delivery.logs.amazonaws.com"]}
         aws.cloudwatch.LogResourcePolicy(
             f"{self._name}-ses-feedback-policy",
             policy_name=f"{self._name}-ses-feedback",
             policy_document=pulumi.Output.json_dumps({
                 "Version": "2012-10-17",
-                "Statement": [{
-                    "Effect": "Allow",
-                    "Principal": {"Service": ["events.amazonaws.com", "delivery.logs.amazonaws.com"]},
-                    "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                    "Resource": pulumi.Output.concat(log_group.arn, ":*"),
-                    "Condition": {"ArnEquals": {"aws:SourceArn": rule.arn}},
-                }],
+                "Statement": [
+                    {"Sid": "CreateStreams", "Effect": "Allow", "Principal": principal,
+                     "Action": "logs:CreateLogStream", "Resource": streams},
+                    {"Sid": "PutEventsOfTheRule", "Effect": "Allow", "Principal": principal,
+                     "Action": "logs:PutLogEvents", "Resource": streams,
+                     "Condition": {"ArnEquals": {"aws:SourceArn": rule.arn}}},
+                ],
             }),
             opts=self._child,
         )
@@ -322,6 +330,8 @@ class EmailSender(pulumi.ComponentResource):
             ttl={"attribute_name": "expiration", "enabled": True},
             server_side_encryption={"enabled": True},
             point_in_time_recovery={"enabled": True},
+            # Losing it would forget which events were sent: a redrive or replay would send them again.
+            deletion_protection_enabled=True,
             tags=self._tags,
             opts=self._child,
         )
@@ -383,9 +393,9 @@ class EmailSender(pulumi.ComponentResource):
             _allow(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                     "sqs:ChangeMessageVisibility"], [queue.arn]),
             _allow(["sqs:SendMessage"], [dlq.arn]),
-            _ses_send(identity, config_set, list(templates.values())),
+            _ses_send(identity, config_set, list(templates.values()), self._recipient_identity_arns()),
         ]
-        function, log_group = self._build_function(
+        function, log_group, role_policy = self._build_function(
             lane.name, lane.handler, layer, code, table, environment, statements,
             reserved=concurrency if lane.reserved and self._args.reserve_concurrency else None,
         )
@@ -397,7 +407,8 @@ class EmailSender(pulumi.ComponentResource):
             maximum_batching_window_in_seconds=lane.batching_window_seconds,
             function_response_types=["ReportBatchItemFailures"],
             scaling_config={"maximum_concurrency": concurrency},
-            opts=self._child,
+            # Lambda checks the role can receive from the queue when the mapping is created.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
         )
         return _Lane(queue, dlq, function, log_group)
 
@@ -417,19 +428,20 @@ class EmailSender(pulumi.ComponentResource):
             ]),
         }
         statements = [
-            _ses_send(identity, config_set, report_templates),
+            _ses_send(identity, config_set, report_templates, self._recipient_identity_arns()),
             # GetMetricData has no resource-level permissions: AWS accepts only "*".
             _allow(["cloudwatch:GetMetricData"], ["*"]),
             _allow(["sqs:SendMessage"], [failures.arn]),
         ]
-        function, log_group = self._build_function(
+        function, log_group, role_policy = self._build_function(
             "report", "handlers.report.handler", layer, code, table, environment, statements)
         aws.lambda_.FunctionEventInvokeConfig(
             f"{self._name}-report-async",
             function_name=function.name,
             maximum_retry_attempts=2,
             destination_config={"on_failure": {"destination": failures.arn}},
-            opts=self._child,
+            # Lambda checks the role can send to the destination when the config is created.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
         )
         return _Report(function, log_group, failures)
 
@@ -437,7 +449,7 @@ class EmailSender(pulumi.ComponentResource):
         self, label: str, handler: str, layer: aws.lambda_.LayerVersion, code: Path, table: aws.dynamodb.Table,
         environment: Mapping[str, pulumi.Input[str]], statements: list[Mapping[str, Any]],
         reserved: int | None = None,
-    ) -> tuple[aws.lambda_.Function, aws.cloudwatch.LogGroup]:
+    ) -> tuple[aws.lambda_.Function, aws.cloudwatch.LogGroup, aws.iam.RolePolicy]:
         function_name = f"{self._name}-{label}"
         log_group = self._log_group(f"{function_name}-logs", f"/aws/lambda/{function_name}")
         role = aws.iam.Role(
@@ -459,7 +471,7 @@ class EmailSender(pulumi.ComponentResource):
             # X-Ray's PutTraceSegments and PutTelemetryRecords have no resource-level permissions.
             _allow(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]),
         ]
-        aws.iam.RolePolicy(
+        role_policy = aws.iam.RolePolicy(
             f"{function_name}-policy",
             role=role.id,
             policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": common + statements}),
@@ -483,9 +495,24 @@ class EmailSender(pulumi.ComponentResource):
                             "application_log_level": "INFO", "system_log_level": "WARN"},
             tracing_config={"mode": "Active"},
             tags=self._tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, role_policy]),
         )
-        return function, log_group
+        return function, log_group, role_policy
+
+    def _recipient_identity_arns(self) -> list[pulumi.Output[str]]:
+        """The identities of everyone a sandbox stack may send to (allowlist and report recipients).
+
+        In the SES sandbox, SendEmail is also authorized against each recipient's identity ARN, and
+        recipients must be verified identities. AWS does not document the IAM half outright; field
+        reports show it (aws/aws-sdk-js#3641: "not authorized to perform ses:SendTemplatedEmail on
+        resource ...:identity/<recipient>"). A production stack has no allowlist and needs none.
+        """
+        if not self._args.recipient_allowlist:
+            return []
+        names = dict.fromkeys(entry.lower().lstrip("@") for entry in
+                              [*self._args.recipient_allowlist, *self._args.report_recipients])
+        return [pulumi.Output.concat("arn:", self._partition, ":ses:", self._region, ":", self._account,
+                                     ":identity/", name) for name in names]
 
     def _dead_letter_queue(self, name: str) -> aws.sqs.Queue:
         """An encrypted queue for failures, kept longer than any work queue so nothing expires first."""
@@ -536,6 +563,32 @@ class _Report:
     failure_queue: aws.sqs.Queue
 
 
+#: Pulumi's autonaming appends a dash and 7 random characters to a logical name.
+_AUTONAME_SUFFIX = 8
+
+
+def _check_name_lengths(name: str, args: EmailSenderArgs) -> None:
+    """Physical names derive from `name`; AWS caps them, so a long stack name fails at preview.
+
+    Raises:
+        ValueError: naming the first name that is too long, its limit, and what to shorten.
+    """
+    labels = [lane.name for lane in args.lanes] + ["report"]
+    limits = [(name, 64, "SES configuration set"), (f"{name}-dependencies", 140, "Lambda layer"),
+              (f"{name}-ses-feedback", 64 - _AUTONAME_SUFFIX, "EventBridge rule (autonamed)"),
+              (f"{name}-report-failures", 80, "SQS queue")]
+    for label in labels:
+        limits += [(f"{name}-{label}", 64, "Lambda function"), (f"{name}-{label}-role", 64 - _AUTONAME_SUFFIX,
+                                                                "IAM role (autonamed)")]
+    for lane in args.lanes:
+        limits += [(f"{name}-{lane.name}-queue", 80, "SQS queue"), (f"{name}-{lane.name}-dlq", 80, "SQS queue")]
+    limits += [(template.deployed_name(name), 64, "SES template") for template in discover(Path(args.templates_dir))]
+    for physical, limit, kind in limits:
+        if len(physical) > limit:
+            raise ValueError(f"{kind} name {physical!r} is {len(physical)} characters, more than the {limit} AWS "
+                             f"allows; shorten the component name {name!r} (it carries the project and stack)")
+
+
 def ses_feedback_template() -> str:
     """The input template writing one SES event as a JSON log line of `SES_FEEDBACK_FIELDS` only.
 
@@ -553,14 +606,15 @@ def _allow(actions: Sequence[str], resources: Sequence[pulumi.Input[str]]) -> di
 
 
 def _ses_send(
-    identity: aws.sesv2.EmailIdentity, config_set: aws.sesv2.ConfigurationSet, templates: Sequence[aws.ses.Template]
+    identity: aws.sesv2.EmailIdentity, config_set: aws.sesv2.ConfigurationSet, templates: Sequence[aws.ses.Template],
+    recipients: Sequence[pulumi.Input[str]] = (),
 ) -> dict[str, Any]:
-    """SendEmail on exactly the identity, the configuration set and the templates used.
+    """SendEmail on exactly the identity, the configuration set, the templates used (and the sandbox's recipients).
 
     Naming the configuration set means a compromised function cannot send around the event
     publishing and suppression it enforces; naming the identity, that it cannot send as anyone else.
     """
-    return _allow(["ses:SendEmail"], [identity.arn, config_set.arn, *[t.arn for t in templates]])
+    return _allow(["ses:SendEmail"], [identity.arn, config_set.arn, *[t.arn for t in templates], *recipients])
 
 
 def _bundled(subpackage: str) -> str:

@@ -12,6 +12,7 @@ Every failure a handler meets is one of these, and each kind has exactly one tre
 | `NearTimeout`          | back on the queue at once, for the next invocation; nothing sent   |
 | `DailyQuotaExhausted`  | back on the queue after a long delay; never retried in the call    |
 | `SendingHalted`        | every unsent message stays queued; nothing more is attempted       |
+| `SendingNotAuthorized` | the same: an IAM or SES configuration problem no retry can fix     |
 | `OutcomeUnknown`       | the lane's delivery policy: dead-letter queue now (at most once),  |
 |                        | or back on the queue to be sent again (at least once)              |
 """
@@ -79,6 +80,16 @@ class SendingHalted(EmailError):
     """The account cannot send at all (paused or suspended) until a person acts."""
 
     code = "SendingPausedException"
+
+
+class SendingNotAuthorized(SendingHalted):
+    """SES refused the stack itself (IAM denied the send, the MAIL FROM domain is unverified).
+
+    Retrying cannot fix a policy: like a paused account, the lane stops and keeps every message
+    until a person fixes the stack, instead of burning each message's receives into the DLQ.
+    """
+
+    code = "AccessDeniedException"
 
 
 class OutcomeUnknown(EmailError):

@@ -33,6 +33,8 @@ from .log_events import (  # noqa: E402  (re-exported: handlers log with log.EMA
     RECORD_FAILED,
     REPORT_SENT,
     SES_DAILY_QUOTA_EXHAUSTED,
+    SES_HEADERS_UNSUPPORTED,
+    SES_SENDING_NOT_AUTHORIZED,
     SES_SENDING_PAUSED,
     VISIBILITY_CHANGE_FAILED,
 )

@@ -23,5 +23,6 @@ LANE_METRICS: Mapping[str, str] = {
     "DuplicatesSkipped": log_events.EMAIL_DUPLICATE_SKIPPED,
     "OutcomesUnknown": log_events.EMAIL_OUTCOME_UNKNOWN,
     "SendingPaused": log_events.SES_SENDING_PAUSED,
+    "SendingNotAuthorized": log_events.SES_SENDING_NOT_AUTHORIZED,
     "DailyQuotaExhausted": log_events.SES_DAILY_QUOTA_EXHAUSTED,
 }

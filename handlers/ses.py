@@ -31,6 +31,7 @@ from .errors import (
     PermanentSendError,
     RetryableSendError,
     SendingHalted,
+    SendingNotAuthorized,
     SendThrottled,
 )
 from .pacing import Pacer, instance_rate
@@ -46,8 +47,12 @@ ERROR_KINDS: Mapping[str, type[EmailError]] = {
     "LimitExceededException": DailyQuotaExhausted,
     "SendingPausedException": SendingHalted,
     "AccountSuspendedException": SendingHalted,
+    # The stack's own permissions or setup, not the message: halt the lane until someone fixes it.
+    # AccessDeniedException is not in SendEmail's modelled errors (botocore's sesv2 service-2.json)
+    # but is what SES answers with HTTP 403 when IAM denies the call.
+    "AccessDeniedException": SendingNotAuthorized,
+    "MailFromDomainNotVerifiedException": SendingNotAuthorized,
     "MessageRejected": PermanentSendError,
-    "MailFromDomainNotVerifiedException": PermanentSendError,
     "NotFoundException": PermanentSendError,
     "BadRequestException": PermanentSendError,
     "InvalidParameterValue": PermanentSendError,
@@ -142,6 +147,7 @@ class SesSender:
         self._pacer_factory = pacer_factory
         self._pacer: Pacer | None = None
         self._limits: AccountLimits | None = None
+        self._headers_supported: bool | None = None
         self._log = log.get_logger()
 
     def account_limits(self, *, refresh: bool = False) -> AccountLimits:
@@ -212,10 +218,13 @@ class SesSender:
 
     def request_for(self, email: OutgoingEmail) -> dict[str, Any]:
         """The SendEmail parameters for an email; public so tests can pin the exact request."""
+        headers = email.headers
+        if headers and not self._client_knows_headers():
+            headers = {}
         request: dict[str, Any] = {
             "FromEmailAddress": self._settings.sender,
             "Destination": _destination(email),
-            "Content": _content(email),
+            "Content": _content(email, headers),
             "ConfigurationSetName": self._settings.configuration_set,
             "EmailTags": _tags(email, self._settings.stack),
         }
@@ -224,10 +233,26 @@ class SesSender:
             request["ReplyToAddresses"] = list(reply_to)
         return request
 
+    def _client_knows_headers(self) -> bool:
+        """Whether the runtime's botocore can send `Content.*.Headers` (added in botocore 1.34.56).
+
+        The handlers use the botocore that Lambda's Python runtime bundles, whose version AWS no
+        longer documents per runtime. An older one would fail every send with a parameter
+        validation error; the headers (the priority lane's importance marks) are dropped instead,
+        with a warning once per container.
+        """
+        if self._headers_supported is None:
+            self._headers_supported = _model_has_headers(self._client)
+            if not self._headers_supported:
+                self._log.warning(log.SES_HEADERS_UNSUPPORTED, botocore_version=_botocore_version())
+        return self._headers_supported
+
     def _log_failure(self, error: EmailError, fields: dict[str, Any]) -> None:
         if isinstance(error, OutcomeUnknown):
             return  # the lane logs it with the decision its delivery policy takes
-        if isinstance(error, SendingHalted):
+        if isinstance(error, SendingNotAuthorized):
+            self._log.error(log.SES_SENDING_NOT_AUTHORIZED, error_code=error.code, **fields)
+        elif isinstance(error, SendingHalted):
             self._log.error(log.SES_SENDING_PAUSED, error_code=error.code, **fields)
         elif isinstance(error, DailyQuotaExhausted):
             self._log.error(log.SES_DAILY_QUOTA_EXHAUSTED, error_code=error.code, **fields)
@@ -272,8 +297,22 @@ def _destination(email: OutgoingEmail) -> dict[str, list[str]]:
     return destination
 
 
-def _content(email: OutgoingEmail) -> dict[str, Any]:
-    headers = [{"Name": name, "Value": value} for name, value in email.headers.items()]
+def _model_has_headers(client: Any) -> bool:
+    meta = getattr(client, "meta", None)
+    if meta is None:  # a stand-in without a service model (tests, the local emulator)
+        return True
+    content = meta.service_model.operation_model("SendEmail").input_shape.members["Content"]
+    return "Headers" in content.members["Template"].members
+
+
+def _botocore_version() -> str:
+    import botocore
+
+    return str(botocore.__version__)
+
+
+def _content(email: OutgoingEmail, header_values: Mapping[str, str]) -> dict[str, Any]:
+    headers = [{"Name": name, "Value": value} for name, value in header_values.items()]
     if email.template_name:
         template: dict[str, Any] = {
             "TemplateName": email.template_name,

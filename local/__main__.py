@@ -43,11 +43,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; exit status 2 when the stack's config is one `pulumi up` would refuse.
+
+    A refused config is a mistake in a file, not in this tool: it gets the CLI's one-line error
+    and what to do about it, never a traceback.
+    """
+    # Imported here: main() is the only part of this module that knows about config errors.
+    from local.stack_files import StackConfigError
+
     args = build_parser().parse_args(argv)
-    if args.command == "serve":
-        return serve_forever(args.stack, args.port)
-    entries = load_entries(SAMPLES if args.command == "demo" else args.file)
-    summary = run(args.stack, entries, report=args.command == "demo")
+    try:
+        if args.command == "serve":
+            return serve_forever(args.stack, args.port)
+        entries = load_entries(SAMPLES if args.command == "demo" else args.file)
+        summary = run(args.stack, entries, report=args.command == "demo")
+    except StackConfigError as error:
+        print(f"error: validating stack config: {error}; {error.fix}", file=sys.stderr)
+        return 2
     print(json.dumps(summary, indent=2) if args.json else describe(summary))
     if args.command == "demo":
         return check_demo(summary)

@@ -30,6 +30,8 @@ class Recorded:
 @dataclass
 class RecordingMocks(pulumi.runtime.Mocks):
     resources: list[Recorded] = field(default_factory=list)
+    #: What `aws.get_partition` answers: set another (aws-cn, aws-us-gov) to check ARNs follow it.
+    partition: str = "aws"
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         outputs = dict(args.inputs)
@@ -62,7 +64,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.token == "aws:index/getRegion:getRegion":
             return {"region": REGION, "name": REGION, "id": REGION}
         if args.token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com"}
+            return {"partition": self.partition, "dnsSuffix": "amazonaws.com"}
         return {}
 
     def of_type(self, typ: str) -> list[Recorded]:
@@ -103,9 +105,10 @@ def _arn(typ: str, name: str, kind: str, service: str) -> str:
     return _ARN_FORMATS.get(typ, default).format(region=REGION, account=ACCOUNT, name=name)
 
 
-def run_program(build: Callable[[], Any], *, stack: str = "dev", project: str = "email-pipeline") -> RecordingMocks:
+def run_program(build: Callable[[], Any], *, stack: str = "dev", project: str = "email-pipeline",
+                mocks: RecordingMocks | None = None) -> RecordingMocks:
     """Run `build` under the mocks as a Pulumi program would, and return what it declared."""
-    mocks = RecordingMocks()
+    mocks = mocks or RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False)
     result: dict[str, Any] = {}
 

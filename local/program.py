@@ -13,6 +13,7 @@ import pulumi
 import yaml
 
 from local.mocks import RecordingMocks, run_program
+from local.stack_files import validate_stack_config
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = "email-pipeline"
@@ -33,7 +34,12 @@ def run_stack(
         stack: the stack name the program sees.
         overrides: config values (without the project prefix) replacing the stack file's.
         config_from: read another stack's file (default: the stack's own).
+
+    Raises:
+        StackConfigError: the Pulumi CLI would refuse the stack file's config (checked before the
+            overrides, which stand for `pulumi config set` and are the test's own business).
     """
+    validate_stack_config(ROOT / "Pulumi.yaml", ROOT / f"Pulumi.{config_from or stack}.yaml", stack)
     config = {**stack_config(config_from or stack), **{f"{PROJECT}:{k}": v for k, v in (overrides or {}).items()}}
     values = {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
     pulumi.runtime.set_all_config(values, [f"{PROJECT}:recipientHashKey"])

@@ -160,3 +160,88 @@ def test_declared_archives_import_in_a_clean_interpreter(declared: RecordingMock
            "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+# --- what a real account would refuse (issue: deploys and sends on a real AWS account) ------------
+
+
+def sender_args(**changes: Any) -> EmailSenderArgs:
+    base: dict[str, Any] = dict(sender="Acme <no-reply@mail.example.com>", identity="mail.example.com",
+                                recipient_hash_key="k", templates_dir=str(ROOT / "templates"),
+                                handlers_dir=str(ROOT / "handlers"), build_dir=str(ROOT / "build"))
+    return EmailSenderArgs(**{**base, **changes})
+
+
+def send_resources(mocks: RecordingMocks) -> dict[str, list[str]]:
+    """Per function policy, the resources of its ses:SendEmail statement."""
+    return {name: next(s["Resource"] for s in statements if s["Action"] == ["ses:SendEmail"])
+            for name, statements in policy_statements(mocks).items()}
+
+
+def test_a_sandbox_stack_may_send_to_its_allowlisted_and_report_recipients_identities() -> None:
+    mocks = run_program(lambda: EmailSender("email-test", sender_args(
+        recipient_allowlist=["@example.com", "ops@other.org"], report_recipients=["boss@corp.net"])))
+    prefix = "arn:aws:ses:eu-west-1:123456789012:identity/"
+    for resources in send_resources(mocks).values():
+        assert {prefix + "example.com", prefix + "ops@other.org", prefix + "boss@corp.net"} <= set(resources)
+
+
+def test_a_production_stack_grants_no_recipient_identities(declared: RecordingMocks) -> None:
+    for resources in send_resources(declared).values():
+        identities = [r for r in resources if ":identity/" in r]
+        assert identities == ["arn:aws:ses:eu-west-1:123456789012:identity/mail.example.com"]
+
+
+def test_the_feedback_log_policy_conditions_only_put_log_events_on_the_rule(declared: RecordingMocks) -> None:
+    [policy] = declared.of_type("aws:cloudwatch/logResourcePolicy:LogResourcePolicy")
+    statements = {s["Action"]: s for s in json.loads(policy.inputs["policyDocument"])["Statement"]}
+    assert "Condition" not in statements["logs:CreateLogStream"]
+    [rule] = [r for r in declared.of_type("aws:cloudwatch/eventRule:EventRule") if r.name.endswith("ses-feedback")]
+    assert statements["logs:PutLogEvents"]["Condition"] == {"ArnEquals": {"aws:SourceArn": rule.outputs["arn"]}}
+
+
+def test_arns_it_builds_follow_the_partition() -> None:
+    mocks = run_program(lambda: EmailSender("email-test", sender_args(recipient_allowlist=["@example.cn"])),
+                        mocks=RecordingMocks(partition="aws-cn"))
+    [destination] = mocks.of_type("aws:sesv2/configurationSetEventDestination:ConfigurationSetEventDestination")
+    bus = destination.inputs["eventDestination"]["eventBridgeDestination"]["eventBusArn"]
+    assert bus.startswith("arn:aws-cn:events:")
+    assert any(r.startswith("arn:aws-cn:ses:") for rs in send_resources(mocks).values() for r in rs)
+
+
+def test_the_idempotency_table_cannot_be_deleted_by_accident(declared: RecordingMocks) -> None:
+    [table] = declared.of_type("aws:dynamodb/table:Table")
+    assert table.inputs["deletionProtectionEnabled"] is True
+
+
+def test_mappings_and_async_config_wait_for_the_role_policy_lambda_checks_at_creation() -> None:
+    waits: dict[str, list[str]] = {}
+
+    def record(args: Any) -> None:
+        waits[args.name] = [getattr(d, "_name", "") for d in (args.opts.depends_on or [])]
+
+    def program() -> None:
+        import pulumi
+
+        EmailSender("email-test", sender_args(), pulumi.ResourceOptions(transformations=[record]))
+
+    run_program(program)
+    for resource, function in (("email-test-normal-source", "normal"), ("email-test-priority-source", "priority"),
+                               ("email-test-report-async", "report")):
+        assert f"email-test-{function}-policy" in waits[resource], waits[resource]
+
+
+@pytest.mark.parametrize("stack", ["transactional-mail-pipeline-production-euw1"])  # 43: roles overflow
+def test_a_name_too_long_for_aws_is_refused_before_anything_is_declared(stack: str) -> None:
+    errors: list[ValueError] = []
+
+    def program() -> None:
+        try:
+            EmailSender(stack, sender_args())
+        except ValueError as exc:
+            errors.append(exc)
+
+    mocks = run_program(program)
+    [error] = errors
+    assert "more than the" in str(error) and repr(stack) in str(error)
+    assert mocks.resources == []

@@ -53,6 +53,10 @@ class ScriptedSes:
         outcome = self.script.pop(0) if self.script else "accept"
         if outcome == "unavailable":
             return _json_response(request, 503, {"message": "Service Unavailable"}, "ServiceUnavailable")
+        if outcome == "denied":
+            # What SES answers when IAM denies the send (e.g. a sandbox recipient's identity).
+            return _json_response(request, 403, {"message": "User is not authorized to perform ses:SendEmail"},
+                                  "AccessDeniedException")
         self.delivered.append(json.loads(request.body))
         if outcome == "accept-no-answer":
             raise ReadTimeoutError(endpoint_url=request.url)
@@ -414,3 +418,20 @@ def test_unsafe_or_non_json_template_data_is_dead_lettered_not_sent(
     [letter] = normal.dead_letters()
     assert letter["FailureCode"] == "InvalidEvent"
     assert letter["FailureField"] in ("detail.templateData.subject", "body")
+
+
+# --- the stack's own configuration refused ---------------------------------------------------------
+
+
+def test_access_denied_halts_the_lane_and_keeps_every_message(make_lane: Callable[..., Lane]) -> None:
+    """Retrying cannot fix a policy: nothing more is attempted, nothing deleted, a distinct event."""
+    normal = make_lane("denied")
+    first, second = load_event("email_notification"), load_event("email_notification")
+    second["id"] = "event-2"
+    normal.enqueue(first, second)
+    batch = normal.receive()
+    with capture_logs() as logs:
+        kept = normal.run(batch)
+    assert kept == [record["messageId"] for record in batch["Records"]]
+    assert normal.ses.attempts == 1 and normal.dead_letters() == []
+    assert [line["event"] for line in logs if line["log_level"] == "error"] == ["ses_sending_not_authorized"]

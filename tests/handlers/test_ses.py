@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import (
     ConnectionClosedError,
@@ -23,6 +25,7 @@ from handlers.errors import (
     PermanentSendError,
     RetryableSendError,
     SendingHalted,
+    SendingNotAuthorized,
     SendThrottled,
 )
 from handlers.pacing import Pacer
@@ -105,7 +108,8 @@ def test_simple_content_send_request(stubbed: tuple[SesSender, Stubber]) -> None
         (ConnectionClosedError(endpoint_url="https://email"), OutcomeUnknown),
         (EndpointConnectionError(endpoint_url="https://email"), RetryableSendError),
         (client_error("MessageRejected"), PermanentSendError),
-        (client_error("MailFromDomainNotVerifiedException"), PermanentSendError),
+        (client_error("MailFromDomainNotVerifiedException"), SendingNotAuthorized),
+        (client_error("AccessDeniedException", 403), SendingNotAuthorized),
         (client_error("NotFoundException", 404), PermanentSendError),
         (client_error("BadRequestException"), PermanentSendError),
         (ParamValidationError(report="Invalid address"), PermanentSendError),
@@ -203,3 +207,60 @@ def test_configured_rate_is_the_fallback_when_get_account_fails(make_settings: C
 def test_tag_values_are_made_safe_for_ses() -> None:
     assert ses._tag_safe("order receipt/v1") == "order-receipt-v1"
     assert ses._tag_safe("") == "none"
+
+
+def _client_without_headers(tmp_path: Any) -> Any:
+    """A real SES v2 client built from botocore's model as it was before 1.34.56 (no `Headers`)."""
+    import gzip
+    import json as _json
+
+    import botocore
+    import botocore.session
+
+    models = Path(botocore.__file__).parent / "data" / "sesv2"
+    [version_dir] = [d for d in models.iterdir() if d.is_dir()]
+    model = _json.loads(gzip.decompress((version_dir / "service-2.json.gz").read_bytes()))
+    for shape in ("Template", "Message"):
+        model["shapes"][shape]["members"].pop("Headers", None)
+    target = tmp_path / "sesv2" / version_dir.name
+    target.mkdir(parents=True)
+    (target / "service-2.json").write_text(_json.dumps(model))
+    for extra in version_dir.iterdir():
+        if not extra.name.startswith("service-2.json"):
+            (target / extra.name).write_bytes(extra.read_bytes())
+    session = botocore.session.get_session()
+    session.set_config_variable("data_path", str(tmp_path))
+    return session.create_client("sesv2", region_name="eu-west-1")
+
+
+def test_headers_are_dropped_with_a_warning_when_the_runtimes_botocore_cannot_send_them(
+    make_settings: Callable[..., Settings], tmp_path: Any
+) -> None:
+    client = _client_without_headers(tmp_path)
+    stubber = Stubber(client)
+    stubber.add_response("get_account", ACCOUNT)
+    expected = {
+        "FromEmailAddress": "Notifications <no-reply@mail.example.com>",
+        "Destination": {"ToAddresses": ["a@example.com"]},
+        "ConfigurationSetName": "email-test",
+        "Content": {"Template": {"TemplateName": "email-test-notification-v1",
+                                 "TemplateData": '{"subject":"Hi","title":"T"}'}},
+        "EmailTags": [{"Name": "lane", "Value": "normal"}, {"Name": "template", "Value": "notification-v1"},
+                      {"Name": "stack", "Value": "test"}],
+    }
+    for _ in range(2):
+        stubber.add_response("send_email", {"MessageId": "m-3"}, expected)  # validated against the old model
+    stubber.activate()
+    sender = SesSender(make_settings(), client, pacer_factory=lambda rate: Pacer(rate, lambda: 0.0, lambda s: None))
+    with capture_logs() as logs:
+        for _ in range(2):
+            assert sender.send(templated_email(headers={"Importance": "high"})) == "m-3"
+    stubber.assert_no_pending_responses()
+    assert [line["event"] for line in logs].count("ses_headers_unsupported") == 1  # once per container
+
+
+def test_the_bundled_botocore_sends_headers(make_settings: Callable[..., Settings]) -> None:
+    """The project's own pin (and any botocore from 1.34.56 on) knows `Content.Template.Headers`."""
+    sender = SesSender(make_settings(), ses.create_client("eu-west-1"))
+    request = sender.request_for(templated_email(headers={"Importance": "high"}))
+    assert request["Content"]["Template"]["Headers"] == [{"Name": "Importance", "Value": "high"}]
