@@ -94,10 +94,14 @@ monitoring = Monitoring(prefix, MonitoringArgs(
     metrics_namespace=namespace,
     alarm_email=settings.alarm_email,
     event_bus_name=router.bus_name,
-    rule_names=[router.rule_names[i] for i in range(len(settings.routes))],
-    extra_dead_letter_queue_names=[sender.report_failure_queue_name] + [
-        router.target_dead_letter_queue_names[i] for i in range(len(settings.routes) + 1)
-    ] + [router.unrouted_queue_name, router.unrouted_dead_letter_queue_name],
+    rule_names={route.name: router.rule_names[route.name] for route in settings.routes},
+    extra_dead_letter_queue_names={
+        "report-failures": sender.report_failure_queue_name,
+        **{f"route-{route.name}-dlq": router.target_dead_letter_queue_names[route.name] for route in settings.routes},
+        "daily-report-dlq": router.target_dead_letter_queue_names["daily-report"],
+        "unrouted": router.unrouted_queue_name,
+        "unrouted-dlq": router.unrouted_dead_letter_queue_name,
+    },
     configuration_set_name=sender.configuration_set_name,
     tags=tags,
 ))

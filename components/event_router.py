@@ -27,6 +27,9 @@ SCHEDULED_TIME = "<aws.scheduler.scheduled-time>"
 
 #: A daily report is worth a few quick retries; after an hour it is late enough to be a dead letter.
 SCHEDULE_MAX_RETRY_ATTEMPTS = 3
+#: The report schedule's key among the router's dead-letter queues (route names cannot collide:
+#: `_validate` refuses a route of that name).
+SCHEDULE_LABEL = "daily-report"
 SCHEDULE_MAX_EVENT_AGE_SECONDS = 3_600
 
 # AWS limits, checked at preview time rather than failing half-way through an update.
@@ -159,9 +162,10 @@ class EventRouter(pulumi.ComponentResource):
 
     Outputs:
         bus_name, bus_arn, archive_arn: the bus and its archive.
-        rule_names: one per route, in route order.
-        target_dead_letter_queue_names: every dead-letter queue the router creates, for alarms: the
-            routes' in route order, then the report schedule's.
+        rule_names: route name -> its rule's name (keyed by name, so alarms on them keep their
+            names when routes are added or reordered).
+        target_dead_letter_queue_names: route name -> its target's dead-letter queue, and
+            `daily-report` -> the report schedule's, for alarms.
         schedule_name: the daily report schedule, or None without `report_function_arn`.
         unrouted_queue_name, unrouted_queue_url: where events of an accepted source and
             detail-type that no route takes wait (14 days), in the same shape a lane receives,
@@ -174,8 +178,8 @@ class EventRouter(pulumi.ComponentResource):
     bus_name: pulumi.Output[str]
     bus_arn: pulumi.Output[str]
     archive_arn: pulumi.Output[str]
-    rule_names: pulumi.Output[list[str]]
-    target_dead_letter_queue_names: pulumi.Output[list[str]]
+    rule_names: pulumi.Output[dict[str, str]]
+    target_dead_letter_queue_names: pulumi.Output[dict[str, str]]
     schedule_name: pulumi.Output[str | None]
     unrouted_queue_name: pulumi.Output[str]
     unrouted_queue_url: pulumi.Output[str]
@@ -212,12 +216,15 @@ class EventRouter(pulumi.ComponentResource):
         schedule_dlq, schedule = self._build_report_schedule()
         unrouted_queue, unrouted_dlq, unrouted_rules = self._build_unrouted(bus)
 
-        dead_letter_queues = [item.dead_letter_queue for item in routed] + ([schedule_dlq] if schedule_dlq else [])
+        dead_letter_queues = {item.route.name: item.dead_letter_queue for item in routed}
+        if schedule_dlq:
+            dead_letter_queues[SCHEDULE_LABEL] = schedule_dlq
         self.bus_name = bus.name
         self.bus_arn = bus.arn
         self.archive_arn = archive.arn
-        self.rule_names = pulumi.Output.all(*[item.rule.name for item in routed])
-        self.target_dead_letter_queue_names = pulumi.Output.all(*[queue.name for queue in dead_letter_queues])
+        self.rule_names = pulumi.Output.all(**{item.route.name: item.rule.name for item in routed})
+        self.target_dead_letter_queue_names = pulumi.Output.all(
+            **{label: queue.name for label, queue in dead_letter_queues.items()})
         self.schedule_name = schedule.name if schedule else pulumi.Output.from_input(None)
         self.unrouted_queue_name = unrouted_queue.name
         self.unrouted_queue_url = unrouted_queue.url
@@ -505,8 +512,9 @@ def _validate(name: str, args: EventRouterArgs) -> None:
         for label, value in (("route name", route.name), ("lane name", route.lane)):
             if not _NAME_PART.match(value):
                 raise ValueError(f"{label} {value!r} must use only letters, digits, '-' and '_'")
-        if route.name in seen:
-            raise ValueError(f"route name {route.name!r} is used twice; route names must be unique")
+        if route.name in seen or route.name == SCHEDULE_LABEL:
+            raise ValueError(f"route name {route.name!r} is used twice (or is the report schedule's "
+                             f"{SCHEDULE_LABEL!r}); route names must be unique")
         seen.add(route.name)
         if not route.event_pattern:
             raise ValueError(f"route {route.name!r} has an empty event pattern; it must match something specific")

@@ -31,6 +31,7 @@ SENDING_PAUSED_METRIC = _METRIC_OF_EVENT[log_events.SES_SENDING_PAUSED]
 SEND_FAILED_METRIC = _METRIC_OF_EVENT[log_events.EMAIL_SEND_FAILED]
 DAILY_QUOTA_METRIC = _METRIC_OF_EVENT[log_events.SES_DAILY_QUOTA_EXHAUSTED]
 OUTCOME_UNKNOWN_METRIC = _METRIC_OF_EVENT[log_events.EMAIL_OUTCOME_UNKNOWN]
+NOT_AUTHORIZED_METRIC = _METRIC_OF_EVENT[log_events.SES_SENDING_NOT_AUTHORIZED]
 
 #: What the account root may do with the alarm key: administer it, never use it. Listed one by one
 #: (no `kms:*`), so no IAM policy in the account can be widened into decrypting with this key.
@@ -69,6 +70,7 @@ _FIVE_MINUTES = 300
 #: would only add empty datapoints.
 _SES_REPUTATION_PERIOD = 900
 _DASHBOARD_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+_LABEL = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _DASHBOARD_COLUMNS = 24
 _FIND_SEND_PLACEHOLDER = "RECIPIENT_HASH"
 
@@ -115,8 +117,10 @@ class MonitoringArgs:
         metrics_namespace: CloudWatch namespace for the log-derived metrics (the handlers' table).
         alarm_email: subscribe this address to the alarm topic (it must confirm the subscription).
         event_bus_name: the bus `rule_names` live on; None for rules on the default bus.
-        rule_names: EventBridge rules whose failed target invocations should page.
-        extra_dead_letter_queue_names: other DLQs (rule targets, the schedule) that must stay empty.
+        rule_names: label -> an EventBridge rule whose undelivered events should page. Alarms are
+            named by the label, so adding or reordering rules never renames (replaces) them.
+        extra_dead_letter_queue_names: label -> another queue that must stay empty (rule targets'
+            DLQs, the schedule's, the unrouted queue); alarms are named by the label.
         configuration_set_name: the SES configuration set, charted beside the account reputation.
         bounce_rate_threshold: alarm at this SES bounce rate (0-1), below SES's review rate.
         complaint_rate_threshold: alarm at this SES complaint rate (0-1), below SES's review rate.
@@ -132,8 +136,8 @@ class MonitoringArgs:
     metrics_namespace: str
     alarm_email: str | None = None
     event_bus_name: pulumi.Input[str] | None = None
-    rule_names: Sequence[pulumi.Input[str]] = ()
-    extra_dead_letter_queue_names: Sequence[pulumi.Input[str]] = ()
+    rule_names: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    extra_dead_letter_queue_names: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     configuration_set_name: pulumi.Input[str] | None = None
     bounce_rate_threshold: float = 0.025
     complaint_rate_threshold: float = 0.0005
@@ -143,6 +147,10 @@ class MonitoringArgs:
     def __post_init__(self) -> None:
         _require_unique("function label", [f.label for f in self.functions])
         _require_unique("lane name", [lane.name for lane in self.lanes])
+        for what, labels in (("rule label", self.rule_names), ("queue label", self.extra_dead_letter_queue_names)):
+            for label in labels:
+                if not _LABEL.match(label):
+                    raise ValueError(f"{what} {label!r} names alarms: use 1-64 characters of A-Z a-z 0-9 _ -")
         if not self.functions:
             raise ValueError("Monitoring needs at least one WatchedFunction: its log groups feed the metrics")
         if not self.metrics_namespace or self.metrics_namespace.startswith("AWS/"):
@@ -182,10 +190,10 @@ class Monitoring(pulumi.ComponentResource):
       the lane as a dimension: the pipeline's own counters, shared with the daily report;
     - alarms (alarm and OK actions to the topic; missing data is healthy, since most of these
       metrics only exist when something happens): function errors and throttles; a lane DLQ or any
-      extra DLQ holding a message (mail that will not be retried); a lane's oldest message too old
-      (mail stuck); rule target failures (events that never reached a lane); SES bounce and
-      complaint rates; and per lane, SES sending paused, the daily quota exhausted, an email whose
-      outcome is unknown, and a burst of send failures;
+      extra queue holding a message (mail that will not be retried); a lane's oldest message too
+      old (mail stuck); per rule, events it could not deliver and events it lost; SES bounce and
+      complaint rates; and per lane, SES sending paused or not authorized, the daily quota
+      exhausted, an email whose outcome is unknown, and a burst of send failures;
     - a dashboard: events in, per-lane outcomes, queue depth and age, DLQs, Lambda health and SES
       reputation against the alarm thresholds;
     - two Logs Insights saved queries over every function's log group: every line about one
@@ -379,10 +387,9 @@ class Monitoring(pulumi.ComponentResource):
                 dimensions={"QueueName": lane.queue_name}, statistic="Maximum", period=_MINUTE,
                 comparison_operator="GreaterThanThreshold", threshold=lane.max_message_age_seconds,
             ))
-        # Names by position: these arrive as Outputs. Append new queues to keep existing alarms.
-        for index, queue_name in enumerate(self._args.extra_dead_letter_queue_names):
+        for label, queue_name in self._args.extra_dead_letter_queue_names.items():
             alarms.append(self._dead_letter_alarm(
-                f"extra-dlq-{index}-not-empty", queue_name, topic, opts, what="A dead-letter queue"))
+                f"{label}-not-empty", queue_name, topic, opts, what=f"Queue {label}"))
         return alarms
 
     def _dead_letter_alarm(self, suffix: str, queue_name: pulumi.Input[str], topic: aws.sns.Topic,
@@ -399,16 +406,30 @@ class Monitoring(pulumi.ComponentResource):
 
     def _build_rule_alarms(self, topic: aws.sns.Topic,
                            opts: pulumi.ResourceOptions) -> list[aws.cloudwatch.MetricAlarm]:
-        """A rule that could not deliver to its target: the event went to the target's DLQ or was lost."""
+        """Events a rule matched but could not deliver to its target.
+
+        Every target here has a dead-letter queue, so an undelivered event is counted in
+        `DeadLetterInvocations` (and `InvocationsSentToDlq`), not `FailedInvocations`, which leaves
+        out what went to a DLQ; one that could not reach the DLQ either is lost and counted in
+        `InvocationsFailedToBeSentToDlq` (EventBridge User Guide, "Monitoring Amazon EventBridge").
+        """
         alarms = []
-        for index, rule_name in enumerate(self._args.rule_names):
+        for label, rule_name in self._args.rule_names.items():
+            dimensions = self._rule_dimensions(rule_name)
             alarms.append(self._alarm(
-                f"rule-{index}-failed-invocations", topic, opts,
-                description=("An EventBridge rule failed to deliver events to its target after retries. "
-                             "Check the target's queue policy and the rule's dead-letter queue."),
-                namespace="AWS/Events", metric_name="FailedInvocations",
-                dimensions=self._rule_dimensions(rule_name), statistic="Sum", period=_MINUTE,
-                comparison_operator="GreaterThanOrEqualToThreshold", threshold=1,
+                f"rule-{label}-undelivered", topic, opts,
+                description=(f"Rule {label} could not deliver events to its lane after retries; they are in "
+                             "the route's dead-letter queue. Check the lane queue's policy and that it exists."),
+                namespace="AWS/Events", metric_name="DeadLetterInvocations", dimensions=dimensions,
+                statistic="Sum", period=_MINUTE, comparison_operator="GreaterThanOrEqualToThreshold", threshold=1,
+            ))
+            alarms.append(self._alarm(
+                f"rule-{label}-events-lost", topic, opts,
+                description=(f"Rule {label} could deliver events neither to its lane nor to its dead-letter "
+                             "queue: they are lost (only the archive keeps them). Check the DLQ's policy, then "
+                             "replay the window from the archive."),
+                namespace="AWS/Events", metric_name="InvocationsFailedToBeSentToDlq", dimensions=dimensions,
+                statistic="Sum", period=_MINUTE, comparison_operator="GreaterThanOrEqualToThreshold", threshold=1,
             ))
         return alarms
 
@@ -458,6 +479,11 @@ class Monitoring(pulumi.ComponentResource):
                 lane, "daily-quota-exhausted", DAILY_QUOTA_METRIC, topic, opts, period=_MINUTE, threshold=1,
                 description=(f"Lane {lane.name} hit the SES 24-hour sending quota. Mail waits in the queue "
                              "until the quota frees up; request a higher quota if this recurs.")))
+            alarms.append(self._lane_metric_alarm(
+                lane, "sending-not-authorized", NOT_AUTHORIZED_METRIC, topic, opts, period=_MINUTE, threshold=1,
+                description=(f"SES refused lane {lane.name}'s sends as unauthorized (IAM denied, or the MAIL FROM "
+                             "domain is unverified): the lane stopped and keeps its mail. Fix the function's role "
+                             "or the identity; in the sandbox, verify the recipient.")))
             alarms.append(self._lane_metric_alarm(
                 lane, "outcome-unknown", OUTCOME_UNKNOWN_METRIC, topic, opts, period=_MINUTE, threshold=1,
                 description=(f"Lane {lane.name} could not tell whether SES sent an email (no answer, or a "
@@ -540,9 +566,9 @@ class Monitoring(pulumi.ComponentResource):
         if not self._args.rule_names:
             return []
         metrics: list[list[Any]] = []
-        for rule_name in self._args.rule_names:
+        for rule_name in self._args.rule_names.values():
             dims = [part for key, value in self._rule_dimensions(rule_name).items() for part in (key, value)]
-            for metric in ("MatchedEvents", "Invocations", "FailedInvocations"):
+            for metric in ("MatchedEvents", "Invocations", "DeadLetterInvocations", "InvocationsFailedToBeSentToDlq"):
                 metrics.append(["AWS/Events", metric, *dims,
                                 {"label": "${PROP('Dim.RuleName')} " + metric}])
         return [self._graph("Events in (EventBridge rules)", metrics)]
@@ -572,7 +598,7 @@ class Monitoring(pulumi.ComponentResource):
         dead = [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", lane.dead_letter_queue_name,
                  {"label": f"{lane.name} DLQ"}] for lane in lanes]
         dead += [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue_name,
-                  {"label": "${PROP('Dim.QueueName')}"}] for queue_name in self._args.extra_dead_letter_queue_names]
+                  {"label": label}] for label, queue_name in self._args.extra_dead_letter_queue_names.items()]
         widgets = []
         if lanes:
             widgets.append(self._graph("Lane queue depth", depth, stat="Maximum", period=_MINUTE))

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.mocks import RecordingMocks
+from local.iam import ArnKind
+from local.mocks import Recorded, RecordingMocks
 
 
 _SIMPLE_PATTERN = re.compile(r'^\{\s*\$\.(?P<key>\w+)\s*=\s*"(?P<value>[^"]*)"\s*\}$')
@@ -62,6 +63,8 @@ class FunctionSpec:
     timeout: int
     environment: Mapping[str, str]
     log_group: str = ""
+    role: str = ""  # the execution role's ARN
+    tracing: bool = False  # X-Ray active tracing: Lambda sends segments with the role
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,12 @@ class Blueprint:
     scheduled_function_arns: list[str] = field(default_factory=list)
     metric_filters: list[MetricFilterSpec] = field(default_factory=list)
     log_groups: list[str] = field(default_factory=list)
+    #: role ARN -> its inline policy documents (RolePolicy resources and the role's inlinePolicies)
+    role_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: function ARN -> the on-failure destination of its asynchronous invocations
+    failure_destinations: dict[str, str] = field(default_factory=dict)
+    #: (ArnKind value, name) -> ARN, as the provider reported it: what role policies name
+    arns: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @classmethod
     def from_mocks(cls, mocks: RecordingMocks) -> Blueprint:
@@ -144,7 +153,16 @@ class Blueprint:
                 timeout=int(function.inputs.get("timeout", 3)),
                 environment=dict((function.inputs.get("environment") or {}).get("variables", {})),
                 log_group=(function.inputs.get("loggingConfig") or {}).get("logGroup", ""),
+                role=function.inputs.get("role", ""),
+                tracing=(function.inputs.get("tracingConfig") or {}).get("mode") == "Active",
             )
+        blueprint.role_policies = _role_policies(mocks)
+        by_name = {function.name: arn for arn, function in blueprint.functions.items()}
+        for config in mocks.of_type("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"):
+            destination = ((config.inputs.get("destinationConfig") or {}).get("onFailure") or {}).get("destination")
+            if destination:
+                name = config.inputs["functionName"]
+                blueprint.failure_destinations[by_name.get(name, name)] = destination
         for mapping in mocks.of_type("aws:lambda/eventSourceMapping:EventSourceMapping"):
             blueprint.mappings.append(MappingSpec(mapping.inputs["eventSourceArn"], mapping.inputs["functionName"],
                                                   int(mapping.inputs.get("batchSize", 10))))
@@ -165,7 +183,13 @@ class Blueprint:
                 blueprint.metric_filters.append(MetricFilterSpec(
                     metric_filter.inputs["logGroupName"], match["key"], match["value"], transformation["name"],
                     transformation["namespace"], dict(transformation.get("dimensions") or {})))
+        blueprint.arns = _declared_arns(mocks)
         return blueprint
+
+    def policy_document(self, function: FunctionSpec) -> dict[str, Any]:
+        """Every inline statement of the function's role, as one policy document."""
+        documents = self.role_policies.get(function.role, [])
+        return {"Version": "2012-10-17", "Statement": [s for d in documents for s in _statements(d)]}
 
     def lane_mappings(self) -> list[tuple[QueueSpec, FunctionSpec, int]]:
         """(queue, function, batch size) for each event source mapping."""
@@ -186,10 +210,66 @@ class Blueprint:
         return found
 
 
+#: Pulumi type -> (ARN kind, the input or output naming the resource as calls name it)
+_NAMED_BY: Mapping[str, tuple[ArnKind, str]] = {
+    "aws:sqs/queue:Queue": (ArnKind.QUEUE, "name"),
+    "aws:dynamodb/table:Table": (ArnKind.TABLE, "name"),
+    "aws:sesv2/emailIdentity:EmailIdentity": (ArnKind.IDENTITY, "emailIdentity"),
+    "aws:sesv2/configurationSet:ConfigurationSet": (ArnKind.CONFIGURATION_SET, "configurationSetName"),
+    "aws:ses/template:Template": (ArnKind.TEMPLATE, "name"),
+    "aws:cloudwatch/logGroup:LogGroup": (ArnKind.LOG_GROUP, "name"),
+}
+
+
+def _declared_arns(mocks: RecordingMocks) -> dict[tuple[str, str], str]:
+    """Each declared resource's ARN by the name a call uses for it (a queue's name, a template's).
+
+    Taken from the provider's answer rather than rebuilt from a format, so a call is checked
+    against the very ARN the role policy was built from.
+    """
+    arns = {}
+    for typ, (kind, key) in _NAMED_BY.items():
+        for resource in mocks.of_type(typ):
+            name = resource.inputs.get(key) or resource.outputs.get(key)
+            if name and resource.outputs.get("arn"):
+                arns[(kind.value, str(name))] = str(resource.outputs["arn"])
+    return arns
+
+
+def _role_policies(mocks: RecordingMocks) -> dict[str, list[dict[str, Any]]]:
+    """Inline policies by role ARN.
+
+    A RolePolicy names its role by the role's id, which is its name on AWS and, under the mocks,
+    `<resource name>-id` (`RecordingMocks.new_resource`): both are matched.
+    """
+    roles: dict[str, Recorded] = {}
+    for role in mocks.of_type("aws:iam/role:Role"):
+        roles[str(role.outputs.get("name"))] = roles[f"{role.name}-id"] = role
+    policies: dict[str, list[dict[str, Any]]] = {}
+    for role in mocks.of_type("aws:iam/role:Role"):
+        policies[role.outputs["arn"]] = [_document(p["policy"]) for p in role.inputs.get("inlinePolicies") or []
+                                         if p.get("policy")]
+    for policy in mocks.of_type("aws:iam/rolePolicy:RolePolicy"):
+        owner = roles.get(str(policy.inputs["role"]))
+        if owner is not None:
+            policies[owner.outputs["arn"]].append(_document(policy.inputs["policy"]))
+    return policies
+
+
+def _document(policy: str | Mapping[str, Any]) -> dict[str, Any]:
+    return json.loads(policy) if isinstance(policy, str) else dict(policy)
+
+
+def _statements(document: Mapping[str, Any]) -> list[Any]:
+    raw = document.get("Statement", [])
+    return [raw] if isinstance(raw, Mapping) else list(raw)
+
+
 def provision(blueprint: Blueprint, clients: Mapping[str, Any]) -> None:
     """Create the blueprint in the emulator: queues (DLQs first), bus, rules, targets, SES, table.
 
-    Not emulated: IAM (nothing is enforced), KMS, Lambda itself (handlers run in-process),
+    Not emulated here: IAM (`local.iam` enforces the role policies on the functions' own clients),
+    KMS, Lambda itself (handlers run in-process),
     CloudWatch alarms, EventBridge Scheduler (the runner triggers the report), archives.
     """
     sqs, events, ses, sesv2, dynamodb, logs = (

@@ -5,13 +5,18 @@ renders a templated send from the templates the program declared (`local.render`
 passes the rendered message to moto as a simple send (so moto still checks the sender identity),
 and keeps an outbox of what was sent. It can also play SES's bad days: a throttle for the next N
 sends, a paused account, or an exhausted daily quota.
+
+In the sandbox (`sandbox=True`) it refuses recipients that are not verified identities, as SES
+does and moto does not. Each function gets its own view (`for_caller`), which authorizes every
+call against the function's role policy first (`local.iam`), as the botocore clients do.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -55,17 +60,25 @@ class EmulatedSes:
     outbox: list[SentEmail] = field(default_factory=list)
     faults: Faults = field(default_factory=Faults)
     rendering_failures: list[str] = field(default_factory=list)
+    sandbox: bool = False
+    region: str = "eu-west-1"
 
     def get_account(self) -> dict[str, Any]:
         return {
             "SendQuota": {"Max24HourSend": 50_000.0, "MaxSendRate": self.max_send_rate,
                           "SentLast24Hours": float(len(self.outbox))},
             "SendingEnabled": not self.faults.paused,
-            "ProductionAccessEnabled": False,
+            "ProductionAccessEnabled": not self.sandbox,
         }
+
+    def for_caller(self, authorize: Authorize) -> AuthorizedSes:
+        """The client one function gets: this SES, with `authorize` run before each call."""
+        return AuthorizedSes(self, authorize)
 
     def send_email(self, **request: Any) -> dict[str, str]:
         self._inject_faults()
+        if self.sandbox:
+            self._check_recipients_verified(request.get("Destination", {}))
         content = request["Content"]
         if "Template" in content:
             simple, template_name = self._render(content["Template"]), content["Template"]["TemplateName"]
@@ -104,6 +117,29 @@ class EmulatedSes:
             "Headers": list(template.get("Headers", [])),
         }
 
+    def _check_recipients_verified(self, destination: Mapping[str, Any]) -> None:
+        """The sandbox sends only to verified identities: the address, or its domain.
+
+        SES's words (SES Developer Guide, "Troubleshooting: errors"; in region upper case):
+        "Email address is not verified. The following identities failed the check in region ...".
+        """
+        verified = self._verified_identities()
+        recipients = [r for key in ("ToAddresses", "CcAddresses", "BccAddresses") for r in destination.get(key, [])]
+        failed = [r for r in recipients if not _covered(parseaddr(r)[1] or r, verified)]
+        if failed:
+            raise _error("MessageRejected", 400, "Email address is not verified. The following identities failed "
+                         f"the check in region {self.region.upper()}: {', '.join(failed)}")
+
+    def _verified_identities(self) -> set[str]:
+        names: set[str] = set()
+        pages: dict[str, Any] = {}
+        while True:
+            response = self.moto_client.list_email_identities(**pages)
+            names |= {i["IdentityName"].lower() for i in response.get("EmailIdentities", [])}
+            if not response.get("NextToken"):
+                return names
+            pages = {"NextToken": response["NextToken"]}
+
     def _inject_faults(self) -> None:
         if self.faults.paused:
             raise _error("SendingPausedException", 400, "Sending is paused for this account")
@@ -115,6 +151,36 @@ class EmulatedSes:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.moto_client, name)
+
+
+#: Authorizes one call (operation name, parameters); raises the service's ClientError when denied.
+Authorize = Callable[[str, Mapping[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class AuthorizedSes:
+    """One function's SES client: the shared emulated SES behind its role's permissions."""
+
+    ses: EmulatedSes
+    authorize: Authorize
+
+    def send_email(self, **request: Any) -> dict[str, str]:
+        self.authorize("SendEmail", request)
+        return self.ses.send_email(**request)
+
+    def get_account(self) -> dict[str, Any]:
+        self.authorize("GetAccount", {})
+        return self.ses.get_account()
+
+    @property
+    def meta(self) -> Any:
+        """The service model (the send module reads it to see which request fields exist)."""
+        return self.ses.moto_client.meta
+
+
+def _covered(address: str, verified: set[str]) -> bool:
+    address = address.lower()
+    return address in verified or address.rpartition("@")[2] in verified
 
 
 def _error(code: str, status: int, message: str) -> ClientError:

@@ -6,11 +6,19 @@ environment variables the function declares. `publish` puts events on the bus (E
 moto routes them through the declared rules into the lanes' queues), `drain` polls each lane as
 its event source mapping would (batch size, partial batch responses, redrive to the DLQ after the
 max receive count), and `summary` reports what was sent and what was dead-lettered, and why.
+
+Each function runs with its role: its clients (and Lambda's own calls for it: log delivery,
+tracing, queue polling) are authorized against the inline policies the program declares for its
+role (`local.iam`). A denied call fails as AWS fails it and is listed in `summary()["access_denied"]`;
+a mapping or failure destination the role could not use is refused at start, as Lambda refuses it.
+The SES account is in the sandbox unless the stack file sets `production: true`; as an operator
+of a sandbox account must, the system verifies the stack's `recipientAllowlist` entries.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import importlib
 import io
@@ -19,21 +27,29 @@ import logging
 import os
 import sys
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import boto3
 from moto.server import ThreadedMotoServer
 
+from local import iam
 from local.blueprint import Blueprint, FunctionSpec, QueueSpec, provision
-from local.program import run_stack
+from local.mocks import ACCOUNT
+from local.program import PROJECT, run_stack, stack_config
 from local.ses import EmulatedSes
 
 REGION = "eu-west-1"
 _CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local",
                 "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
 _MAX_ROUNDS = 50
+#: Where the functions' role policies are declared: what a denial tells the reader to edit.
+ROLE_POLICY_SOURCE = "components/email_sender.py"
+
+#: Edits the policy a function's role declares before it is enforced: (function name, the role's
+#: inline statements as one policy document, a copy) -> the document to enforce.
+PolicyEdits = Callable[[str, dict[str, Any]], Mapping[str, Any]]
 
 
 @dataclass
@@ -60,22 +76,46 @@ class LocalSystem:
     """A running local pipeline for one stack; use `with LocalSystem.start("dev") as system:`."""
 
     def __init__(self, server: ThreadedMotoServer, endpoint: str, blueprint: Blueprint, ses: EmulatedSes,
-                 clients: Mapping[str, Any]) -> None:
+                 clients: Mapping[str, Any], *, sandbox: bool = True, policy_edits: PolicyEdits | None = None) -> None:
         self.server = server
         self.endpoint = endpoint
         self.blueprint = blueprint
         self.ses = ses
+        #: The emulator with no IAM in the way: what AWS itself does (routing, redrive, metrics).
         self.clients = clients
+        #: Every call a function's role policy did not allow, once each, in order.
+        self.denials: list[iam.Denial] = []
+        self.scope = iam.Scope(
+            region=REGION, account=ACCOUNT, partition=_partition(blueprint), declared=blueprint.arns,
+            identities=tuple(blueprint.identities), sandbox=sandbox)
+        self._policy_edits = policy_edits
+        self._authorizers: dict[str, iam.Authorizer] = {}
+        self._function_clients: dict[str, dict[str, Any]] = {}
         self._handlers: dict[str, Any] = {}
         self._deferred: list[tuple[str, str]] = []
 
     @classmethod
     @contextlib.contextmanager
-    def start(cls, stack: str = "dev", *, port: int = 0, routes: Sequence[Mapping[str, Any]] = ()) -> Iterator[LocalSystem]:
-        """Run the program for `stack`, start the emulator and provision; stop it on exit."""
+    def start(cls, stack: str = "dev", *, port: int = 0, routes: Sequence[Mapping[str, Any]] = (),
+              policy_edits: PolicyEdits | None = None) -> Iterator[LocalSystem]:
+        """Run the program for `stack`, start the emulator and provision; stop it on exit.
+
+        Args:
+            stack: the stack whose config the program reads.
+            port: the emulator's port (0: any free one).
+            routes: extra routes, as the stack's `routes` config would add them.
+            policy_edits: change a function's role policy before it is enforced, to see what a
+                missing or extra statement does: `(function name, document) -> document`.
+
+        Raises:
+            ProvisioningRefused: Lambda would refuse an event source mapping or a failure
+                destination, because the function's role cannot use the queue.
+        """
         os.environ.update(_CREDENTIALS)
         overrides = {"routes": list(routes)} if routes else None
         blueprint = Blueprint.from_mocks(run_stack(stack, overrides))
+        config = stack_config(stack)
+        sandbox = str(config.get(f"{PROJECT}:production", False)).lower() != "true"
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
@@ -87,10 +127,40 @@ class LocalSystem:
             clients = {name: boto3.client(name, region_name=REGION, endpoint_url=endpoint)
                        for name in ("sqs", "events", "ses", "sesv2", "dynamodb", "cloudwatch", "logs")}
             provision(blueprint, clients)
-            ses = EmulatedSes(clients["sesv2"], blueprint.templates)
-            yield cls(server, endpoint, blueprint, ses, clients)
+            if sandbox:
+                _verify_recipients(clients["ses"], config.get(f"{PROJECT}:recipientAllowlist") or [])
+            ses = EmulatedSes(clients["sesv2"], blueprint.templates, sandbox=sandbox, region=REGION)
+            system = cls(server, endpoint, blueprint, ses, clients, sandbox=sandbox, policy_edits=policy_edits)
+            system._check_provisioning()
+            yield system
         finally:
             server.stop()
+
+    def _check_provisioning(self) -> None:
+        """What Lambda checks of the execution role when a mapping or a destination is created.
+
+        CreateEventSourceMapping answers InvalidParameterValueException "The provided execution
+        role does not have permissions to call ReceiveMessage on SQS"; PutFunctionEventInvokeConfig
+        refuses a destination the role cannot send to in the same way.
+        """
+        for queue, function, _batch in self.blueprint.lane_mappings():
+            denial = self._authorizer(function).check("CreateEventSourceMapping", iam.queue_polling(queue.arn))
+            if denial:
+                raise iam.ProvisioningRefused(
+                    f"Lambda refused the event source mapping of {queue.name} for {function.name}: "
+                    f"InvalidParameterValueException: The provided execution role does not have permissions to call "
+                    f"{denial.action.split(':')[1]} on SQS ({denial.message}); add a statement allowing "
+                    f"{denial.action} on {denial.resource} to the function's role policy in {ROLE_POLICY_SOURCE}")
+        for arn, destination in self.blueprint.failure_destinations.items():
+            function = self.blueprint.functions[arn]
+            denial = self._authorizer(function).check("PutFunctionEventInvokeConfig",
+                                                      iam.destination_delivery(destination))
+            if denial:
+                raise iam.ProvisioningRefused(
+                    f"Lambda refused the on-failure destination of {function.name}: InvalidParameterValueException: "
+                    f"The function's execution role does not have permissions to call "
+                    f"{denial.action.split(':')[1]} on {destination} ({denial.message}); add a statement allowing "
+                    f"{denial.action} on {denial.resource} to the function's role policy in {ROLE_POLICY_SOURCE}")
 
     # --- events in -----------------------------------------------------------------------------
 
@@ -155,6 +225,9 @@ class LocalSystem:
                 "Dimensions": [{"Name": "QueueName", "Value": queue.name}]}])
 
     def _poll(self, queue: QueueSpec, function: FunctionSpec, batch_size: int) -> bool:
+        # The mapping polls with the function's role; without the permissions it stops polling.
+        if self._authorizer(function).check("Lambda event source mapping (polling)", iam.queue_polling(queue.arn)):
+            return False
         url = self._url(queue)
         messages = self.clients["sqs"].receive_message(
             QueueUrl=url, MaxNumberOfMessages=min(batch_size, 10), AttributeNames=["All"],
@@ -173,12 +246,20 @@ class LocalSystem:
         return True
 
     def _invoke(self, function: FunctionSpec, event: Mapping[str, Any]) -> Any:
+        authorizer = self._authorizer(function)
         logs = io.StringIO()
         with _environment({**function.environment, **_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}), \
                 contextlib.redirect_stdout(logs):
             handler = self._handler(function)
             result = handler(dict(event), Context(function.name, function.timeout))
-        self._apply_metric_filters(function, logs.getvalue())
+        # What Lambda does with the role around the invocation; a denial loses the logs or the
+        # traces, never the invocation (as on AWS).
+        if function.tracing:
+            authorizer.check("Lambda active tracing", iam.tracing())
+        stream = f"{dt.date.today():%Y/%m/%d}/[$LATEST]local"
+        if function.log_group and not authorizer.check(
+                "Lambda log delivery", iam.log_delivery(self.scope, function.log_group, stream)):
+            self._apply_metric_filters(function, logs.getvalue())
         sys.stdout.write(logs.getvalue())
         return result
 
@@ -203,8 +284,33 @@ class LocalSystem:
         if function.name not in self._handlers:
             module_name, _, attribute = function.handler.rpartition(".")
             module = importlib.import_module(module_name)
-            self._handlers[function.name] = _wire(module, attribute, self.ses, self.clients)
+            self._handlers[function.name] = _wire(module, attribute, self._clients_of(function))
         return self._handlers[function.name]
+
+    def _authorizer(self, function: FunctionSpec) -> iam.Authorizer:
+        """The function's role policy (after `policy_edits`), checking its calls."""
+        if function.name not in self._authorizers:
+            document = self.blueprint.policy_document(function)
+            if self._policy_edits is not None:
+                document = dict(self._policy_edits(function.name, copy.deepcopy(document)))
+            caller = iam.Caller(function.name, function.role, iam.Policy.from_documents([document]))
+            self._authorizers[function.name] = iam.Authorizer(caller, self.scope, self._record_denial)
+        return self._authorizers[function.name]
+
+    def _clients_of(self, function: FunctionSpec) -> dict[str, Any]:
+        """The clients a function's code gets: each call authorized against its role first."""
+        if function.name not in self._function_clients:
+            authorizer = self._authorizer(function)
+            clients = {name: authorizer.install(boto3.client(name, region_name=REGION, endpoint_url=self.endpoint))
+                       for name in ("sqs", "dynamodb", "cloudwatch")}
+            clients["ses"] = self.ses.for_caller(
+                lambda operation, params: authorizer.authorize("sesv2", operation, params))
+            self._function_clients[function.name] = clients
+        return self._function_clients[function.name]
+
+    def _record_denial(self, denial: iam.Denial) -> None:
+        if denial not in self.denials:
+            self.denials.append(denial)
 
     def _release_deferred(self) -> None:
         for url, handle in self._deferred:
@@ -244,7 +350,7 @@ class LocalSystem:
         return events
 
     def summary(self) -> dict[str, Any]:
-        """`{"sent": [...], "dead_letters": [...], "unrouted": [...], "counts": {...}}`."""
+        """`{"sent": [...], "dead_letters": [...], "unrouted": [...], "counts": {...}, "access_denied": [...]}`."""
         sent = [
             {"to": m.to, "cc": m.cc, "subject": m.subject, "text": m.text, "html": m.html,
              "template": m.template, "lane": m.lane}
@@ -256,19 +362,36 @@ class LocalSystem:
             counts.setdefault(message["lane"], {"sent": 0, "dead_letters": 0})["sent"] += 1
         for letter in letters:
             counts.setdefault(letter["lane"], {"sent": 0, "dead_letters": 0})["dead_letters"] += 1
-        return {"sent": sent, "dead_letters": letters, "unrouted": self.unrouted(), "counts": counts}
+        denied = [{**asdict(denial), "message": denial.message} for denial in self.denials]
+        return {"sent": sent, "dead_letters": letters, "unrouted": self.unrouted(), "counts": counts,
+                "access_denied": denied}
 
 
-def _wire(module: Any, attribute: str, ses: EmulatedSes, clients: Mapping[str, Any]) -> Any:
-    """Give a handler module the emulator's clients in place of its module-scope ones."""
+def _wire(module: Any, attribute: str, clients: Mapping[str, Any]) -> Any:
+    """Give a handler module the function's clients in place of its module-scope ones."""
     from handlers import lane as lane_module
 
     if hasattr(module, "compose"):
         return lane_module.entry_point(module.compose, lane_module.LaneClients(
-            ses=ses, sqs=clients["sqs"], dynamodb=clients["dynamodb"]))
-    module.SES_CLIENT, module.DYNAMODB_CLIENT, module.CLOUDWATCH_CLIENT = ses, clients["dynamodb"], clients["cloudwatch"]
+            ses=clients["ses"], sqs=clients["sqs"], dynamodb=clients["dynamodb"]))
+    module.SES_CLIENT, module.DYNAMODB_CLIENT, module.CLOUDWATCH_CLIENT = (
+        clients["ses"], clients["dynamodb"], clients["cloudwatch"])
     module._report.cache_clear()
     return getattr(module, attribute)
+
+
+def _verify_recipients(ses: Any, allowlist: Sequence[str]) -> None:
+    """What an operator of a sandbox account does: verify each allowlisted address and @domain."""
+    for entry in allowlist:
+        if entry.startswith("@"):
+            ses.verify_domain_identity(Domain=entry[1:])
+        else:
+            ses.verify_email_identity(EmailAddress=entry)
+
+
+def _partition(blueprint: Blueprint) -> str:
+    """The partition the program's ARNs are in (`aws`, `aws-cn`, ...)."""
+    return next((arn.split(":")[1] for arn in blueprint.functions), "aws")
 
 
 @contextlib.contextmanager

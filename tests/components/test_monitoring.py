@@ -34,7 +34,7 @@ LANES = (
     WatchedLane("priority", "email-dev-priority-queue", "email-dev-priority-dlq", max_message_age_seconds=120),
 )
 EXTRA_DLQ = "email-dev-rule-target-dlq"
-RULES = ("email-dev-to-normal", "email-dev-to-priority")
+RULES = {"to-normal": "email-dev-to-normal", "to-priority": "email-dev-to-priority"}
 CONFIGURATION_SET = "email-dev"
 ALARM_EMAIL = "oncall@example.com"
 
@@ -52,7 +52,7 @@ def make_args(**overrides: Any) -> MonitoringArgs:
         "alarm_email": ALARM_EMAIL,
         "event_bus_name": BUS,
         "rule_names": RULES,
-        "extra_dead_letter_queue_names": (EXTRA_DLQ,),
+        "extra_dead_letter_queue_names": {"rule-target-dlq": EXTRA_DLQ},
         "configuration_set_name": CONFIGURATION_SET,
         "tags": TAGS,
     }
@@ -156,17 +156,28 @@ def test_every_lane_alarms_when_its_oldest_message_is_too_old(mocks: RecordingMo
     assert not fires_on(alarm, lane.max_message_age_seconds)
 
 
-@pytest.mark.parametrize("rule", RULES)
-def test_every_rule_alarms_on_a_failed_invocation(mocks: RecordingMocks, rule: str) -> None:
-    (alarm,) = alarms_on(mocks, "AWS/Events", "FailedInvocations", RuleName=rule, EventBusName=BUS)
+@pytest.mark.parametrize("rule", RULES.values())
+@pytest.mark.parametrize("metric", ["DeadLetterInvocations", "InvocationsFailedToBeSentToDlq"])
+def test_every_rule_alarms_on_events_it_could_not_deliver_or_lost(mocks: RecordingMocks, rule: str,
+                                                                  metric: str) -> None:
+    """Every target has a DLQ, so FailedInvocations (which leaves DLQ'd events out) would never move."""
+    (alarm,) = alarms_on(mocks, "AWS/Events", metric, RuleName=rule, EventBusName=BUS)
     assert alarm.inputs["statistic"] == "Sum"
     assert fires_on(alarm, 1) and not fires_on(alarm, 0)
+    assert not alarms_on(mocks, "AWS/Events", "FailedInvocations", RuleName=rule, EventBusName=BUS)
 
 
 def test_rule_alarms_omit_the_bus_dimension_for_default_bus_rules() -> None:
     mocks, _ = build(make_args(event_bus_name=None))
-    for rule in RULES:
-        assert len(alarms_on(mocks, "AWS/Events", "FailedInvocations", RuleName=rule)) == 1
+    for rule in RULES.values():
+        assert len(alarms_on(mocks, "AWS/Events", "DeadLetterInvocations", RuleName=rule)) == 1
+
+
+def test_alarms_are_named_by_label_so_adding_a_rule_renames_none() -> None:
+    before, _ = build(make_args())
+    after, _ = build(make_args(rule_names={"zero": "email-dev-first", **RULES},
+                               extra_dead_letter_queue_names={"new-dlq": "x", "rule-target-dlq": EXTRA_DLQ}))
+    assert {a.name for a in before.of_type(ALARM)} < {a.name for a in after.of_type(ALARM)}
 
 
 @pytest.mark.parametrize(("metric", "threshold"), [("Reputation.BounceRate", 0.025),
@@ -213,8 +224,8 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_recovery(mocks: RecordingMo
 
 def test_alarm_names_output_lists_every_alarm(mocks: RecordingMocks, outputs: dict[str, Any]) -> None:
     declared = [alarm.outputs["name"] for alarm in mocks.of_type(ALARM)]
-    # 3 functions x 2 + 2 lanes x 6 + 1 extra DLQ + 2 rules + 2 SES
-    assert len(declared) == 23
+    # 3 functions x 2 + 2 lanes x 7 + 1 extra DLQ + 2 rules x 2 + 2 SES
+    assert len(declared) == 27
     assert sorted(outputs["alarm_names"]) == sorted(declared)
 
 
@@ -325,7 +336,7 @@ def test_dashboard_charts_each_lanes_log_metrics_rules_and_functions(mocks: Reco
     for lane in LANES:
         lane_metrics = {row[1] for row in rows if row[0] == NAMESPACE and lane.name in row}
         assert lane_metrics == set(LANE_METRICS), lane.name
-    for rule in RULES:
+    for rule in RULES.values():
         assert any(row[:2] == ["AWS/Events", "MatchedEvents"] and rule in row for row in rows)
     for function in FUNCTIONS:
         assert any(row[:2] == ["AWS/Lambda", "Duration"] and function.name in row for row in rows)

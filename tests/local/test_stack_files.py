@@ -130,12 +130,12 @@ def test_integer_refuses_anything_else(check: Check, value: str) -> None:
 
 
 def test_boolean_refuses_yes_which_the_cli_reads_as_a_string(check: Check) -> None:
-    assert refusal(check, "on: {type: boolean}", "proj:on: yes") == (
-        "Stack 'test' with configuration key 'on' must be of type 'boolean'")
+    assert refusal(check, "enabled: {type: boolean}", "proj:enabled: yes") == (
+        "Stack 'test' with configuration key 'enabled' must be of type 'boolean'")
 
 
 def test_boolean_accepts_true(check: Check) -> None:
-    check("on: {type: boolean}", "proj:on: true")
+    check("enabled: {type: boolean}", "proj:enabled: true")
 
 
 def test_array_of_strings_accepts_strings(check: Check) -> None:
@@ -185,7 +185,7 @@ def test_array_without_items_is_refused_by_the_schema(check: Check) -> None:
 
 @pytest.fixture
 def bad_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A copy of the project whose stack `bad` holds a plaintext list where an integer belongs."""
+    """A copy of the project whose stack `bad` holds a word where an integer belongs."""
     (tmp_path / "Pulumi.yaml").write_text(PROJECT_FILE.read_text())
     (tmp_path / "Pulumi.bad.yaml").write_text((ROOT / "Pulumi.dev.yaml").read_text()
                                               + "  email-pipeline:maxReceiveCount: eight\n")
