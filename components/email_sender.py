@@ -17,6 +17,7 @@ import pulumi_aws as aws
 from .handlers.metrics import DEFAULT_NAMESPACE
 from .handlers.settings import DEFAULT_MAX_RECEIVE_COUNT, Delivery, Env
 from .packaging import build_handler_zip, build_layer_zip
+from .queue_policies import deny_insecure_transport, policy_document
 from .template_files import catalog_json, discover
 
 RUNTIME = "python3.12"
@@ -515,11 +516,18 @@ class EmailSender(pulumi.ComponentResource):
                                      ":identity/", name) for name in names]
 
     def _dead_letter_queue(self, name: str) -> aws.sqs.Queue:
-        """An encrypted queue for failures, kept longer than any work queue so nothing expires first."""
-        return aws.sqs.Queue(
+        """An encrypted queue for failures, kept longer than any work queue so nothing expires first.
+
+        Its policy only refuses plain HTTP: the functions write to it with their roles. (The lane
+        queues' policies belong to whoever routes events into them, e.g. EventRouter.)
+        """
+        queue = aws.sqs.Queue(
             name, name=name, sqs_managed_sse_enabled=True,
             message_retention_seconds=self._args.dead_letter_retention_seconds, tags=self._tags, opts=self._child,
         )
+        aws.sqs.QueuePolicy(f"{name}-policy", queue_url=queue.url,
+                            policy=policy_document(deny_insecure_transport(queue.arn)), opts=self._child)
+        return queue
 
     def _log_group(self, resource_name: str, path: str) -> aws.cloudwatch.LogGroup:
         """Every log group is declared, so it has the stack's retention (not "never expire")."""

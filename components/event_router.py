@@ -17,6 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from .queue_policies import deny_insecure_transport, policy_document
 from .route_coverage import Unrouted, unrouted_patterns
 
 TYPE_TOKEN = "email-pipeline:index:EventRouter"
@@ -363,6 +364,11 @@ class EventRouter(pulumi.ComponentResource):
         dlq = self._dead_letter_queue(f"{prefix}-dlq")
         named = {f"{prefix}-{unrouted.key}": unrouted for unrouted in unrouted_patterns(self._args.routes)}
         rules = {name: self._build_unrouted_rule(bus, name, unrouted) for name, unrouted in named.items()}
+        if not rules:
+            for queue_resource, suffix in ((queue, "policy"), (dlq, "dlq-policy")):
+                aws.sqs.QueuePolicy(f"{prefix}-{suffix}", queue_url=queue_resource.url,
+                                    policy=policy_document(deny_insecure_transport(queue_resource.arn)),
+                                    opts=self._child())
         if rules:
             rule_arns = [rule.arn for rule in rules.values()]
             policy = aws.sqs.QueuePolicy(f"{prefix}-policy", queue_url=queue.url,
@@ -406,6 +412,9 @@ class EventRouter(pulumi.ComponentResource):
             return None, None
         prefix = f"{self._name}-daily-report"
         dlq = self._dead_letter_queue(f"{prefix}-dlq")
+        # Scheduler sends to it with its role: the queue's policy only refuses plain HTTP.
+        aws.sqs.QueuePolicy(f"{prefix}-dlq-policy", queue_url=dlq.url,
+                            policy=policy_document(deny_insecure_transport(dlq.arn)), opts=self._child())
         role = aws.iam.Role(
             f"{prefix}-scheduler",
             name=f"{prefix}-scheduler",
@@ -481,21 +490,17 @@ class EventRouter(pulumi.ComponentResource):
 
 
 def _events_send_policy(queue_arn: pulumi.Input[str], rule_arns: Sequence[pulumi.Input[str]]) -> pulumi.Output[str]:
-    """A queue policy letting EventBridge send to `queue_arn` only on behalf of `rule_arns`."""
-    return pulumi.Output.json_dumps(
+    """A queue policy letting EventBridge send to `queue_arn` only on behalf of `rule_arns`, over TLS."""
+    return policy_document(
         {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "EventBridgeRules",
-                    "Effect": "Allow",
-                    "Principal": {"Service": "events.amazonaws.com"},
-                    "Action": "sqs:SendMessage",
-                    "Resource": queue_arn,
-                    "Condition": {"ArnEquals": {"aws:SourceArn": list(rule_arns)}},
-                }
-            ],
-        }
+            "Sid": "EventBridgeRules",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": list(rule_arns)}},
+        },
+        deny_insecure_transport(queue_arn),
     )
 
 

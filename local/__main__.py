@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from local.system import LocalSystem
+from local.iam import ProvisioningRefused
+from local.system import ROLE_POLICY_SOURCE, LocalSystem
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "events.json"
@@ -73,13 +74,20 @@ def load_entries(path: Path) -> list[dict[str, Any]]:
 
 
 def run(stack: str, entries: Sequence[Mapping[str, Any]], *, report: bool = False) -> dict[str, Any]:
-    """Publish, drain every lane (and run the daily report), and summarize; handler logs are kept quiet."""
-    with LocalSystem.start(stack) as system, contextlib.redirect_stdout(io.StringIO()):
-        system.publish(entries)
-        system.drain()
-        if report:
-            system.run_report()
-        return system.summary()
+    """Publish, drain every lane (and run the daily report), and summarize; handler logs are kept quiet.
+
+    Raises:
+        SystemExit: Lambda would refuse to create a mapping or destination (one line, no traceback).
+    """
+    try:
+        with LocalSystem.start(stack) as system, contextlib.redirect_stdout(io.StringIO()):
+            system.publish(entries)
+            system.drain()
+            if report:
+                system.run_report()
+            return system.summary()
+    except ProvisioningRefused as refused:
+        raise SystemExit(f"error: provisioning: {refused}") from None
 
 
 def describe(summary: Mapping[str, Any]) -> str:
@@ -95,6 +103,11 @@ def describe(summary: Mapping[str, Any]) -> str:
     for event in summary["unrouted"]:
         lines += [f"UNROUTED {event.get('source')} / {event.get('detail-type')}: no route takes it",
                   f"  event: {json.dumps(event)[:200]}", ""]
+    for denial in summary.get("access_denied", []):
+        verdict = ("its role policy denies it explicitly; narrow the Deny statement" if denial["explicit"]
+                   else "its role policy allows no such call; add a statement for it")
+        lines += [f"ACCESS DENIED: {denial['function']} called {denial['action']} on {denial['resource']}: "
+                  f"{verdict} in {ROLE_POLICY_SOURCE}", ""]
     counts = ", ".join(f"{lane}: {c['sent']} sent, {c['dead_letters']} dead-lettered"
                        for lane, c in sorted(summary["counts"].items()))
     unrouted = f"{len(summary['unrouted'])} unrouted" if summary["unrouted"] else ""
@@ -114,6 +127,8 @@ def check_demo(summary: Mapping[str, Any]) -> int:
         problems.append(f"dead letters {sorted(letters)}, expected {sorted(EXPECTED_DEAD_LETTERS)}")
     if len(reports) != 1:
         problems.append(f"{len(reports)} daily reports sent, expected 1")
+    if summary.get("access_denied"):
+        problems.append(f"{len(summary['access_denied'])} calls denied by a function's role policy (ACCESS DENIED above)")
     for problem in problems:
         print(f"demo: UNEXPECTED: {problem}", file=sys.stderr)
     if not problems:

@@ -24,6 +24,7 @@ resource-based policies of the queues and the SES identities.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -70,6 +71,7 @@ class Decision(enum.Enum):
     EXPLICIT_DENY = "explicit deny"
 
 
+@functools.lru_cache(maxsize=1024)
 def _glob(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
     """IAM's wildcards: `*` any run of characters, `?` one character; nothing else is special."""
     body = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)

@@ -84,9 +84,10 @@ def by_name(mocks: RecordingMocks, typ: str) -> dict[str, Recorded]:
 
 
 def statements(resource: Recorded, key: str = "policy") -> list[dict[str, Any]]:
+    """The Allow statements of a policy (what it grants; every queue policy also denies plain HTTP)."""
     document = json.loads(resource.inputs[key])
     assert document["Version"] == "2012-10-17"
-    return document["Statement"]
+    return [s for s in document["Statement"] if s.get("Effect", "Allow") == "Allow"]
 
 
 def as_list(value: str | list[str]) -> list[str]:
@@ -402,3 +403,11 @@ def test_a_filtered_route_whose_rest_cannot_be_caught_is_refused_before_anything
     [error] = errors
     assert "'eu-receipts'" in str(error) and "without detail filters" in str(error)
     assert mocks.resources == []
+
+
+def test_every_queue_refuses_requests_without_tls(router: RecordingMocks) -> None:
+    policies = {p.inputs["queueUrl"]: json.loads(p.inputs["policy"]) for p in router.of_type(QUEUE_POLICY)}
+    for queue in router.of_type(QUEUE):
+        [deny] = [s for s in policies[queue.outputs["url"]]["Statement"] if s["Effect"] == "Deny"]
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}, queue.name
+        assert (deny["Principal"], deny["Resource"]) == ("*", queue.outputs["arn"])

@@ -49,7 +49,8 @@ def test_lane_queue_policies_accept_only_their_rules(dev: RecordingMocks) -> Non
     lane_policies = [p for p in policies if p.inputs["queueUrl"].endswith("-queue")]
     assert len(lane_policies) == 2
     for policy in lane_policies:
-        [statement] = json.loads(policy.inputs["policy"])["Statement"]
+        [statement, deny] = json.loads(policy.inputs["policy"])["Statement"]
+        assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         assert statement["Principal"] == {"Service": "events.amazonaws.com"}
         assert statement["Condition"]["ArnEquals"]["aws:SourceArn"]
 
