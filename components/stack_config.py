@@ -21,6 +21,7 @@ _ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@([A-Za-z0-9-]+(?:\.[A-
 _DISPLAY_ADDRESS = re.compile(r"^[^<>\r\n]*<([^<>\r\n]+)>$")
 _LANE_NAME = re.compile(r"^[a-z0-9-]{1,20}$")
 TEMPLATED_HANDLER = "handlers.templated.handler"
+PRIORITY_HANDLER = "handlers.priority.handler"
 _DOMAIN = re.compile(r"^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                   3288, 3653)
@@ -78,10 +79,10 @@ def parse(raw: Mapping[str, Any], recipient_hash_key: Any) -> StackSettings:
     _check_sender(sender, identity, problems)
     rate = _number(raw, "accountSendRate", 1.0, problems)
     timeout = int(_number(raw, "functionTimeoutSeconds", 60, problems))
-    lanes = _lanes(raw, rate, timeout, problems)
-    routes = _routes(raw, {lane.name for lane in lanes}, problems)
     lists = {key: _addresses(raw, key, problems) for key in
              ("reportRecipients", "oncallRecipients")}
+    lanes = _lanes(raw, rate, timeout, len(lists["oncallRecipients"]), problems)
+    routes = _routes(raw, {lane.name for lane in lanes}, problems)
     allowlist = tuple(str(entry).lower() for entry in raw.get("recipientAllowlist") or ())
     if not production and not allowlist:
         problems.append("recipientAllowlist: required on non-production stacks (addresses or @domains); "
@@ -140,7 +141,8 @@ def _addresses(raw: Mapping[str, Any], key: str, problems: list[str]) -> tuple[s
     return tuple(str(v) for v in values)
 
 
-def _lanes(raw: Mapping[str, Any], rate: float, timeout: int, problems: list[str]) -> tuple[LaneConfig, ...]:
+def _lanes(raw: Mapping[str, Any], rate: float, timeout: int, oncall: int,
+           problems: list[str]) -> tuple[LaneConfig, ...]:
     """The default lanes, plus any lane named in `laneShares` (a templated lane of its own)."""
     shares = raw.get("laneShares") or {lane.name: lane.rate_share for lane in DEFAULT_LANES}
     batch_sizes = raw.get("batchSizes") or {}
@@ -168,10 +170,14 @@ def _lanes(raw: Mapping[str, Any], rate: float, timeout: int, problems: list[str
                           batching_window_seconds=default.batching_window_seconds,
                           max_receive_count=max_receive, reserved=default.reserved, delivery=delivery)
         per_instance = rate * share / lane_max_concurrency(rate, share)
-        seconds = batch / per_instance
+        # Pacing charges per recipient: at least one per event, plus the on-call list the priority
+        # lane adds to every alert.
+        recipients = 1 + (oncall if default.handler == PRIORITY_HANDLER else 0)
+        seconds = batch * recipients / per_instance
         if seconds > timeout - SEND_MARGIN_SECONDS:
             problems.append(
-                f"lane {default.name}: at {per_instance:g} emails/s per instance a batch of {batch} takes "
+                f"lane {default.name}: at {per_instance:g} recipients/s per instance a batch of {batch} "
+                f"(at least {recipients} recipient(s) each) takes "
                 f"{seconds:g} s, more than the {timeout - SEND_MARGIN_SECONDS} s a {timeout} s function has for "
                 "sending; raise accountSendRate or the lane's share, lower its batch size, or raise "
                 "functionTimeoutSeconds")

@@ -68,6 +68,14 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True)
+class AsyncInvokeSpec:
+    """What Lambda does with a failed asynchronous invocation: retry, then the on-failure destination."""
+
+    on_failure: str = ""
+    maximum_retry_attempts: int = 2  # Lambda's default
+
+
+@dataclass(frozen=True)
 class MappingSpec:
     queue_arn: str
     function_arn: str
@@ -120,8 +128,8 @@ class Blueprint:
     log_groups: list[str] = field(default_factory=list)
     #: role ARN -> its inline policy documents (RolePolicy resources and the role's inlinePolicies)
     role_policies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    #: function ARN -> the on-failure destination of its asynchronous invocations
-    failure_destinations: dict[str, str] = field(default_factory=dict)
+    #: function ARN -> its asynchronous invocation config (FunctionEventInvokeConfig)
+    async_configs: dict[str, AsyncInvokeSpec] = field(default_factory=dict)
     #: (ArnKind value, name) -> ARN, as the provider reported it: what role policies name
     arns: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -160,9 +168,9 @@ class Blueprint:
         by_name = {function.name: arn for arn, function in blueprint.functions.items()}
         for config in mocks.of_type("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"):
             destination = ((config.inputs.get("destinationConfig") or {}).get("onFailure") or {}).get("destination")
-            if destination:
-                name = config.inputs["functionName"]
-                blueprint.failure_destinations[by_name.get(name, name)] = destination
+            name = config.inputs["functionName"]
+            blueprint.async_configs[by_name.get(name, name)] = AsyncInvokeSpec(
+                destination or "", int(config.inputs.get("maximumRetryAttempts", 2)))
         for mapping in mocks.of_type("aws:lambda/eventSourceMapping:EventSourceMapping"):
             blueprint.mappings.append(MappingSpec(mapping.inputs["eventSourceArn"], mapping.inputs["functionName"],
                                                   int(mapping.inputs.get("batchSize", 10))))

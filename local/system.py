@@ -35,7 +35,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from local import iam
-from local.blueprint import Blueprint, FunctionSpec, QueueSpec, provision
+from local.blueprint import AsyncInvokeSpec, Blueprint, FunctionSpec, QueueSpec, provision
 from local.mocks import ACCOUNT
 from local.program import PROJECT, run_stack, stack_config
 from local.ses import EmulatedSes
@@ -151,8 +151,11 @@ class LocalSystem:
                     f"InvalidParameterValueException: The provided execution role does not have permissions to call "
                     f"{denial.action.split(':')[1]} on SQS ({denial.message}); add a statement allowing "
                     f"{denial.action} on {denial.resource} to the function's role policy in {ROLE_POLICY_SOURCE}")
-        for arn, destination in self.blueprint.failure_destinations.items():
+        for arn, config in self.blueprint.async_configs.items():
             function = self.blueprint.functions[arn]
+            if not config.on_failure:
+                continue
+            destination = config.on_failure
             denial = self._authorizer(function).check("PutFunctionEventInvokeConfig",
                                                       iam.destination_delivery(destination))
             if denial:
@@ -203,7 +206,7 @@ class LocalSystem:
         return invocations
 
     def run_report(self, scheduled_time: str | None = None) -> Any:
-        """Invoke the report function as its schedule would."""
+        """Invoke the report function as its schedule would (asynchronously: see `_invoke_async`)."""
         # Schedules fire on the minute: the next one after everything published so far.
         next_minute = dt.datetime.now(dt.timezone.utc).replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
         when = scheduled_time or next_minute.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -211,8 +214,39 @@ class LocalSystem:
         outcomes = []
         for arn in self.blueprint.scheduled_function_arns:
             function = self.blueprint.functions[arn]
-            outcomes.append(self._invoke(function, {"scheduledTime": when}))
+            outcomes.append(self._invoke_async(function, {"scheduledTime": when}))
         return outcomes
+
+    def _invoke_async(self, function: FunctionSpec, event: Mapping[str, Any]) -> Any:
+        """An asynchronous invocation: Lambda retries a failed one, then hands the event to the
+        on-failure destination (AWS Lambda Developer Guide, "Asynchronous invocation")."""
+        config = self.blueprint.async_configs.get(function.arn, AsyncInvokeSpec())
+        attempts = 1 + config.maximum_retry_attempts
+        failure: dict[str, str] = {}
+        for _attempt in range(attempts):
+            try:
+                return self._invoke(function, event)
+            except Exception as exc:  # noqa: BLE001 - Lambda's runtime catches whatever a handler raises
+                failure = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+        self._deliver_failure(function, config, event, failure, attempts)
+        return failure
+
+    def _deliver_failure(self, function: FunctionSpec, config: AsyncInvokeSpec, event: Mapping[str, Any],
+                         failure: Mapping[str, str], attempts: int) -> None:
+        """Lambda's invocation record, sent to the destination with the function's role (lost if it may not)."""
+        destination = self.blueprint.queues.get(config.on_failure)
+        if destination is None or self._authorizer(function).check(
+                "Lambda on-failure destination", iam.destination_delivery(config.on_failure)):
+            return
+        record = {
+            "version": "1.0", "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(),
+            "requestContext": {"requestId": "local", "functionArn": f"{function.arn}:$LATEST",
+                               "condition": "RetriesExhausted", "approximateInvokeCount": attempts},
+            "requestPayload": dict(event),
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+            "responsePayload": dict(failure),
+        }
+        self.clients["sqs"].send_message(QueueUrl=self._url(destination), MessageBody=json.dumps(record))
 
     def _publish_queue_metrics(self) -> None:
         """What CloudWatch records every minute for each queue: its depth (AWS/SQS)."""
@@ -246,22 +280,29 @@ class LocalSystem:
         return True
 
     def _invoke(self, function: FunctionSpec, event: Mapping[str, Any]) -> Any:
-        authorizer = self._authorizer(function)
         logs = io.StringIO()
-        with _environment({**function.environment, **_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}), \
-                contextlib.redirect_stdout(logs):
-            handler = self._handler(function)
-            result = handler(dict(event), Context(function.name, function.timeout))
-        # What Lambda does with the role around the invocation; a denial loses the logs or the
-        # traces, never the invocation (as on AWS).
+        try:
+            with _environment({**function.environment, **_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}), \
+                    contextlib.redirect_stdout(logs):
+                handler = self._handler(function)
+                return handler(dict(event), Context(function.name, function.timeout))
+        finally:
+            self._after_invocation(function, logs.getvalue())
+
+    def _after_invocation(self, function: FunctionSpec, output: str) -> None:
+        """What Lambda does with the role around an invocation: send its traces and its logs.
+
+        A denial loses the traces or the logs (and so the metrics their filters make), never the
+        invocation, as on AWS.
+        """
+        authorizer = self._authorizer(function)
         if function.tracing:
             authorizer.check("Lambda active tracing", iam.tracing())
         stream = f"{dt.date.today():%Y/%m/%d}/[$LATEST]local"
         if function.log_group and not authorizer.check(
                 "Lambda log delivery", iam.log_delivery(self.scope, function.log_group, stream)):
-            self._apply_metric_filters(function, logs.getvalue())
-        sys.stdout.write(logs.getvalue())
-        return result
+            self._apply_metric_filters(function, output)
+        sys.stdout.write(output)
 
     def _apply_metric_filters(self, function: FunctionSpec, output: str) -> None:
         """What CloudWatch Logs does with the function's log lines: the declared metric filters."""
@@ -324,8 +365,9 @@ class LocalSystem:
     # --- what happened -------------------------------------------------------------------------
 
     def dead_letters(self) -> list[DeadLetter]:
-        """Read (and keep) every message in the lanes' DLQs, with the reason attached to it."""
-        letters = []
+        """Read (and keep) every message in the lanes' DLQs and the functions' failure destinations,
+        with the reason attached to it."""
+        letters = self._failed_invocations()
         for lane, queue in self.blueprint.dead_letter_queues().items():
             messages = self.clients["sqs"].receive_message(
                 QueueUrl=self._url(queue), MaxNumberOfMessages=10, MessageAttributeNames=["All"],
@@ -337,6 +379,27 @@ class LocalSystem:
                     reason=attributes.get("FailureReason", "max receive count exceeded (queue redrive)"),
                     code=attributes.get("FailureCode", "MaxReceiveCountExceeded"),
                     event=_parse(message["Body"]),
+                ))
+        return letters
+
+    def _failed_invocations(self) -> list[DeadLetter]:
+        """Invocation records in the on-failure destinations: the event and the function's error."""
+        letters = []
+        for arn, config in self.blueprint.async_configs.items():
+            queue = self.blueprint.queues.get(config.on_failure)
+            if queue is None:
+                continue
+            function = self.blueprint.functions[arn]
+            messages = self.clients["sqs"].receive_message(
+                QueueUrl=self._url(queue), MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+            for message in messages:
+                record = _parse(message["Body"])
+                error = record.get("responsePayload") or {}
+                letters.append(DeadLetter(
+                    lane=function.environment.get("EMAIL_LANE", function.name),
+                    reason=f"{error.get('errorType', 'Error')}: {error.get('errorMessage', '')}",
+                    code=record.get("requestContext", {}).get("condition", "RetriesExhausted"),
+                    event=record.get("requestPayload"),
                 ))
         return letters
 

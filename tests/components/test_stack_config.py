@@ -76,3 +76,19 @@ def test_route_added_in_config_joins_the_defaults() -> None:
     settings = parse({**VALID, "routes": [{"name": "order-receipts", "eventPattern": {"source": ["shop.orders"]},
                                            "lane": "normal"}]}, recipient_hash_key="k")
     assert settings.routes[-1].name == "order-receipts"
+
+
+def test_the_batch_check_charges_every_recipient_the_priority_lane_adds() -> None:
+    """At 1 recipient/s a 5-alert batch to a recipient and on-call needs about 67 s of pacing."""
+    found = problems(oncallRecipients=["oncall@example.com"], batchSizes={"priority": 5})
+    assert any(p.startswith("lane priority:") and "at least 2 recipient(s) each" in p and "66.6667 s" in p
+               for p in found), found
+    parse({**VALID, "oncallRecipients": ["oncall@example.com"], "batchSizes": {"priority": 2}},
+          recipient_hash_key="k")
+
+
+def test_the_batch_check_keeps_one_sends_worst_case_in_hand() -> None:
+    from ses_email_pipeline.handlers.timeouts import SEND_RESERVE_SECONDS
+    from ses_email_pipeline.stack_config import SEND_MARGIN_SECONDS
+
+    assert SEND_MARGIN_SECONDS == SEND_RESERVE_SECONDS == 24
