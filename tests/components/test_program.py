@@ -104,6 +104,9 @@ def test_project_config_schema_uses_only_types_pulumi_accepts() -> None:
 
     declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
     for key, declaration in declared.items():
+        if ":" in key:  # another namespace (a provider's): only a `value`, never a type or default
+            assert set(declaration) == {"value"}, key
+            continue
         assert set(declaration) <= {"type", "items", "description", "secret", "default"}, key
         assert declaration["type"] in {"string", "integer", "boolean", "array"}, key
         assert declaration.get("description"), key
@@ -123,7 +126,7 @@ def test_every_setting_the_program_reads_is_declared() -> None:
     from ses_email_pipeline.stack_config import STRUCTURED_SETTINGS
 
     read = set(re.findall(r'"(\w+)": config\.get', (ROOT / "__main__.py").read_text()))
-    declared = set(yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"])
+    declared = {key for key in yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"] if ":" not in key}
     assert read == declared | set(STRUCTURED_SETTINGS)
     assert all(f"#   {key}:" in (ROOT / "Pulumi.yaml").read_text() for key in STRUCTURED_SETTINGS)
 
@@ -135,3 +138,13 @@ def test_dev_stack_reserves_no_concurrency_on_a_new_account(dev: RecordingMocks)
     reserved = {f.inputs["name"]: f.inputs.get("reservedConcurrentExecutions")
                 for f in reserving.of_type("aws:lambda/function:Function")}
     assert reserved["email-pipeline-dev-priority"] == 2
+
+
+def test_the_aws_provider_tags_every_resource_by_default() -> None:
+    """Project-level provider config: every stack's default AWS provider tags what it creates."""
+    import yaml
+
+    from local.program import ROOT
+
+    config = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    assert config["aws:defaultTags"] == {"value": {"tags": {"project": "email-pipeline", "managed-by": "pulumi"}}}
