@@ -63,6 +63,7 @@ sender = EmailSender(prefix, EmailSenderArgs(
     log_retention_days=settings.log_retention_days,
     replay_window_days=settings.archive_retention_days,
     reserve_concurrency=settings.reserve_concurrency,
+    protect_idempotency_table=settings.production,
     metrics_namespace=namespace,
     tags=tags,
 ))

@@ -113,6 +113,8 @@ class EmailSenderArgs:
         identity: the SES identity to create: a domain (Easy DKIM) or a single address (sandbox).
         recipient_hash_key: per-stack secret keying the recipient hashes in logs.
         account_send_rate: the SES account's max send rate (emails per second) that lanes share.
+        protect_idempotency_table: DynamoDB deletion protection on the idempotency table; turn it
+            off on stacks you destroy and recreate freely.
         reserve_concurrency: reserve the concurrency of lanes marked `reserved` (the priority lane).
             AWS keeps 100 executions unreserved per account, so new accounts, whose limit is
             often 10, must turn this off.
@@ -138,6 +140,7 @@ class EmailSenderArgs:
     dead_letter_retention_seconds: int = 1_209_600
     replay_window_days: int = 30
     reserve_concurrency: bool = True
+    protect_idempotency_table: bool = True
     metrics_namespace: str = DEFAULT_NAMESPACE
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -332,7 +335,7 @@ class EmailSender(pulumi.ComponentResource):
             server_side_encryption={"enabled": True},
             point_in_time_recovery={"enabled": True},
             # Losing it would forget which events were sent: a redrive or replay would send them again.
-            deletion_protection_enabled=True,
+            deletion_protection_enabled=self._args.protect_idempotency_table,
             tags=self._tags,
             opts=self._child,
         )

@@ -369,7 +369,16 @@ class UnmodeledCall(Exception):
 
 
 class ProvisioningRefused(Exception):
-    """Lambda refused to create something because the function's role lacks a permission."""
+    """Lambda refused to create something because the function's role lacks a permission.
+
+    Args:
+        message: one line: what was refused, Lambda's words, and what to add where.
+        denial: the permission the role lacks.
+    """
+
+    def __init__(self, message: str, denial: Denial) -> None:
+        super().__init__(message)
+        self.denial = denial
 
 
 class Authorizer:

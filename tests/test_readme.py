@@ -21,7 +21,8 @@ README = (ROOT / "README.md").read_text()
 BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```", README, flags=re.M | re.S)
 #: Pulumi CLI commands the README may use, with the flags each accepts (the CLI cannot run here).
 PULUMI = {
-    "login": {"--local"}, "stack init": set(), "stack output": {"--json", "--stack"},
+    "login": {"--local"}, "stack init": set(), "stack output": {"--json", "--stack", "--show-secrets"},
+    "destroy": {"--stack", "--yes"},
     "config set": {"--secret", "--stack"}, "preview": {"--policy-pack", "--stack"},
     "up": {"--policy-pack", "--stack", "--yes"}, "package add": set(),
 }
@@ -115,3 +116,13 @@ def test_the_event_contract_example_is_a_valid_event() -> None:
     [example] = [json.loads(body) for language, body in BLOCKS if language == "json"]
     request = parse_event(json.dumps({**example, "id": "readme-example"}))
     assert request.cc and request.bcc and request.reply_to and request.template and request.tags
+
+
+def test_the_first_deploys_event_names_the_dev_stacks_bus() -> None:
+    """`samples/first-event.json` is put on the deployed dev stack's bus (`pulumi stack output busName`)."""
+    from local.program import run_stack
+
+    [bus] = run_stack("dev").of_type("aws:cloudwatch/eventBus:EventBus")
+    [entry] = json.loads((ROOT / "samples" / "first-event.json").read_text())
+    assert entry["EventBusName"] == bus.outputs["name"]
+    assert "file://samples/first-event.json" in README
