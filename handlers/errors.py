@@ -1,23 +1,39 @@
-"""Failure types, sorted by what must happen to the message next.
+"""Failure types, each carrying its own treatment: what happens to the message, what is logged.
 
-Every failure a handler meets is one of these, and each kind has exactly one treatment in
-`handlers.lane`:
+Every failure a handler meets is one of these. `handlers.lane` reads a failure's `fate` and
+`stops_batch` instead of testing its type, and `handlers.ses` logs `send_log_event` when SES
+answered with it, so adding a kind of failure is one class here:
 
-| error                  | next step for the message                                          |
-|------------------------|--------------------------------------------------------------------|
-| `InvalidEvent`         | dead-letter queue now, with the field and reason                   |
-| `PermanentSendError`   | dead-letter queue now, with SES's error code                       |
-| `RetryableSendError`   | back on the queue, visible again after a growing delay             |
-| `SendThrottled`        | the same, and the rest of the batch waits too                      |
-| `NearTimeout`          | back on the queue at once, for the next invocation; nothing sent   |
-| `DailyQuotaExhausted`  | back on the queue after a long delay; never retried in the call    |
-| `SendingHalted`        | every unsent message stays queued; nothing more is attempted       |
-| `SendingNotAuthorized` | the same: an IAM or SES configuration problem no retry can fix     |
-| `OutcomeUnknown`       | the lane's delivery policy: dead-letter queue now (at most once),  |
-|                        | or back on the queue to be sent again (at least once)              |
+| error                   | fate                | stops batch | logged by the send module     |
+|-------------------------|---------------------|-------------|-------------------------------|
+| `InvalidEvent`          | dead-letter now     | no          | (the lane: `email_rejected`)  |
+| `PermanentSendError`    | dead-letter now     | no          | `email_rejected`              |
+| `RetryableSendError`    | retry, growing delay| no          | `email_send_failed`           |
+| `SendThrottled`         | retry, growing delay| yes         | `email_send_failed`           |
+| `DependencyUnavailable` | retry, growing delay| no          | (the lane: `email_deferred`)  |
+| `NearTimeout`           | retry at once       | yes         | (the lane: `email_deferred`)  |
+| `DailyQuotaExhausted`   | hold (long delay)   | yes         | `ses_daily_quota_exhausted`   |
+| `SendingHalted`         | hold (long delay)   | yes         | `ses_sending_paused`          |
+| `SendingNotAuthorized`  | hold (long delay)   | yes         | `ses_sending_not_authorized`  |
+| `OutcomeUnknown`        | the lane's delivery policy | no   | (the lane: `email_outcome_unknown`) |
 """
 
 from __future__ import annotations
+
+import enum
+from typing import Any, ClassVar
+
+from . import log_events
+
+
+class Fate(enum.Enum):
+    """What happens to the message whose processing raised the failure."""
+
+    DEAD_LETTER = "dead-letter"  # the lane's DLQ now, with the reason attached
+    RETRY_LATER = "retry-later"  # back on the queue, visible again after a growing delay
+    RETRY_NOW = "retry-now"  # back on the queue at once: nothing is wrong with it
+    HOLD = "hold"  # back on the queue for the long halt delay: a person must act first
+    BY_DELIVERY_POLICY = "by-delivery-policy"  # dead-letter (at most once) or retry (at least once)
 
 
 class EmailError(Exception):
@@ -28,58 +44,104 @@ class EmailError(Exception):
     """
 
     code: str = "EmailError"
+    fate: ClassVar[Fate] = Fate.RETRY_LATER
+    stops_batch: ClassVar[bool] = False
+    #: What the send module logs when SES answers with this failure (None: the caller logs it).
+    send_log_event: ClassVar[str | None] = None
+    send_log_level: ClassVar[str] = "warning"
+    #: What the lane logs when it treats this failure (None: it was logged where it arose).
+    lane_log_event: ClassVar[str | None] = None
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
         if code is not None:
             self.code = code
 
+    def log_fields(self) -> dict[str, Any]:
+        """The fields a log line about this failure carries (never a value from the event)."""
+        return {"error_code": self.code}
+
+    @property
+    def detail(self) -> str:
+        """The dead letter's `FailureField`: where, or why, more precisely than the code."""
+        return "-"
+
 
 class InvalidEvent(EmailError):
     """The event can never be sent as it is: a field is missing, malformed or unsafe."""
 
     code = "InvalidEvent"
+    fate = Fate.DEAD_LETTER
+    lane_log_event = log_events.EMAIL_REJECTED
 
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
 
+    def log_fields(self) -> dict[str, Any]:
+        return {"error_code": self.code, "field": self.field, "reason": self.reason}
+
+    @property
+    def detail(self) -> str:
+        return self.field
+
 
 class PermanentSendError(EmailError):
     """SES refused the message for a reason that retrying will not change."""
 
     code = "PermanentSendError"
+    fate = Fate.DEAD_LETTER
+    send_log_event = log_events.EMAIL_REJECTED
+    send_log_level = "error"
 
 
 class RetryableSendError(EmailError):
-    """SES or the network failed transiently (throttling, 5xx, timeout)."""
+    """SES or the network failed transiently, before SES could act on the request."""
 
     code = "RetryableSendError"
+    send_log_event = log_events.EMAIL_SEND_FAILED
 
 
 class SendThrottled(RetryableSendError):
     """SES is over its send rate: retry later, and send nothing more from this batch meanwhile."""
 
     code = "TooManyRequestsException"
+    stops_batch = True
 
 
-class NearTimeout(RetryableSendError):
+class DependencyUnavailable(EmailError):
+    """A store the handler needs (the idempotency table, CloudWatch) failed, or is busy; nothing sent."""
+
+    code = "DependencyUnavailable"
+
+
+class NearTimeout(EmailError):
     """The invocation is too close to its timeout to start a send; the next one takes the message."""
 
     code = "NearTimeout"
+    fate = Fate.RETRY_NOW
+    stops_batch = True
 
 
 class DailyQuotaExhausted(EmailError):
     """The account's 24-hour sending quota is used up; sends resume when the window rolls."""
 
     code = "LimitExceededException"
+    fate = Fate.HOLD
+    stops_batch = True
+    send_log_event = log_events.SES_DAILY_QUOTA_EXHAUSTED
+    send_log_level = "error"
 
 
 class SendingHalted(EmailError):
     """The account cannot send at all (paused or suspended) until a person acts."""
 
     code = "SendingPausedException"
+    fate = Fate.HOLD
+    stops_batch = True
+    send_log_event = log_events.SES_SENDING_PAUSED
+    send_log_level = "error"
 
 
 class SendingNotAuthorized(SendingHalted):
@@ -90,6 +152,7 @@ class SendingNotAuthorized(SendingHalted):
     """
 
     code = "AccessDeniedException"
+    send_log_event = log_events.SES_SENDING_NOT_AUTHORIZED
 
 
 class OutcomeUnknown(EmailError):
@@ -103,9 +166,17 @@ class OutcomeUnknown(EmailError):
     """
 
     code = "OutcomeUnknown"
+    fate = Fate.BY_DELIVERY_POLICY
 
     def __init__(self, message: str, *, cause: str) -> None:
         super().__init__(message)
         #: Why the outcome is unknown: `no_response`, `ses_server_error`, `claim_never_completed`,
         #: `earlier_attempt_unanswered` or `unexpected_error`; a log field and a dead-letter reason.
         self.cause = cause
+
+    def log_fields(self) -> dict[str, Any]:
+        return {"error_code": self.code, "cause": self.cause}
+
+    @property
+    def detail(self) -> str:
+        return self.cause

@@ -34,7 +34,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import aws, log, timeouts
-from .errors import EmailError, OutcomeUnknown, RetryableSendError
+from .errors import DependencyUnavailable, EmailError, OutcomeUnknown
 
 IN_PROGRESS = "IN_PROGRESS"
 COMPLETED = "COMPLETED"
@@ -91,7 +91,7 @@ class OnceOnly:
                 again (at-least-once) instead of raising `OutcomeUnknown` (at-most-once).
 
         Raises:
-            RetryableSendError: another delivery holds the key right now, or the store failed
+            DependencyUnavailable: another delivery holds the key right now, or the store failed
                 before the action ran. The message goes back on the queue and tries again.
             OutcomeUnknown: the action's outcome is unknown, or an earlier delivery's is and
                 `resend_unknown` is off. The claim stays, so no later delivery sends blindly.
@@ -151,7 +151,7 @@ class OnceOnly:
             return existing.get("result", {}).get("S", "")
         lease_ends_ms = int(existing.get("in_progress_expiry", {}).get("N", "0"))
         if status == IN_PROGRESS and lease_ends_ms >= now * 1000:
-            raise RetryableSendError("another delivery of this event is in progress", code="IdempotencyInProgress")
+            raise DependencyUnavailable("another delivery of this event is in progress", code="IdempotencyInProgress")
         # UNKNOWN, or a lease that ran out: the holder died, timed out or could not record.
         cause = "earlier_attempt_unanswered" if status == UNKNOWN else "claim_never_completed"
         if not resend_unknown:
@@ -181,7 +181,7 @@ class OnceOnly:
             )
         except ClientError as exc:
             if _code(exc) == "ConditionalCheckFailedException":
-                raise RetryableSendError("another delivery took this event over", code="IdempotencyInProgress") from exc
+                raise DependencyUnavailable("another delivery took this event over", code="IdempotencyInProgress") from exc
             raise _store_error(exc) from exc
         except BotoCoreError as exc:
             raise _store_error(exc) from exc
@@ -244,5 +244,5 @@ def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def _store_error(exc: Exception) -> RetryableSendError:
-    return RetryableSendError(f"idempotency store unavailable ({type(exc).__name__})", code="IdempotencyStoreError")
+def _store_error(exc: Exception) -> DependencyUnavailable:
+    return DependencyUnavailable(f"idempotency store unavailable ({type(exc).__name__})", code="IdempotencyStoreError")

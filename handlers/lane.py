@@ -36,17 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import aws, log
 from .contract import EmailRequest, parse_event
-from .errors import (
-    DailyQuotaExhausted,
-    EmailError,
-    InvalidEvent,
-    NearTimeout,
-    OutcomeUnknown,
-    PermanentSendError,
-    RetryableSendError,
-    SendingHalted,
-    SendThrottled,
-)
+from .errors import EmailError, Fate, NearTimeout, OutcomeUnknown
 from .idempotency import OnceOnly, create_dynamodb_client
 from .ses import OutgoingEmail, SesSender
 from .ses import create_client as create_ses_client
@@ -255,21 +245,23 @@ class LaneProcessor:
             receive_count=_receive_count(record),
         )
         if batch.stop is not None:
-            self._defer(record, batch, batch.stop)
+            self._defer(record, batch, batch.stop, batch.stop.fate)
         try:
             self._send_once(record, batch)
-        except InvalidEvent as exc:
-            self._log.error(log.EMAIL_REJECTED, error_code=exc.code, field=exc.field, reason=exc.reason)
-            self._dead_letter(record, exc)
-        except PermanentSendError as exc:
-            self._dead_letter(record, exc)  # the send module logged the rejection
-        except OutcomeUnknown as exc:
-            self._resolve_unknown(record, batch, exc)
-        except (SendingHalted, DailyQuotaExhausted, SendThrottled) as exc:
-            batch.stop = exc  # SES said stop or slow down: the rest of the batch would fail too
-            self._defer(record, batch, exc)
-        except RetryableSendError as exc:
-            self._defer(record, batch, exc)
+        except EmailError as exc:
+            self._treat(record, batch, exc)
+
+    def _treat(self, record: SQSRecord, batch: _Batch, error: EmailError) -> None:
+        """Give the record the treatment its failure carries (see `handlers.errors`)."""
+        if error.stops_batch:
+            batch.stop = error  # SES said stop or slow down, or time is up: the rest would fail too
+        if error.lane_log_event is not None:
+            self._log.error(error.lane_log_event, **error.log_fields())
+        fate = self._decide(error)
+        if fate is Fate.DEAD_LETTER:
+            self._dead_letter(record, error)
+        else:
+            self._defer(record, batch, error, fate)
 
     def _send_once(self, record: SQSRecord, batch: _Batch) -> None:
         request = parse_event(record["body"])
@@ -283,13 +275,15 @@ class LaneProcessor:
         self._check_time_budget(batch)
         return self._sender.send(email)
 
-    def _resolve_unknown(self, record: SQSRecord, batch: _Batch, exc: OutcomeUnknown) -> None:
-        """Apply the lane's delivery policy to an email that may or may not have gone out."""
+    def _decide(self, error: EmailError) -> Fate:
+        """The failure's fate; for an unknown outcome, the lane's delivery policy, logged and counted."""
+        if error.fate is not Fate.BY_DELIVERY_POLICY:
+            return error.fate
         if self._settings.delivery is Delivery.AT_LEAST_ONCE:
-            self._log.warning(log.EMAIL_OUTCOME_UNKNOWN, error_code=exc.code, cause=exc.cause, decision="retry")
-            self._defer(record, batch, exc)
-        self._log.error(log.EMAIL_OUTCOME_UNKNOWN, error_code=exc.code, cause=exc.cause, decision="dead_letter")
-        self._dead_letter(record, exc)
+            self._log.warning(log.EMAIL_OUTCOME_UNKNOWN, decision="retry", **error.log_fields())
+            return Fate.RETRY_LATER
+        self._log.error(log.EMAIL_OUTCOME_UNKNOWN, decision="dead_letter", **error.log_fields())
+        return Fate.DEAD_LETTER
 
     def _check_time_budget(self, batch: _Batch) -> None:
         """Start no send that Lambda could cut off: pacing, the send's worst case and its record."""
@@ -301,17 +295,16 @@ class LaneProcessor:
                                      "needed for one send")
             raise batch.stop
 
-    def _defer(self, record: SQSRecord, batch: _Batch, reason: EmailError) -> None:
-        """Keep the record on the queue, visible again after a delay chosen by the reason."""
-        receive_count = _receive_count(record)
-        if isinstance(reason, (SendingHalted, DailyQuotaExhausted)):
-            delay = self._settings.halt_delay_seconds
-        elif isinstance(reason, NearTimeout):
-            delay = 0  # nothing is wrong with it; let the next invocation take it
-        else:
-            delay = retry_delay(
-                receive_count, self._settings.retry_base_delay_seconds, self._settings.retry_max_delay_seconds
-            )
+    def _defer(self, record: SQSRecord, batch: _Batch, reason: EmailError, fate: Fate) -> None:
+        """Keep the record on the queue, visible again after the delay its fate asks for."""
+        settings = self._settings
+        delays = {
+            Fate.RETRY_NOW: lambda: 0,  # nothing is wrong with it; let the next invocation take it
+            Fate.HOLD: lambda: settings.halt_delay_seconds,
+            Fate.RETRY_LATER: lambda: retry_delay(
+                _receive_count(record), settings.retry_base_delay_seconds, settings.retry_max_delay_seconds),
+        }
+        delay = delays[fate]()
         batch.delays[record["receiptHandle"]] = delay
         self._log.warning(log.EMAIL_DEFERRED, error_code=reason.code, retry_in_seconds=delay)
         raise Deferred(reason.code) from reason
@@ -321,7 +314,7 @@ class LaneProcessor:
         attributes = {
             "FailureCode": error.code,
             "FailureReason": str(error)[:1024],
-            "FailureField": getattr(error, "field", "") or getattr(error, "cause", "") or "-",
+            "FailureField": error.detail,
             "Lane": self._settings.lane,
             "SourceMessageId": record["messageId"],
             "FailedAt": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -19,9 +19,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import aws, idempotency, log, ses
 from .contract import newest_version
-from .errors import InvalidEvent, OutcomeUnknown, RetryableSendError
+from .errors import DependencyUnavailable, InvalidEvent, OutcomeUnknown
 from .metrics import LANE_DIMENSION, LANE_METRICS
-from .settings import ReportLane, Settings
+from .settings import ConfigurationError, ReportLane, Settings
 
 REPORT_TEMPLATE = "daily-report"
 _DAY = dt.timedelta(days=1)
@@ -110,7 +110,8 @@ class DailyReport:
         data = self.figures(window)
         versions = self._settings.templates.get(REPORT_TEMPLATE, {})
         if not versions:
-            raise InvalidEvent("templates", f"the {REPORT_TEMPLATE!r} template is not deployed")
+            # A deployment problem, not a bad event: EmailSender ships this template with the package.
+            raise ConfigurationError(f"the {REPORT_TEMPLATE!r} template is not deployed with this function")
         deployed = versions[newest_version(versions)]
         email = ses.OutgoingEmail(
             to=self._settings.report_recipients,
@@ -176,7 +177,7 @@ class DailyReport:
                 EndTime=window.end,
             )
         except (ClientError, BotoCoreError) as exc:
-            raise RetryableSendError("cannot read CloudWatch metrics", code=type(exc).__name__) from exc
+            raise DependencyUnavailable("cannot read CloudWatch metrics", code=type(exc).__name__) from exc
         results = {result["Id"]: result.get("Values", []) for result in response.get("MetricDataResults", [])}
         return {key: _combine(key[1], results.get(query_id, [])) for query_id, (key, _stat_) in queries.items()}
 

@@ -26,6 +26,7 @@ from botocore.exceptions import ConnectionError as ConnectionNotEstablished
 from . import aws, log, timeouts
 from .errors import (
     DailyQuotaExhausted,
+    DependencyUnavailable,
     EmailError,
     OutcomeUnknown,
     PermanentSendError,
@@ -154,7 +155,7 @@ class SesSender:
         """The account's limits, read once per container unless `refresh` is set.
 
         Raises:
-            RetryableSendError: GetAccount failed.
+            DependencyUnavailable: GetAccount failed.
         """
         if self._limits is None or refresh:
             try:
@@ -163,7 +164,7 @@ class SesSender:
                 # A read: whatever went wrong, asking again later is safe.
                 code = exc.response.get("Error", {}).get("Code", "Unknown") if isinstance(exc, ClientError) \
                     else type(exc).__name__
-                raise RetryableSendError(f"GetAccount failed ({code})", code=code) from exc
+                raise DependencyUnavailable(f"GetAccount failed ({code})", code=code) from exc
             quota = account.get("SendQuota", {})
             self._limits = AccountLimits(
                 max_send_rate=float(quota.get("MaxSendRate", self._settings.account_send_rate)),
@@ -182,7 +183,7 @@ class SesSender:
         if self._pacer is None:
             try:
                 account_rate = self.account_limits().max_send_rate
-            except RetryableSendError as exc:
+            except DependencyUnavailable as exc:
                 self._log.warning(log.ACCOUNT_LIMITS_UNAVAILABLE, error_code=exc.code)
                 account_rate = self._settings.account_send_rate
             rate = instance_rate(
@@ -248,18 +249,9 @@ class SesSender:
         return self._headers_supported
 
     def _log_failure(self, error: EmailError, fields: dict[str, Any]) -> None:
-        if isinstance(error, OutcomeUnknown):
-            return  # the lane logs it with the decision its delivery policy takes
-        if isinstance(error, SendingNotAuthorized):
-            self._log.error(log.SES_SENDING_NOT_AUTHORIZED, error_code=error.code, **fields)
-        elif isinstance(error, SendingHalted):
-            self._log.error(log.SES_SENDING_PAUSED, error_code=error.code, **fields)
-        elif isinstance(error, DailyQuotaExhausted):
-            self._log.error(log.SES_DAILY_QUOTA_EXHAUSTED, error_code=error.code, **fields)
-        elif isinstance(error, PermanentSendError):
-            self._log.error(log.EMAIL_REJECTED, error_code=error.code, **fields)
-        else:
-            self._log.warning(log.EMAIL_SEND_FAILED, error_code=error.code, **fields)
+        """Log what SES answered, as the failure's kind says (an unknown outcome is the lane's to log)."""
+        if error.send_log_event is not None:
+            getattr(self._log, error.send_log_level)(error.send_log_event, error_code=error.code, **fields)
 
 
 def classify(exc: ClientError | BotoCoreError) -> EmailError:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from local.iam import ProvisioningRefused
-from local.system import ROLE_POLICY_SOURCE, LocalSystem
+from local.system import ROLE_POLICY_SOURCE, LocalSystem, PolicyEdits
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "events.json"
@@ -73,14 +73,17 @@ def load_entries(path: Path) -> list[dict[str, Any]]:
     return list(data["Entries"] if isinstance(data, Mapping) else data)
 
 
-def run(stack: str, entries: Sequence[Mapping[str, Any]], *, report: bool = False) -> dict[str, Any]:
+def run(stack: str, entries: Sequence[Mapping[str, Any]], *, report: bool = False,
+        policy_edits: PolicyEdits | None = None) -> dict[str, Any]:
     """Publish, drain every lane (and run the daily report), and summarize; handler logs are kept quiet.
+
+    `policy_edits` changes the functions' role policies first (see `LocalSystem.start`).
 
     Raises:
         SystemExit: Lambda would refuse to create a mapping or destination (one line, no traceback).
     """
     try:
-        with LocalSystem.start(stack) as system, contextlib.redirect_stdout(io.StringIO()):
+        with LocalSystem.start(stack, policy_edits=policy_edits) as system, contextlib.redirect_stdout(io.StringIO()):
             system.publish(entries)
             system.drain()
             if report:

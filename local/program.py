@@ -36,8 +36,8 @@ def run_stack(
         config_from: read another stack's file (default: the stack's own).
 
     Raises:
-        StackConfigError: the Pulumi CLI would refuse the stack file's config (checked before the
-            overrides, which stand for `pulumi config set` and are the test's own business).
+        StackConfigError: the Pulumi CLI would refuse the stack file's config. Only the file and
+            the project's defaults are checked: overrides stand for `pulumi config set`.
     """
     validate_stack_config(ROOT / "Pulumi.yaml", ROOT / f"Pulumi.{config_from or stack}.yaml", stack)
     config = {**stack_config(config_from or stack), **{f"{PROJECT}:{k}": v for k, v in (overrides or {}).items()}}

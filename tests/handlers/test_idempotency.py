@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from handlers.errors import OutcomeUnknown, RetryableSendError
+from handlers.errors import DependencyUnavailable, OutcomeUnknown, RetryableSendError
 from handlers.idempotency import OnceOnly
 from tests.conftest import FakeContext, Lanes
 from tests.handlers.fakes import Recording
@@ -38,7 +38,7 @@ def test_a_completed_key_returns_the_stored_result_without_running(aws: Lanes) -
 def test_a_claim_in_progress_elsewhere_is_retried_later(aws: Lanes) -> None:
     clock = Clock()
     first, second = once(aws, clock), once(aws, clock)
-    with pytest.raises(RetryableSendError, match="in progress"):
+    with pytest.raises(DependencyUnavailable, match="in progress"):
         first.run("k", lambda: second.run("k", lambda: "never"))
 
 
@@ -51,7 +51,7 @@ def crash_holding_the_claim(aws: Lanes, clock: Clock) -> None:
 def test_a_claim_left_by_a_crashed_invocation_is_never_silently_sent_again(aws: Lanes) -> None:
     clock = Clock()
     crash_holding_the_claim(aws, clock)
-    with pytest.raises(RetryableSendError, match="in progress"):
+    with pytest.raises(DependencyUnavailable, match="in progress"):
         once(aws, clock).run("k", lambda: "too early")
     clock.now += 31  # the crashed invocation's remaining time has passed
     with pytest.raises(OutcomeUnknown) as unknown:
@@ -119,7 +119,7 @@ def test_a_send_whose_record_cannot_be_saved_is_still_reported_sent(aws: Lanes) 
 
 def test_a_store_that_cannot_claim_keeps_the_message_for_later(aws: Lanes) -> None:
     failing = Recording(aws.dynamodb, fail={"put_item"})
-    with pytest.raises(RetryableSendError, match="idempotency store unavailable"):
+    with pytest.raises(DependencyUnavailable, match="idempotency store unavailable"):
         once(aws, Clock(), failing).run("k", lambda: "never")
 
 

@@ -42,6 +42,7 @@ def queued(system: LocalSystem, lane: str = "normal") -> int:
 def test_the_recipes_samples_do_what_they_should() -> None:
     summary = cli.run("dev", cli.load_entries(cli.SAMPLES), report=True)
     assert cli.check_demo(summary) == 0
+    assert summary["access_denied"] == []  # every call each function made, its role policy allows
     alert = next(e for e in summary["sent"] if e["lane"] == "priority")
     assert alert["to"] == ["test-recipient@example.com", "oncall@example.com"]
     assert "Immediate attention required" in alert["text"]
@@ -105,7 +106,7 @@ def test_send_command_prints_one_json_document(tmp_path: Path, capsys: pytest.Ca
     events.write_text(json.dumps({"Entries": [notification(), entry({"invalidField": "x"})]}))
     assert cli.main(["send", str(events), "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
-    assert set(document) == {"sent", "dead_letters", "unrouted", "counts"}
+    assert set(document) == {"sent", "dead_letters", "unrouted", "counts", "access_denied"}
     assert document["sent"][0]["to"] == ["someone@example.com"]
     assert {"to", "cc", "subject", "text", "html", "template", "lane"} <= set(document["sent"][0])
     assert document["dead_letters"][0]["lane"] == "normal"
