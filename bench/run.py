@@ -52,15 +52,16 @@ def cold_start(paths: list[str]) -> dict[str, tuple[float, float]]:
 
 
 def per_message_cpu_ms(messages: int = 2000) -> float:
-    from handlers import log
-    from handlers.compose import templated_email
-    from handlers.contract import parse_event
-    from handlers.settings import Settings, _template_catalog
-    from ses_email_pipeline.template_files import catalog_json, discover
+    from ses_email_pipeline.handlers import log
+    from ses_email_pipeline.handlers.compose import templated_email
+    from ses_email_pipeline.handlers.contract import parse_event
+    from ses_email_pipeline.handlers import catalog
+    from ses_email_pipeline.handlers.settings import Settings
+    from ses_email_pipeline.template_files import deployed_catalog, discover
 
     settings = Settings(stack="bench", lane="normal", sender="no-reply@example.com", configuration_set="c",
-                        recipient_hash_key=b"k", templates=_template_catalog(
-                            catalog_json(discover(ROOT / "templates"), "email-bench")))
+                        recipient_hash_key=b"k", templates=deployed_catalog(
+                            discover(ROOT / "templates"), "email-bench"))
     event = json.loads((ROOT / "tests" / "events" / "templated_receipt.json").read_text())
     body = json.dumps(event)
     sink = io.StringIO()

@@ -18,7 +18,8 @@ from .handlers.metrics import DEFAULT_NAMESPACE
 from .handlers.settings import DEFAULT_MAX_RECEIVE_COUNT, Delivery, Env
 from .packaging import build_handler_zip, build_layer_zip
 from .queue_policies import deny_insecure_transport, policy_document
-from .template_files import catalog_json, discover
+from .handlers import catalog
+from .template_files import deployed_catalog, discover
 
 RUNTIME = "python3.12"
 ARCHITECTURE = "arm64"
@@ -546,7 +547,7 @@ class EmailSender(pulumi.ComponentResource):
             Env.SENDER: args.sender,
             Env.CONFIGURATION_SET: self._name,
             Env.RECIPIENT_HASH_KEY: args.recipient_hash_key,
-            Env.TEMPLATES: catalog_json(self._template_files, self._name),
+            Env.TEMPLATES: catalog.to_json(deployed_catalog(self._template_files, self._name)),
             Env.DEFAULT_TEMPLATE: args.default_template,
             Env.REPLY_TO: ",".join(args.reply_to),
             Env.RECIPIENT_ALLOWLIST: ",".join(args.recipient_allowlist),

@@ -10,11 +10,11 @@ flight keep rendering with the version they were written for.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .handlers.catalog import Catalog, TemplateVersion
 from .handlers.templates import required_variables
 
 SUBJECT_FILE = "subject.txt"
@@ -87,13 +87,10 @@ def discover(templates_dir: Path) -> list[TemplateFiles]:
     return found
 
 
-def catalog_json(templates: list[TemplateFiles], prefix: str) -> str:
-    """The handlers' template catalog (`EMAIL_TEMPLATES`), compact and in a stable order."""
-    catalog: dict[str, dict[str, dict[str, object]]] = {}
+def deployed_catalog(templates: list[TemplateFiles], prefix: str) -> Catalog:
+    """What a stack deploys of `templates`, as the handlers' catalog (`handlers.catalog`)."""
+    found: dict[str, dict[str, TemplateVersion]] = {}
     for template in templates:
-        catalog.setdefault(template.name, {})[template.version] = {
-            "deployedName": template.deployed_name(prefix),
-            "variables": sorted(template.variables),
-            "subjectVariables": sorted(template.subject_variables),
-        }
-    return json.dumps(catalog, sort_keys=True, separators=(",", ":"))
+        found.setdefault(template.name, {})[template.version] = TemplateVersion(
+            template.deployed_name(prefix), template.variables, template.subject_variables)
+    return found

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidEvent
-from .settings import TemplateVersion
+from .catalog import Catalog, TemplateVersion, newest_version
 from .templates import missing_variables
 
 #: SES accepts at most 50 recipients per message, across To, CC and BCC.
@@ -119,7 +119,7 @@ def parse_event(body: str) -> EmailRequest:
 
 def resolve_template(
     request: EmailRequest,
-    catalog: Mapping[str, Mapping[str, TemplateVersion]],
+    catalog: Catalog,
     default_template: str,
 ) -> ResolvedTemplate:
     """Pick the deployed template and check that the data renders it completely.
@@ -190,11 +190,6 @@ def _recipe_variables(request: EmailRequest) -> dict[str, Any]:
         "priority": request.priority,
     }
     return {key: value for key, value in variables.items() if value not in (None, "")}
-
-
-def newest_version(versions: Mapping[str, TemplateVersion]) -> str:
-    """The highest version: `v10` after `v9` (longer names sort later, then by text)."""
-    return max(versions, key=lambda version: (len(version), version))
 
 
 def _holds_header_unsafe_text(value: Any) -> bool:

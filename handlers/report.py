@@ -18,9 +18,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import aws, idempotency, log, ses
-from .contract import newest_version
+from .catalog import newest_version
 from .errors import DependencyUnavailable, InvalidEvent, OutcomeUnknown
-from .metrics import LANE_DIMENSION, LANE_METRICS
+from .metrics import LANE_DIMENSION
 from .settings import ConfigurationError, ReportLane, Settings
 
 REPORT_TEMPLATE = "daily-report"

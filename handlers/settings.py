@@ -14,6 +14,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from . import catalog
+
 
 #: SQS receives before the queue's redrive dead-letters a message; the components' default.
 DEFAULT_MAX_RECEIVE_COUNT = 8
@@ -65,19 +67,6 @@ class ConfigurationError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class TemplateVersion:
-    """One deployed SES template: the name SES knows it by and the variables it needs.
-
-    `subject_variables` are the ones printed in the subject line: their values become a mail
-    header, so they are checked for line breaks (header injection) like any other header.
-    """
-
-    deployed_name: str
-    variables: frozenset[str]
-    subject_variables: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
 class ReportLane:
     """What the daily report needs to know about one lane: its name and its queues."""
 
@@ -101,7 +90,7 @@ class Settings:
     configuration_set: str
     recipient_hash_key: bytes
     reply_to: tuple[str, ...] = ()
-    templates: Mapping[str, Mapping[str, TemplateVersion]] = field(default_factory=dict)
+    templates: catalog.Catalog = field(default_factory=dict)
     default_template: str = "notification"
     recipient_allowlist: tuple[str, ...] = ()
     oncall_recipients: tuple[str, ...] = ()
@@ -136,7 +125,7 @@ class Settings:
                 configuration_set=_required(env, Env.CONFIGURATION_SET),
                 recipient_hash_key=_required(env, Env.RECIPIENT_HASH_KEY).encode(),
                 reply_to=_csv(env.get(Env.REPLY_TO, "")),
-                templates=_template_catalog(env.get(Env.TEMPLATES, "{}")),
+                templates=catalog.from_json(env.get(Env.TEMPLATES, "{}")),
                 default_template=env.get(Env.DEFAULT_TEMPLATE, "notification"),
                 recipient_allowlist=_csv(env.get(Env.RECIPIENT_ALLOWLIST, "").lower()),
                 oncall_recipients=_csv(env.get(Env.ONCALL_RECIPIENTS, "")),
@@ -182,22 +171,6 @@ def _required(env: Mapping[str, str], name: str) -> str:
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
-
-
-def _template_catalog(raw: str) -> dict[str, dict[str, TemplateVersion]]:
-    """Parse `{"name": {"v1": {"deployedName": ..., "variables": [...], "subjectVariables": [...]}}}`."""
-    catalog = json.loads(raw)
-    return {
-        name: {
-            version: TemplateVersion(
-                entry["deployedName"],
-                frozenset(entry["variables"]),
-                frozenset(entry.get("subjectVariables", ())),
-            )
-            for version, entry in versions.items()
-        }
-        for name, versions in catalog.items()
-    }
 
 
 def _report_lanes(raw: str) -> tuple[ReportLane, ...]:

@@ -27,9 +27,10 @@ import pytest
 import structlog
 from moto import mock_aws
 
-from ses_email_pipeline.template_files import catalog_json, discover
-from handlers import log
-from handlers.settings import Settings, _template_catalog
+from ses_email_pipeline.handlers import catalog as template_catalog
+from ses_email_pipeline.template_files import deployed_catalog, discover
+from ses_email_pipeline.handlers import log
+from ses_email_pipeline.handlers.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = Path(__file__).resolve().parent / "events"
@@ -91,7 +92,7 @@ def _structlog_for_tests() -> Iterator[None]:
 @pytest.fixture
 def catalog() -> str:
     """The real templates/ folder as the handlers' catalog for stack `test`."""
-    return catalog_json(discover(ROOT / "templates"), prefix="email-test")
+    return template_catalog.to_json(deployed_catalog(discover(ROOT / "templates"), prefix="email-test"))
 
 
 @dataclass
@@ -152,7 +153,7 @@ def make_settings(catalog: str) -> Callable[..., Settings]:
             "sender": "Notifications <no-reply@mail.example.com>",
             "configuration_set": "email-test",
             "recipient_hash_key": HASH_KEY.encode(),
-            "templates": _template_catalog(catalog),
+            "templates": template_catalog.from_json(catalog),
             "account_send_rate": 14.0,
             "lane_rate_share": 1.0,
             "lane_max_concurrency": 2,

@@ -16,8 +16,8 @@ from ses_email_pipeline.monitoring import (
     WatchedLane,
     event_pattern,
 )
-from handlers import log
-from handlers.metrics import LANE_DIMENSION, LANE_METRICS
+from ses_email_pipeline.handlers import log
+from ses_email_pipeline.handlers.metrics import LANE_DIMENSION, LANE_METRICS
 from local.mocks import ACCOUNT, REGION, Recorded, RecordingMocks, run_program
 
 NAME = "email-dev"

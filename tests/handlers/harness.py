@@ -6,11 +6,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from handlers.idempotency import OnceOnly
-from handlers.lane import Composer, LaneProcessor, PartialBatchResponse
-from handlers.pacing import Pacer
-from handlers.ses import SesSender
-from handlers.settings import Settings
+from ses_email_pipeline.handlers.idempotency import OnceOnly
+from ses_email_pipeline.handlers.lane import Composer, LaneProcessor, PartialBatchResponse
+from ses_email_pipeline.handlers.pacing import Pacer
+from ses_email_pipeline.handlers.ses import SesSender
+from ses_email_pipeline.handlers.settings import Settings
 from tests.conftest import FakeContext, Lanes
 from tests.handlers.fakes import FakeSes, Recording
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from handlers.contract import MAX_RECIPIENTS, EmailRequest, check_allowlist, parse_event, resolve_template
-from handlers.errors import InvalidEvent
-from handlers.settings import _template_catalog
+from ses_email_pipeline.handlers.contract import MAX_RECIPIENTS, EmailRequest, check_allowlist, parse_event, resolve_template
+from ses_email_pipeline.handlers.errors import InvalidEvent
+from ses_email_pipeline.handlers.catalog import from_json as _template_catalog
 from tests.conftest import load_event
 
 

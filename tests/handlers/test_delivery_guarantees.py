@@ -19,9 +19,9 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 from structlog.testing import capture_logs
 
-from handlers import lane, priority, ses, templated, timeouts
+from ses_email_pipeline.handlers import lane, priority, ses, templated, timeouts
 from ses_email_pipeline.email_sender import DEFAULT_LANES
-from handlers.settings import Env
+from ses_email_pipeline.handlers.settings import Env
 from tests.conftest import HASH_KEY, FakeContext, Lanes, load_event
 
 FUNCTION_TIMEOUT_MS = 60_000
@@ -311,7 +311,7 @@ def test_ses_answering_without_a_message_id_is_an_unknown_outcome(make_lane: Cal
 
 def test_the_reserve_is_the_worst_case_of_the_real_clients() -> None:
     """Every attempt at the configured timeouts, plus the backoff, for the send and its record."""
-    from handlers import idempotency
+    from ses_email_pipeline.handlers import idempotency
 
     for client, limits in ((ses.create_client("eu-west-1"), timeouts.SES_SEND),
                            (idempotency.create_dynamodb_client("eu-west-1"), timeouts.IDEMPOTENCY_STORE)):

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from handlers.errors import DependencyUnavailable, OutcomeUnknown, RetryableSendError
-from handlers.idempotency import OnceOnly
+from ses_email_pipeline.handlers.errors import DependencyUnavailable, OutcomeUnknown, RetryableSendError
+from ses_email_pipeline.handlers.idempotency import OnceOnly
 from tests.conftest import FakeContext, Lanes
 from tests.handlers.fakes import Recording
 

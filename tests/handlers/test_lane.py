@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from handlers import templated
-from handlers.lane import retry_delay
-from handlers.settings import DEFAULT_MAX_RECEIVE_COUNT, Settings
+from ses_email_pipeline.handlers import templated
+from ses_email_pipeline.handlers.lane import retry_delay
+from ses_email_pipeline.handlers.settings import DEFAULT_MAX_RECEIVE_COUNT, Settings
 from tests.conftest import FakeContext, Lanes, load_event
 from tests.handlers.fakes import FakeSes, client_error
 from tests.handlers.harness import LaneHarness

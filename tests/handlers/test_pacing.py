@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from handlers.pacing import Pacer, instance_rate
+from ses_email_pipeline.handlers.pacing import Pacer, instance_rate
 
 
 class Clock:

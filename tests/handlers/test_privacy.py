@@ -10,8 +10,8 @@ import boto3
 import pytest
 from structlog.testing import capture_logs
 
-from handlers import lane, priority, report, templated
-from handlers.settings import Env
+from ses_email_pipeline.handlers import lane, priority, report, templated
+from ses_email_pipeline.handlers.settings import Env
 from tests.conftest import HASH_KEY, FakeContext, Lanes, load_event
 from tests.handlers.fakes import FakeSes, client_error
 

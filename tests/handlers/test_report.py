@@ -10,13 +10,13 @@ from typing import Any
 import boto3
 import pytest
 
-from handlers import report
-from handlers.errors import InvalidEvent
-from handlers.idempotency import OnceOnly
-from handlers.pacing import Pacer
-from handlers.report import DailyReport, report_window
-from handlers.ses import SesSender
-from handlers.settings import ReportLane, Settings
+from ses_email_pipeline.handlers import report
+from ses_email_pipeline.handlers.errors import InvalidEvent
+from ses_email_pipeline.handlers.idempotency import OnceOnly
+from ses_email_pipeline.handlers.pacing import Pacer
+from ses_email_pipeline.handlers.report import DailyReport, report_window
+from ses_email_pipeline.handlers.ses import SesSender
+from ses_email_pipeline.handlers.settings import ReportLane, Settings
 from tests.conftest import FakeContext, Lanes
 from tests.handlers.fakes import FakeSes
 

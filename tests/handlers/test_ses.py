@@ -18,8 +18,8 @@ from botocore.exceptions import (
 )
 from botocore.stub import Stubber
 
-from handlers import ses
-from handlers.errors import (
+from ses_email_pipeline.handlers import ses
+from ses_email_pipeline.handlers.errors import (
     DailyQuotaExhausted,
     OutcomeUnknown,
     PermanentSendError,
@@ -28,9 +28,9 @@ from handlers.errors import (
     SendingNotAuthorized,
     SendThrottled,
 )
-from handlers.pacing import Pacer
-from handlers.ses import OutgoingEmail, SesSender, classify
-from handlers.settings import Settings
+from ses_email_pipeline.handlers.pacing import Pacer
+from ses_email_pipeline.handlers.ses import OutgoingEmail, SesSender, classify
+from ses_email_pipeline.handlers.settings import Settings
 from tests.handlers.fakes import client_error
 
 ACCOUNT = {"SendQuota": {"Max24HourSend": 200.0, "MaxSendRate": 1.0, "SentLast24Hours": 0.0}, "SendingEnabled": True}

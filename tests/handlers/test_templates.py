@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from ses_email_pipeline.template_files import catalog_json, discover
-from handlers.templates import missing_variables, required_variables
+from ses_email_pipeline.handlers.catalog import from_json, to_json
+from ses_email_pipeline.template_files import deployed_catalog, discover
+from ses_email_pipeline.handlers.templates import missing_variables, required_variables
 from tests.conftest import ROOT
 
 
@@ -55,4 +56,6 @@ def test_deployed_names_carry_the_prefix_and_respect_ses_rules() -> None:
     assert template.deployed_name("email-prod") == "email-prod-notification-v1"
     with pytest.raises(ValueError, match="at most 64"):
         template.deployed_name("x" * 60)
-    assert '"deployedName":"email-dev-notification-v1"' in catalog_json([template], "email-dev")
+    written = to_json(deployed_catalog([template], "email-dev"))
+    assert '"deployedName":"email-dev-notification-v1"' in written
+    assert from_json(written) == deployed_catalog([template], "email-dev")  # the reader reads what the writer wrote
