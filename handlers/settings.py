@@ -11,8 +11,9 @@ from __future__ import annotations
 import enum
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import catalog
 
@@ -85,10 +86,10 @@ class Settings:
     """
 
     stack: str
-    lane: str
     sender: str
     configuration_set: str
     recipient_hash_key: bytes
+    lane: str = ""
     reply_to: tuple[str, ...] = ()
     templates: catalog.Catalog = field(default_factory=dict)
     default_template: str = "notification"
@@ -113,37 +114,21 @@ class Settings:
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from an environment mapping (the process environment by default).
 
+        A variable that is unset or empty leaves its field's default (declared once, above).
+
         Raises:
             ConfigurationError: a required variable is missing or a value cannot be parsed.
         """
         env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
         try:
-            return cls(
-                stack=_required(env, Env.STACK),
-                lane=env.get(Env.LANE, ""),
-                sender=_required(env, Env.SENDER),
-                configuration_set=_required(env, Env.CONFIGURATION_SET),
-                recipient_hash_key=_required(env, Env.RECIPIENT_HASH_KEY).encode(),
-                reply_to=_csv(env.get(Env.REPLY_TO, "")),
-                templates=catalog.from_json(env.get(Env.TEMPLATES, "{}")),
-                default_template=env.get(Env.DEFAULT_TEMPLATE, "notification"),
-                recipient_allowlist=_csv(env.get(Env.RECIPIENT_ALLOWLIST, "").lower()),
-                oncall_recipients=_csv(env.get(Env.ONCALL_RECIPIENTS, "")),
-                report_recipients=_csv(env.get(Env.REPORT_RECIPIENTS, "")),
-                account_send_rate=float(env.get(Env.ACCOUNT_SEND_RATE, "1")),
-                lane_rate_share=float(env.get(Env.LANE_RATE_SHARE, "1")),
-                lane_max_concurrency=int(env.get(Env.LANE_MAX_CONCURRENCY, "2")),
-                queue_url=env.get(Env.QUEUE_URL, ""),
-                dead_letter_queue_url=env.get(Env.DEAD_LETTER_QUEUE_URL, ""),
-                idempotency_table=env.get(Env.IDEMPOTENCY_TABLE, ""),
-                idempotency_ttl_seconds=int(env.get(Env.IDEMPOTENCY_TTL_SECONDS, "86400")),
-                delivery=Delivery(env.get(Env.LANE_DELIVERY, Delivery.AT_MOST_ONCE.value)),
-                retry_base_delay_seconds=int(env.get(Env.RETRY_BASE_DELAY_SECONDS, "30")),
-                retry_max_delay_seconds=int(env.get(Env.RETRY_MAX_DELAY_SECONDS, "900")),
-                halt_delay_seconds=int(env.get(Env.HALT_DELAY_SECONDS, "900")),
-                metrics_namespace=env.get(Env.METRICS_NAMESPACE, ""),
-                report_lanes=_report_lanes(env.get(Env.REPORT_LANES, "[]")),
-            )
+            for name, (variable, parse) in _FROM_ENVIRONMENT.items():
+                raw = env.get(variable, "")
+                if raw:
+                    values[name] = parse(raw)
+                elif name in _REQUIRED:
+                    raise ConfigurationError(f"environment variable {variable} is not set")
+            return cls(**values)
         except (ValueError, TypeError, KeyError) as exc:
             raise ConfigurationError(f"cannot parse the function's environment: {exc}") from exc
 
@@ -162,13 +147,6 @@ class Settings:
         return self
 
 
-def _required(env: Mapping[str, str], name: str) -> str:
-    value = env.get(name, "")
-    if not value:
-        raise ConfigurationError(f"environment variable {name} is not set")
-    return value
-
-
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
@@ -179,3 +157,34 @@ def _report_lanes(raw: str) -> tuple[ReportLane, ...]:
         ReportLane(item["name"], item["queueUrl"], item["deadLetterQueueUrl"])
         for item in json.loads(raw)
     )
+
+
+#: Settings field -> (its environment variable, how to parse it).
+_FROM_ENVIRONMENT: Mapping[str, tuple[str, Callable[[str], Any]]] = {
+    "stack": (Env.STACK, str),
+    "lane": (Env.LANE, str),
+    "sender": (Env.SENDER, str),
+    "configuration_set": (Env.CONFIGURATION_SET, str),
+    "recipient_hash_key": (Env.RECIPIENT_HASH_KEY, str.encode),
+    "reply_to": (Env.REPLY_TO, _csv),
+    "templates": (Env.TEMPLATES, catalog.from_json),
+    "default_template": (Env.DEFAULT_TEMPLATE, str),
+    "recipient_allowlist": (Env.RECIPIENT_ALLOWLIST, lambda raw: _csv(raw.lower())),
+    "oncall_recipients": (Env.ONCALL_RECIPIENTS, _csv),
+    "report_recipients": (Env.REPORT_RECIPIENTS, _csv),
+    "account_send_rate": (Env.ACCOUNT_SEND_RATE, float),
+    "lane_rate_share": (Env.LANE_RATE_SHARE, float),
+    "lane_max_concurrency": (Env.LANE_MAX_CONCURRENCY, int),
+    "queue_url": (Env.QUEUE_URL, str),
+    "dead_letter_queue_url": (Env.DEAD_LETTER_QUEUE_URL, str),
+    "idempotency_table": (Env.IDEMPOTENCY_TABLE, str),
+    "idempotency_ttl_seconds": (Env.IDEMPOTENCY_TTL_SECONDS, int),
+    "delivery": (Env.LANE_DELIVERY, Delivery),
+    "retry_base_delay_seconds": (Env.RETRY_BASE_DELAY_SECONDS, int),
+    "retry_max_delay_seconds": (Env.RETRY_MAX_DELAY_SECONDS, int),
+    "halt_delay_seconds": (Env.HALT_DELAY_SECONDS, int),
+    "metrics_namespace": (Env.METRICS_NAMESPACE, str),
+    "report_lanes": (Env.REPORT_LANES, _report_lanes),
+}
+#: Fields every function's environment must set.
+_REQUIRED = frozenset({"stack", "sender", "configuration_set", "recipient_hash_key"})
