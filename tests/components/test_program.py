@@ -148,3 +148,12 @@ def test_the_aws_provider_tags_every_resource_by_default() -> None:
 
     config = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
     assert config["aws:defaultTags"] == {"value": {"tags": {"project": "email-pipeline", "managed-by": "pulumi"}}}
+
+
+def test_the_dev_stack_declares_the_recorded_resources(dev: RecordingMocks) -> None:
+    """Refactors keep every URN: the same types and logical names as `dev_stack_resources.txt`."""
+    from pathlib import Path
+
+    recorded = Path(__file__).with_name("dev_stack_resources.txt").read_text().splitlines()
+    expected = sorted(line for line in recorded if line and not line.startswith("#"))
+    assert sorted(f"{r.typ} {r.name}" for r in dev.resources) == expected
