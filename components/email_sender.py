@@ -17,7 +17,7 @@ import pulumi_aws as aws
 from .handlers.metrics import DEFAULT_NAMESPACE
 from .handlers.settings import DEFAULT_MAX_RECEIVE_COUNT, Delivery, Env
 from .packaging import build_handler_zip, build_layer_zip
-from .queue_policies import deny_insecure_transport, policy_document
+from .queues import failure_queue
 from .handlers import catalog
 from .template_files import deployed_catalog, discover
 
@@ -364,7 +364,7 @@ class EmailSender(pulumi.ComponentResource):
         code: Path,
     ) -> _Lane:
         label = f"{self._name}-{lane.name}"
-        dlq = self._dead_letter_queue(f"{label}-dlq")
+        dlq = self._failure_queue(f"{label}-dlq")
         queue = aws.sqs.Queue(
             f"{label}-queue",
             name=f"{label}-queue",
@@ -422,7 +422,7 @@ class EmailSender(pulumi.ComponentResource):
         templates: Mapping[str, aws.ses.Template], table: aws.dynamodb.Table, layer: aws.lambda_.LayerVersion,
         code: Path, lanes: Mapping[str, _Lane],
     ) -> _Report:
-        failures = self._dead_letter_queue(f"{self._name}-report-failures")
+        failures = self._failure_queue(f"{self._name}-report-failures")
         report_templates = [t for deployed, t in templates.items() if "-daily-report-" in deployed]
         environment = {
             Env.LANE: "report",
@@ -519,19 +519,10 @@ class EmailSender(pulumi.ComponentResource):
         return [pulumi.Output.concat("arn:", self._partition, ":ses:", self._region, ":", self._account,
                                      ":identity/", name) for name in names]
 
-    def _dead_letter_queue(self, name: str) -> aws.sqs.Queue:
-        """An encrypted queue for failures, kept longer than any work queue so nothing expires first.
-
-        Its policy only refuses plain HTTP: the functions write to it with their roles. (The lane
-        queues' policies belong to whoever routes events into them, e.g. EventRouter.)
-        """
-        queue = aws.sqs.Queue(
-            name, name=name, sqs_managed_sse_enabled=True,
-            message_retention_seconds=self._args.dead_letter_retention_seconds, tags=self._tags, opts=self._child,
-        )
-        aws.sqs.QueuePolicy(f"{name}-policy", queue_url=queue.url,
-                            policy=policy_document(deny_insecure_transport(queue.arn)), opts=self._child)
-        return queue
+    def _failure_queue(self, name: str) -> aws.sqs.Queue:
+        """Kept longer than any work queue so nothing expires first; the functions write with their roles."""
+        return failure_queue(name, retention_seconds=self._args.dead_letter_retention_seconds, tags=self._tags,
+                             parent=self).queue
 
     def _log_group(self, resource_name: str, path: str) -> aws.cloudwatch.LogGroup:
         """Every log group is declared, so it has the stack's retention (not "never expire")."""

@@ -17,7 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from .queue_policies import deny_insecure_transport, policy_document
+from .queues import FailureQueue, deny_insecure_transport, failure_queue, policy_document
 from .route_coverage import Unrouted, unrouted_patterns
 
 TYPE_TOKEN = "email-pipeline:index:EventRouter"
@@ -311,13 +311,7 @@ class EventRouter(pulumi.ComponentResource):
             tags=self._tags,
             opts=self._child(),
         )
-        dlq = self._dead_letter_queue(f"{prefix}-dlq")
-        aws.sqs.QueuePolicy(
-            f"{prefix}-dlq-policy",
-            queue_url=dlq.url,
-            policy=_events_send_policy(dlq.arn, [rule.arn]),
-            opts=self._child(),
-        )
+        dlq = self._failure_queue(f"{prefix}-dlq", [rule.arn]).queue
         return _RouteResources(route, rule, dlq)
 
     def _build_lane_policies(self, routed: Sequence[_RouteResources]) -> dict[str, aws.sqs.QueuePolicy]:
@@ -331,7 +325,8 @@ class EventRouter(pulumi.ComponentResource):
             policies[lane] = aws.sqs.QueuePolicy(
                 f"{self._name}-{lane}-lane-policy",
                 queue_url=queue.url,
-                policy=_events_send_policy(queue.arn, [rule.arn for rule in rules]),
+                policy=policy_document(_events_send(queue.arn, [rule.arn for rule in rules]),
+                                       deny_insecure_transport(queue.arn)),
                 opts=self._child(),
             )
         return policies
@@ -360,35 +355,25 @@ class EventRouter(pulumi.ComponentResource):
     ) -> tuple[aws.sqs.Queue, aws.sqs.Queue, list[aws.cloudwatch.EventRule]]:
         """The unrouted queue, and one catch-all rule per accepted pair its routes do not fully take."""
         prefix = f"{self._name}-unrouted"
-        queue = self._dead_letter_queue(prefix)
-        dlq = self._dead_letter_queue(f"{prefix}-dlq")
         named = {f"{prefix}-{unrouted.key}": unrouted for unrouted in unrouted_patterns(self._args.routes)}
         rules = {name: self._build_unrouted_rule(bus, name, unrouted) for name, unrouted in named.items()}
-        if not rules:
-            for queue_resource, suffix in ((queue, "policy"), (dlq, "dlq-policy")):
-                aws.sqs.QueuePolicy(f"{prefix}-{suffix}", queue_url=queue_resource.url,
-                                    policy=policy_document(deny_insecure_transport(queue_resource.arn)),
-                                    opts=self._child())
-        if rules:
-            rule_arns = [rule.arn for rule in rules.values()]
-            policy = aws.sqs.QueuePolicy(f"{prefix}-policy", queue_url=queue.url,
-                                         policy=_events_send_policy(queue.arn, rule_arns), opts=self._child())
-            aws.sqs.QueuePolicy(f"{prefix}-dlq-policy", queue_url=dlq.url,
-                                policy=_events_send_policy(dlq.arn, rule_arns), opts=self._child())
-            for name, rule in rules.items():
-                aws.cloudwatch.EventTarget(
-                    f"{name}-target",
-                    rule=rule.name,
-                    event_bus_name=bus.name,
-                    target_id="unrouted",
-                    arn=queue.arn,
-                    retry_policy={
-                        "maximum_retry_attempts": self._args.target_max_retry_attempts,
-                        "maximum_event_age_in_seconds": self._args.target_max_event_age_seconds,
-                    },
-                    dead_letter_config={"arn": dlq.arn},
-                    opts=self._child(depends_on=[policy]),
-                )
+        rule_arns = [rule.arn for rule in rules.values()]
+        queue, policy = self._failure_queue(prefix, rule_arns)
+        dlq = self._failure_queue(f"{prefix}-dlq", rule_arns).queue
+        for name, rule in rules.items():
+            aws.cloudwatch.EventTarget(
+                f"{name}-target",
+                rule=rule.name,
+                event_bus_name=bus.name,
+                target_id="unrouted",
+                arn=queue.arn,
+                retry_policy={
+                    "maximum_retry_attempts": self._args.target_max_retry_attempts,
+                    "maximum_event_age_in_seconds": self._args.target_max_event_age_seconds,
+                },
+                dead_letter_config={"arn": dlq.arn},
+                opts=self._child(depends_on=[policy]),
+            )
         return queue, dlq, list(rules.values())
 
     def _build_unrouted_rule(self, bus: aws.cloudwatch.EventBus, name: str,
@@ -411,10 +396,7 @@ class EventRouter(pulumi.ComponentResource):
         if function_arn is None:
             return None, None
         prefix = f"{self._name}-daily-report"
-        dlq = self._dead_letter_queue(f"{prefix}-dlq")
-        # Scheduler sends to it with its role: the queue's policy only refuses plain HTTP.
-        aws.sqs.QueuePolicy(f"{prefix}-dlq-policy", queue_url=dlq.url,
-                            policy=policy_document(deny_insecure_transport(dlq.arn)), opts=self._child())
+        dlq = self._failure_queue(f"{prefix}-dlq", []).queue  # Scheduler sends to it with its role
         role = aws.iam.Role(
             f"{prefix}-scheduler",
             name=f"{prefix}-scheduler",
@@ -478,30 +460,23 @@ class EventRouter(pulumi.ComponentResource):
         )
         return dlq, schedule
 
-    def _dead_letter_queue(self, queue_name: str) -> aws.sqs.Queue:
-        return aws.sqs.Queue(
-            queue_name,
-            name=queue_name,
-            sqs_managed_sse_enabled=True,
-            message_retention_seconds=self._args.dead_letter_retention_seconds,
-            tags=self._tags,
-            opts=self._child(),
-        )
+    def _failure_queue(self, name: str, sending_rules: Sequence[pulumi.Input[str]]) -> FailureQueue:
+        """A failure queue only `sending_rules` may write to through EventBridge (none: only its refusal of HTTP)."""
+        grants = (lambda arn: [_events_send(arn, sending_rules)]) if sending_rules else None
+        return failure_queue(name, retention_seconds=self._args.dead_letter_retention_seconds, tags=self._tags,
+                             parent=self, grants=grants)
 
 
-def _events_send_policy(queue_arn: pulumi.Input[str], rule_arns: Sequence[pulumi.Input[str]]) -> pulumi.Output[str]:
-    """A queue policy letting EventBridge send to `queue_arn` only on behalf of `rule_arns`, over TLS."""
-    return policy_document(
-        {
-            "Sid": "EventBridgeRules",
-            "Effect": "Allow",
-            "Principal": {"Service": "events.amazonaws.com"},
-            "Action": "sqs:SendMessage",
-            "Resource": queue_arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": list(rule_arns)}},
-        },
-        deny_insecure_transport(queue_arn),
-    )
+def _events_send(queue_arn: pulumi.Input[str], rule_arns: Sequence[pulumi.Input[str]]) -> dict[str, Any]:
+    """Let EventBridge send to `queue_arn` only on behalf of `rule_arns`."""
+    return {
+        "Sid": "EventBridgeRules",
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": list(rule_arns)}},
+    }
 
 
 def _validate(name: str, args: EventRouterArgs) -> None:

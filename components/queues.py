@@ -1,0 +1,71 @@
+"""The pipeline's failure queues, and the policy statements every queue of it carries.
+
+A dead-letter queue, an unrouted queue or a failure destination holds mail nobody will retry on
+their own: each is encrypted, keeps messages longer than any work queue, and refuses plain HTTP.
+An SQS queue has exactly one policy, so whoever creates a queue writes its whole policy here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import pulumi
+import pulumi_aws as aws
+
+
+def deny_insecure_transport(queue_arn: pulumi.Input[str]) -> dict[str, Any]:
+    """Refuse any request to the queue that does not use TLS.
+
+    The standard statement, in the form AWS CDK's `enforceSSL` writes (aws-sqs `queue.ts`). A Deny
+    may name `sqs:*`: it takes permissions away, it grants none.
+    """
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "sqs:*",
+        "Resource": queue_arn,
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def policy_document(*statements: dict[str, Any]) -> pulumi.Output[str]:
+    """A queue policy document from statements (built from data, never a hand-written string)."""
+    return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+Grants = Callable[[pulumi.Output[str]], Sequence[dict[str, Any]]]
+
+
+class FailureQueue(NamedTuple):
+    """A failure queue and its policy (a writer that needs the grant waits for the policy)."""
+
+    queue: aws.sqs.Queue
+    policy: aws.sqs.QueuePolicy
+
+
+def failure_queue(
+    name: str,
+    *,
+    retention_seconds: int,
+    tags: Mapping[str, str],
+    parent: pulumi.Resource,
+    grants: Grants | None = None,
+) -> FailureQueue:
+    """An encrypted queue `name` for mail that failed, and its policy `<name>-policy`.
+
+    Args:
+        name: the queue's logical and physical name.
+        retention_seconds: how long a message waits for an operator (longer than any work queue).
+        tags: applied to the queue.
+        parent: the component that owns it.
+        grants: the policy's Allow statements for the queue's ARN (e.g. EventBridge rules sending
+            to it); none when its writers send with their own IAM roles.
+    """
+    queue = aws.sqs.Queue(name, name=name, sqs_managed_sse_enabled=True, message_retention_seconds=retention_seconds,
+                          tags=dict(tags), opts=pulumi.ResourceOptions(parent=parent))
+    statements = [*(grants(queue.arn) if grants else []), deny_insecure_transport(queue.arn)]
+    policy = aws.sqs.QueuePolicy(f"{name}-policy", queue_url=queue.url, policy=policy_document(*statements),
+                                 opts=pulumi.ResourceOptions(parent=parent))
+    return FailureQueue(queue, policy)
