@@ -19,7 +19,7 @@ from .handlers.settings import DEFAULT_MAX_RECEIVE_COUNT, Delivery, Env
 from .packaging import build_handler_zip, build_layer_zip
 from .queues import failure_queue
 from .handlers import catalog
-from .template_files import deployed_catalog, discover
+from .template_files import TemplateFiles, deployed_catalog, discover
 
 RUNTIME = "python3.12"
 ARCHITECTURE = "arm64"
@@ -178,7 +178,8 @@ class EmailSender(pulumi.ComponentResource):
     idempotency_table_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: EmailSenderArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        _check_name_lengths(name, args)
+        template_files = discover(Path(args.templates_dir))
+        _check_name_lengths(name, args, template_files)
         super().__init__("email-pipeline:index:EmailSender", name, None, opts)
         self._name = name
         self._args = args
@@ -188,15 +189,18 @@ class EmailSender(pulumi.ComponentResource):
         self._region = aws.get_region_output(opts=pulumi.InvokeOptions(parent=self)).region
         self._partition = aws.get_partition_output(opts=pulumi.InvokeOptions(parent=self)).partition
 
-        identity = self._build_identity()
-        config_set = self._build_configuration_set()
-        templates = self._build_templates()
-        table = self._build_idempotency_table()
-        layer = self._build_layer()
-        code = self._build_code_archive()
-        lanes = {lane.name: self._build_lane(lane, identity, config_set, templates, table, layer, code)
-                 for lane in args.lanes}
-        report = self._build_report(identity, config_set, templates, table, layer, code, lanes)
+        shared = _Shared(
+            identity=self._build_identity(),
+            config_set=self._build_configuration_set(),
+            templates=self._build_templates(template_files),
+            template_catalog=catalog.to_json(deployed_catalog(template_files, name)),
+            table=self._build_idempotency_table(),
+            layer=self._build_layer(),
+            code=self._build_code_archive(),
+        )
+        lanes = {lane.name: self._build_lane(lane, shared) for lane in args.lanes}
+        report = self._build_report(shared, lanes)
+        identity, config_set, table = shared.identity, shared.config_set, shared.table
 
         self.identity_arn = identity.arn
         self.configuration_set_name = config_set.configuration_set_name
@@ -309,9 +313,8 @@ class EmailSender(pulumi.ComponentResource):
                                "input_template": ses_feedback_template()},
             opts=self._child)
 
-    def _build_templates(self) -> dict[str, aws.ses.Template]:
+    def _build_templates(self, template_files: Sequence[TemplateFiles]) -> dict[str, aws.ses.Template]:
         """One SES template per version folder; the handlers get the catalog in their environment."""
-        self._template_files = discover(Path(self._args.templates_dir))
         return {
             template.deployed_name(self._name): aws.ses.Template(
                 f"{self._name}-template-{template.name}-{template.version}",
@@ -321,7 +324,7 @@ class EmailSender(pulumi.ComponentResource):
                 text=template.text,
                 opts=self._child,
             )
-            for template in self._template_files
+            for template in template_files
         }
 
     # --- shared runtime pieces ---------------------------------------------------------------
@@ -358,11 +361,7 @@ class EmailSender(pulumi.ComponentResource):
 
     # --- lanes and functions -----------------------------------------------------------------
 
-    def _build_lane(
-        self, lane: LaneConfig, identity: aws.sesv2.EmailIdentity, config_set: aws.sesv2.ConfigurationSet,
-        templates: Mapping[str, aws.ses.Template], table: aws.dynamodb.Table, layer: aws.lambda_.LayerVersion,
-        code: Path,
-    ) -> _Lane:
+    def _build_lane(self, lane: LaneConfig, shared: _Shared) -> _Lane:
         label = f"{self._name}-{lane.name}"
         dlq = self._failure_queue(f"{label}-dlq")
         queue = aws.sqs.Queue(
@@ -398,10 +397,10 @@ class EmailSender(pulumi.ComponentResource):
             _allow(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                     "sqs:ChangeMessageVisibility"], [queue.arn]),
             _allow(["sqs:SendMessage"], [dlq.arn]),
-            _ses_send(identity, config_set, list(templates.values()), self._recipient_identity_arns()),
+            _ses_send(shared, list(shared.templates.values()), self._recipient_identity_arns()),
         ]
         function, log_group, role_policy = self._build_function(
-            lane.name, lane.handler, layer, code, table, environment, statements,
+            lane.name, lane.handler, shared, environment, statements,
             reserved=concurrency if lane.reserved and self._args.reserve_concurrency else None,
         )
         aws.lambda_.EventSourceMapping(
@@ -417,13 +416,9 @@ class EmailSender(pulumi.ComponentResource):
         )
         return _Lane(queue, dlq, function, log_group)
 
-    def _build_report(
-        self, identity: aws.sesv2.EmailIdentity, config_set: aws.sesv2.ConfigurationSet,
-        templates: Mapping[str, aws.ses.Template], table: aws.dynamodb.Table, layer: aws.lambda_.LayerVersion,
-        code: Path, lanes: Mapping[str, _Lane],
-    ) -> _Report:
+    def _build_report(self, shared: _Shared, lanes: Mapping[str, _Lane]) -> _Report:
         failures = self._failure_queue(f"{self._name}-report-failures")
-        report_templates = [t for deployed, t in templates.items() if "-daily-report-" in deployed]
+        report_templates = [t for deployed, t in shared.templates.items() if "-daily-report-" in deployed]
         environment = {
             Env.LANE: "report",
             Env.IDEMPOTENCY_TTL_SECONDS: str(3 * 86_400),
@@ -433,13 +428,13 @@ class EmailSender(pulumi.ComponentResource):
             ]),
         }
         statements = [
-            _ses_send(identity, config_set, report_templates, self._recipient_identity_arns()),
+            _ses_send(shared, report_templates, self._recipient_identity_arns()),
             # GetMetricData has no resource-level permissions: AWS accepts only "*".
             _allow(["cloudwatch:GetMetricData"], ["*"]),
             _allow(["sqs:SendMessage"], [failures.arn]),
         ]
         function, log_group, role_policy = self._build_function(
-            "report", "handlers.report.handler", layer, code, table, environment, statements)
+            "report", "handlers.report.handler", shared, environment, statements)
         aws.lambda_.FunctionEventInvokeConfig(
             f"{self._name}-report-async",
             function_name=function.name,
@@ -451,9 +446,8 @@ class EmailSender(pulumi.ComponentResource):
         return _Report(function, log_group, failures)
 
     def _build_function(
-        self, label: str, handler: str, layer: aws.lambda_.LayerVersion, code: Path, table: aws.dynamodb.Table,
-        environment: Mapping[str, pulumi.Input[str]], statements: list[Mapping[str, Any]],
-        reserved: int | None = None,
+        self, label: str, handler: str, shared: _Shared, environment: Mapping[str, pulumi.Input[str]],
+        statements: list[Mapping[str, Any]], reserved: int | None = None,
     ) -> tuple[aws.lambda_.Function, aws.cloudwatch.LogGroup, aws.iam.RolePolicy]:
         function_name = f"{self._name}-{label}"
         log_group = self._log_group(f"{function_name}-logs", f"/aws/lambda/{function_name}")
@@ -470,7 +464,7 @@ class EmailSender(pulumi.ComponentResource):
         common = [
             _allow(["logs:CreateLogStream", "logs:PutLogEvents"], [pulumi.Output.concat(log_group.arn, ":*")]),
             _allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
-                   [table.arn]),
+                   [shared.table.arn]),
             # GetAccount (the send rate and quota) has no resource-level permissions: only "*".
             _allow(["ses:GetAccount"], ["*"]),
             # X-Ray's PutTraceSegments and PutTelemetryRecords have no resource-level permissions.
@@ -488,14 +482,14 @@ class EmailSender(pulumi.ComponentResource):
             runtime=RUNTIME,
             architectures=[ARCHITECTURE],
             handler=handler,
-            code=pulumi.FileArchive(str(code)),
-            source_code_hash=_sha256_base64(code),
+            code=pulumi.FileArchive(str(shared.code)),
+            source_code_hash=_sha256_base64(shared.code),
             role=role.arn,
-            layers=[layer.arn],
+            layers=[shared.layer.arn],
             timeout=self._args.function_timeout_seconds,
             memory_size=self._args.memory_mb,
             reserved_concurrent_executions=reserved,
-            environment={"variables": {**self._common_environment(table), **environment}},
+            environment={"variables": {**self._common_environment(shared), **environment}},
             logging_config={"log_format": "JSON", "log_group": log_group.name,
                             "application_log_level": "INFO", "system_log_level": "WARN"},
             tracing_config={"mode": "Active"},
@@ -531,24 +525,37 @@ class EmailSender(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    def _common_environment(self, table: aws.dynamodb.Table) -> dict[str, pulumi.Input[str]]:
+    def _common_environment(self, shared: _Shared) -> dict[str, pulumi.Input[str]]:
         args = self._args
         return {
             Env.STACK: self._name,
             Env.SENDER: args.sender,
             Env.CONFIGURATION_SET: self._name,
             Env.RECIPIENT_HASH_KEY: args.recipient_hash_key,
-            Env.TEMPLATES: catalog.to_json(deployed_catalog(self._template_files, self._name)),
+            Env.TEMPLATES: shared.template_catalog,
             Env.DEFAULT_TEMPLATE: args.default_template,
             Env.REPLY_TO: ",".join(args.reply_to),
             Env.RECIPIENT_ALLOWLIST: ",".join(args.recipient_allowlist),
             Env.ONCALL_RECIPIENTS: ",".join(args.oncall_recipients),
             Env.REPORT_RECIPIENTS: ",".join(args.report_recipients),
             Env.ACCOUNT_SEND_RATE: str(args.account_send_rate),
-            Env.IDEMPOTENCY_TABLE: table.name,
+            Env.IDEMPOTENCY_TABLE: shared.table.name,
             Env.METRICS_NAMESPACE: args.metrics_namespace,
             Env.HALT_DELAY_SECONDS: str(HANDLER_MAX_RETRY_DELAY_SECONDS),
         }
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What every function of the sender builds on: made once, handed to each builder."""
+
+    identity: aws.sesv2.EmailIdentity
+    config_set: aws.sesv2.ConfigurationSet
+    templates: Mapping[str, aws.ses.Template]  # by deployed name
+    template_catalog: str  # the handlers' `EMAIL_TEMPLATES`
+    table: aws.dynamodb.Table
+    layer: aws.lambda_.LayerVersion
+    code: Path
 
 
 @dataclass(frozen=True)
@@ -570,7 +577,7 @@ class _Report:
 _AUTONAME_SUFFIX = 8
 
 
-def _check_name_lengths(name: str, args: EmailSenderArgs) -> None:
+def _check_name_lengths(name: str, args: EmailSenderArgs, template_files: Sequence[TemplateFiles]) -> None:
     """Physical names derive from `name`; AWS caps them, so a long stack name fails at preview.
 
     Raises:
@@ -585,7 +592,7 @@ def _check_name_lengths(name: str, args: EmailSenderArgs) -> None:
                                                                 "IAM role (autonamed)")]
     for lane in args.lanes:
         limits += [(f"{name}-{lane.name}-queue", 80, "SQS queue"), (f"{name}-{lane.name}-dlq", 80, "SQS queue")]
-    limits += [(template.deployed_name(name), 64, "SES template") for template in discover(Path(args.templates_dir))]
+    limits += [(template.deployed_name(name), 64, "SES template") for template in template_files]
     for physical, limit, kind in limits:
         if len(physical) > limit:
             raise ValueError(f"{kind} name {physical!r} is {len(physical)} characters, more than the {limit} AWS "
@@ -609,15 +616,15 @@ def _allow(actions: Sequence[str], resources: Sequence[pulumi.Input[str]]) -> di
 
 
 def _ses_send(
-    identity: aws.sesv2.EmailIdentity, config_set: aws.sesv2.ConfigurationSet, templates: Sequence[aws.ses.Template],
-    recipients: Sequence[pulumi.Input[str]] = (),
+    shared: _Shared, templates: Sequence[aws.ses.Template], recipients: Sequence[pulumi.Input[str]] = ()
 ) -> dict[str, Any]:
     """SendEmail on exactly the identity, the configuration set, the templates used (and the sandbox's recipients).
 
     Naming the configuration set means a compromised function cannot send around the event
     publishing and suppression it enforces; naming the identity, that it cannot send as anyone else.
     """
-    return _allow(["ses:SendEmail"], [identity.arn, config_set.arn, *[t.arn for t in templates], *recipients])
+    return _allow(["ses:SendEmail"],
+                  [shared.identity.arn, shared.config_set.arn, *[t.arn for t in templates], *recipients])
 
 
 def _bundled(subpackage: str) -> str:
