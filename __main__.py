@@ -6,12 +6,13 @@ This is the only module that reads `pulumi.Config`. Settings are parsed and chec
 
 from __future__ import annotations
 
+import dataclasses
+
 import pulumi
 import pulumi_random as random
 
 from ses_email_pipeline import (
     EmailSender,
-    EmailSenderArgs,
     EventRouter,
     EventRouterArgs,
     LaneQueue,
@@ -50,23 +51,7 @@ except ConfigErrors as errors:
 tags = {"project": pulumi.get_project(), "stack": pulumi.get_stack(), **settings.tags}
 namespace = f"{DEFAULT_NAMESPACE}/{pulumi.get_stack()}"
 
-sender = EmailSender(prefix, EmailSenderArgs(
-    sender=settings.sender,
-    identity=settings.identity,
-    recipient_hash_key=settings.recipient_hash_key,
-    account_send_rate=settings.account_send_rate,
-    lanes=settings.lanes,
-    report_recipients=settings.report_recipients,
-    oncall_recipients=settings.oncall_recipients,
-    recipient_allowlist=settings.recipient_allowlist,
-    function_timeout_seconds=settings.function_timeout_seconds,
-    log_retention_days=settings.log_retention_days,
-    replay_window_days=settings.archive_retention_days,
-    reserve_concurrency=settings.reserve_concurrency,
-    protect_idempotency_table=settings.production,
-    metrics_namespace=namespace,
-    tags=tags,
-))
+sender = EmailSender(prefix, dataclasses.replace(settings.sender_args, metrics_namespace=namespace, tags=tags))
 
 router = EventRouter(prefix, EventRouterArgs(
     lane_queues={
@@ -77,8 +62,8 @@ router = EventRouter(prefix, EventRouterArgs(
     routes=settings.routes,
     allowed_principals=settings.allowed_publishers,
     archive_retention_days=settings.archive_retention_days,
-    report_schedule=settings.report_schedule,
-    report_timezone=settings.report_timezone,
+    **{key: value for key, value in (("report_schedule", settings.report_schedule),
+                                     ("report_timezone", settings.report_timezone)) if value is not None},
     tags=tags,
 ))
 

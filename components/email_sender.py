@@ -6,6 +6,7 @@ import base64
 import hashlib
 import importlib.util
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,10 +19,22 @@ from .handlers.metrics import DEFAULT_NAMESPACE
 from .handlers.settings import DEFAULT_MAX_RECEIVE_COUNT, Delivery, Env
 from .packaging import build_handler_zip, build_layer_zip
 from .queues import failure_queue
+from .checks import Problem, address_problems, raise_if_any, sender_problems
 from .handlers import catalog
+from .handlers.timeouts import SEND_RESERVE_SECONDS
 from .template_files import TemplateFiles, deployed_catalog, discover
 
 RUNTIME = "python3.12"
+#: The lane handler that adds the on-call list to every email (the batch check charges for it).
+PRIORITY_HANDLER = "handlers.priority.handler"
+#: Retention periods CloudWatch Logs accepts (PutRetentionPolicy).
+RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                  3288, 3653)
+_LANE_NAME = re.compile(r"^[a-z0-9-]{1,20}$")
+#: SQS allows batches of 1-10 messages for a standard queue's event source mapping.
+_BATCH_SIZES = range(1, 11)
+#: Receives a message needs to ride out a 10-minute throttle (see `handlers.lane.retry_delay`).
+MIN_MAX_RECEIVE_COUNT = 5
 ARCHITECTURE = "arm64"
 #: Sends one instance completes per second: one SES call takes roughly 100 ms.
 SENDS_PER_INSTANCE_PER_SECOND = 10
@@ -78,7 +91,7 @@ class LaneConfig:
 DEFAULT_LANES: tuple[LaneConfig, ...] = (
     LaneConfig("normal", "handlers.templated.handler", rate_share=0.7),
     # An on-call alert twice beats none; a receipt twice is a complaint.
-    LaneConfig("priority", "handlers.priority.handler", rate_share=0.3, batch_size=5, batching_window_seconds=0,
+    LaneConfig("priority", PRIORITY_HANDLER, rate_share=0.3, batch_size=5, batching_window_seconds=0,
                reserved=True, delivery=Delivery.AT_LEAST_ONCE),
 )
 
@@ -144,6 +157,48 @@ class EmailSenderArgs:
     protect_idempotency_table: bool = True
     metrics_namespace: str = DEFAULT_NAMESPACE
     tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Check every argument AWS or the handlers would refuse later, all at once.
+
+        Raises:
+            InvalidArgs: listing each problem with the argument it is about.
+        """
+        raise_if_any("EmailSenderArgs", [
+            *sender_problems(self.sender, self.identity),
+            *address_problems("report_recipients", self.report_recipients),
+            *address_problems("oncall_recipients", self.oncall_recipients),
+            *address_problems("reply_to", self.reply_to),
+            *self._number_problems(),
+            *_lane_problems(self),
+            *self._template_problems(),
+        ])
+
+    def _number_problems(self) -> list[Problem]:
+        problems = []
+        if self.account_send_rate <= 0:
+            problems.append(Problem("account_send_rate", "must be a positive number (emails per second)"))
+        if self.log_retention_days not in RETENTION_DAYS:
+            problems.append(Problem("log_retention_days", f"{self.log_retention_days} is not a CloudWatch "
+                                                          f"retention; use one of {RETENTION_DAYS}"))
+        if not 1 <= self.function_timeout_seconds <= 900:
+            problems.append(Problem("function_timeout_seconds", "must be between 1 and 900 (Lambda's limit)"))
+        if self.dead_letter_retention_seconds <= self.queue_retention_seconds:
+            problems.append(Problem("dead_letter_retention_seconds",
+                                    "must exceed queue_retention_seconds, or dead letters expire before their lane"))
+        return problems
+
+    def _template_problems(self) -> list[Problem]:
+        """The default template and the report's must ship, or sends fail at runtime, not at preview."""
+        try:
+            names = {template.name for template in discover(Path(self.templates_dir))}
+        except (FileNotFoundError, OSError) as exc:
+            return [Problem("templates_dir", str(exc))]
+        return [Problem("templates_dir", f"has no {needed!r} template folder ({role}); add "
+                                         f"templates/{needed}/v1/ or copy it from the package")
+                for needed, role in ((self.default_template, "default_template"),
+                                     (catalog.REPORT_TEMPLATE, "the daily report"))
+                if needed not in names]
 
 
 class EmailSender(pulumi.ComponentResource):
@@ -575,6 +630,49 @@ class _Report:
 
 #: Pulumi's autonaming appends a dash and 7 random characters to a logical name.
 _AUTONAME_SUFFIX = 8
+
+
+def _lane_problems(args: EmailSenderArgs) -> list[Problem]:
+    """Lanes share one send rate: names, shares, batches, receives, and whether a batch fits a call."""
+    problems = []
+    names = [lane.name for lane in args.lanes]
+    if len(set(names)) != len(names):
+        problems.append(Problem("lanes", "lane names repeat; each names a queue and a function"))
+    total = sum(lane.rate_share for lane in args.lanes)
+    if total > 1 + 1e-9:
+        problems.append(Problem("lanes", f"shares sum to {total:g}; they split one send rate and must sum to at most 1"))
+    for lane in args.lanes:
+        where = f"lanes.{lane.name}"
+        if not _LANE_NAME.match(lane.name):
+            problems.append(Problem(f"{where}.name", "lane names use a-z, 0-9 and '-' (at most 20)"))
+        if lane.rate_share <= 0:
+            problems.append(Problem(f"{where}.rate_share", "must be above 0, or the lane never sends"))
+            continue
+        if lane.batch_size not in _BATCH_SIZES:
+            problems.append(Problem(f"{where}.batch_size", f"{lane.batch_size} must be between 1 and 10"))
+        if lane.max_receive_count < MIN_MAX_RECEIVE_COUNT:
+            problems.append(Problem(f"{where}.max_receive_count", f"{lane.max_receive_count} is too low to ride out "
+                                                                  f"a 10-minute throttle; use {MIN_MAX_RECEIVE_COUNT} or more"))
+        if args.account_send_rate > 0:
+            problems += _batch_time_problems(args, lane)
+    return problems
+
+
+def _batch_time_problems(args: EmailSenderArgs, lane: LaneConfig) -> list[Problem]:
+    """A batch must be paced out within the time a call keeps for sending (its timeout less one send's worst case)."""
+    per_instance = args.account_send_rate * lane.rate_share / lane_max_concurrency(args.account_send_rate,
+                                                                                   lane.rate_share)
+    # Pacing charges per recipient: at least one per event, plus the on-call list the priority lane adds.
+    recipients = 1 + (len(args.oncall_recipients) if lane.handler == PRIORITY_HANDLER else 0)
+    seconds = lane.batch_size * recipients / per_instance
+    available = args.function_timeout_seconds - SEND_RESERVE_SECONDS
+    if seconds <= available:
+        return []
+    return [Problem(f"lanes.{lane.name}", (
+        f"at {per_instance:g} recipients/s per instance a batch of {lane.batch_size} (at least {recipients} "
+        f"recipient(s) each) takes {seconds:g} s, more than the {available:g} s a {args.function_timeout_seconds} s "
+        "function has for sending; raise the account send rate or the lane's share, lower its batch size, or raise "
+        "the function timeout"))]
 
 
 def _check_name_lengths(name: str, args: EmailSenderArgs, template_files: Sequence[TemplateFiles]) -> None:

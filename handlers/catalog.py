@@ -29,6 +29,9 @@ class TemplateVersion:
 #: template name -> version -> what was deployed
 Catalog = Mapping[str, Mapping[str, TemplateVersion]]
 
+#: The template the daily report is sent with; every stack deploys it (EmailSender checks).
+REPORT_TEMPLATE = "daily-report"
+
 
 def newest_version(versions: Mapping[str, TemplateVersion]) -> str:
     """The highest version: `v10` after `v9` (longer names sort later, then by text)."""

@@ -18,12 +18,11 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import aws, idempotency, log, ses
-from .catalog import newest_version
+from .catalog import REPORT_TEMPLATE, newest_version
 from .errors import DependencyUnavailable, InvalidEvent, OutcomeUnknown
 from .metrics import LANE_DIMENSION
 from .settings import ConfigurationError, ReportLane, Settings
 
-REPORT_TEMPLATE = "daily-report"
 _DAY = dt.timedelta(days=1)
 _DLQ_DEPTH = "ApproximateNumberOfMessagesVisible"
 _DEPTH_PERIOD_SECONDS = 300

@@ -27,7 +27,7 @@ def test_valid_config_parses_with_defaults() -> None:
     assert [route.name for route in settings.routes] == ["email-notification", "priority-alert",
                                                          "priority-alert-routine"]
     assert [lane.delivery.value for lane in settings.lanes] == ["at-most-once", "at-least-once"]
-    assert settings.report_schedule == "cron(0 9 * * ? *)"
+    assert settings.report_schedule is None  # unset: EventRouterArgs' own default applies, declared once
 
 
 @pytest.mark.parametrize(
@@ -41,7 +41,7 @@ def test_valid_config_parses_with_defaults() -> None:
         ({"laneDelivery": {"bulk": "at-least-once"}}, "laneDelivery.bulk: no such lane"),
         ({"laneShares": {"normal": 0.5, "priority": 0.2, "Bulk Mail": 0.3}}, "laneShares.Bulk Mail: lane names"),
         ({"laneShares": {"normal": 1.0}}, "laneShares.priority: must be above 0"),
-        ({"accountSendRate": 0.1}, "raise accountSendRate"),
+        ({"accountSendRate": 0.1}, "raise the account send rate"),
         ({"accountSendRate": -1}, "accountSendRate: -1 must be a positive number"),
         ({"batchSizes": {"normal": 50}}, "batchSizes.normal: 50 must be between 1 and 10"),
         ({"recipientAllowlist": []}, "recipientAllowlist: required on non-production stacks"),
@@ -92,3 +92,49 @@ def test_the_batch_check_keeps_one_sends_worst_case_in_hand() -> None:
     from ses_email_pipeline.stack_config import SEND_MARGIN_SECONDS
 
     assert SEND_MARGIN_SECONDS == SEND_RESERVE_SECONDS == 24
+
+
+def test_a_reuser_gets_the_same_checks_from_the_args_class() -> None:
+    """EmailSenderArgs checks itself: the stack config only renames its problems."""
+    from ses_email_pipeline.checks import InvalidArgs
+    from ses_email_pipeline.email_sender import EmailSenderArgs
+
+    with pytest.raises(InvalidArgs) as caught:
+        EmailSenderArgs(sender="x", identity="example.com", recipient_hash_key="k", log_retention_days=10,
+                        oncall_recipients=["not-an-address"], account_send_rate=14)
+    assert {problem.field for problem in caught.value.problems} == {"sender", "log_retention_days",
+                                                                    "oncall_recipients"}
+
+
+def test_templates_without_the_default_or_report_template_are_refused_at_preview(tmp_path: Any) -> None:
+    from ses_email_pipeline.checks import InvalidArgs
+    from ses_email_pipeline.email_sender import EmailSenderArgs
+
+    (tmp_path / "receipt" / "v1").mkdir(parents=True)
+    for name in ("subject.txt", "body.html", "body.txt"):
+        (tmp_path / "receipt" / "v1" / name).write_text("{{orderId}}")
+    with pytest.raises(InvalidArgs) as caught:
+        EmailSenderArgs(sender="a@example.com", identity="example.com", recipient_hash_key="k",
+                        templates_dir=str(tmp_path))
+    messages = [str(problem) for problem in caught.value.problems]
+    assert any("'notification'" in m for m in messages) and any("'daily-report'" in m for m in messages)
+
+
+def test_defaults_are_declared_once_pulumi_yaml_matches_the_args() -> None:
+    """Pulumi.yaml's defaults (which the CLI applies) are the Args classes' own."""
+    import dataclasses
+
+    import yaml
+
+    from local.program import ROOT
+    from ses_email_pipeline.email_sender import EmailSenderArgs, LaneConfig
+    from ses_email_pipeline.stack_config import _SENDER_ARGS
+
+    declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
+    defaults = {f.name: f.default for f in dataclasses.fields(EmailSenderArgs)}
+    for key, field_name in _SENDER_ARGS.items():
+        if "default" in declared.get(key, {}) and defaults[field_name] is not dataclasses.MISSING:
+            default = defaults[field_name]
+            assert declared[key]["default"] == (list(default) if isinstance(default, tuple) else default), key
+    lane_default = {f.name: f.default for f in dataclasses.fields(LaneConfig)}["max_receive_count"]
+    assert declared["maxReceiveCount"]["default"] == lane_default
