@@ -121,6 +121,14 @@ class EventRouterArgs:
     dead_letter_retention_seconds: int = 1_209_600
     tags: Mapping[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """Refuse what AWS would refuse mid-update, or routes that would send events nowhere.
+
+        Raises:
+            ValueError: naming the route, principal or setting and what to do.
+        """
+        _validate(self)
+
 
 def event_pattern_json(pattern: Mapping[str, Any]) -> str:
     """Serialize an event pattern deterministically, so a second preview shows no diff."""
@@ -200,7 +208,7 @@ class EventRouter(pulumi.ComponentResource):
                 resource names, a principal is neither an account id nor an IAM ARN, or a setting
                 is outside the range AWS accepts. Raised before anything is declared.
         """
-        _validate(name, args)
+        _check_name_lengths(name, args)
         super().__init__(TYPE_TOKEN, name, None, opts)
         self._name = name
         self._args = args
@@ -479,7 +487,7 @@ def _events_send(queue_arn: pulumi.Input[str], rule_arns: Sequence[pulumi.Input[
     }
 
 
-def _validate(name: str, args: EventRouterArgs) -> None:
+def _validate(args: EventRouterArgs) -> None:
     """Reject arguments AWS would reject mid-update, or that would route events nowhere."""
     lanes = sorted(args.lane_queues)
     seen: set[str] = set()
@@ -504,7 +512,6 @@ def _validate(name: str, args: EventRouterArgs) -> None:
                 f"allowed principal {principal!r} is neither a 12-digit account id nor an IAM principal ARN"
             )
     unrouted_patterns(args.routes)  # raises, naming the route, when what it leaves cannot be caught
-    _check_name_lengths(name, args)
     _check_range("target_max_retry_attempts", args.target_max_retry_attempts, _TARGET_RETRY_RANGE)
     _check_range("target_max_event_age_seconds", args.target_max_event_age_seconds, _TARGET_EVENT_AGE_RANGE)
     _check_range("dead_letter_retention_seconds", args.dead_letter_retention_seconds, _QUEUE_RETENTION_RANGE)

@@ -15,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .handlers import log_events
-from .handlers.metrics import LANE_DIMENSION, LANE_METRICS
+from .handlers.metrics import DEFAULT_NAMESPACE, LANE_DIMENSION, LANE_METRICS
 
 TYPE_TOKEN = "email-pipeline:index:Monitoring"
 
@@ -114,7 +114,8 @@ class MonitoringArgs:
     Args:
         functions: the functions to alarm on; their log groups get the metric filters and queries.
         lanes: the lanes to alarm on and chart.
-        metrics_namespace: CloudWatch namespace for the log-derived metrics (the handlers' table).
+        metrics_namespace: CloudWatch namespace for the log-derived metrics (the handlers' table);
+            the default is `EmailSenderArgs`' own, so both match unless you change one.
         alarm_email: subscribe this address to the alarm topic (it must confirm the subscription).
         event_bus_name: the bus `rule_names` live on; None for rules on the default bus.
         rule_names: label -> an EventBridge rule whose undelivered events should page. Alarms are
@@ -133,7 +134,7 @@ class MonitoringArgs:
 
     functions: Sequence[WatchedFunction]
     lanes: Sequence[WatchedLane]
-    metrics_namespace: str
+    metrics_namespace: str = DEFAULT_NAMESPACE
     alarm_email: str | None = None
     event_bus_name: pulumi.Input[str] | None = None
     rule_names: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
