@@ -14,24 +14,23 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from .handlers import log_events
+from .dashboard import DashboardBody
 from .handlers.metrics import DEFAULT_NAMESPACE, LANE_DIMENSION, LANE_METRICS
+from .signals import (
+    DAILY_QUOTA_METRIC,
+    FIVE_MINUTES as _FIVE_MINUTES,
+    MINUTE as _MINUTE,
+    NOT_AUTHORIZED_METRIC,
+    OUTCOME_UNKNOWN_METRIC,
+    SEND_FAILED_METRIC,
+    SENDING_PAUSED_METRIC,
+    SES_REPUTATION_PERIOD as _SES_REPUTATION_PERIOD,
+    SES_REVIEW_BOUNCE_RATE,
+    SES_REVIEW_COMPLAINT_RATE,
+    rule_dimensions,
+)
 
 TYPE_TOKEN = "email-pipeline:index:Monitoring"
-
-#: SES puts an account under review at a 5% bounce rate and a 0.1% complaint rate (and may pause
-#: sending at 10% / 0.5%). Our alarm thresholds must sit below these, or they fire too late to act.
-SES_REVIEW_BOUNCE_RATE = 0.05
-SES_REVIEW_COMPLAINT_RATE = 0.001
-
-#: The log event each alarm watches; the metric name comes from the shared table, so an alarm can
-#: never watch a metric that no filter produces.
-_METRIC_OF_EVENT: Mapping[str, str] = {event: metric for metric, event in LANE_METRICS.items()}
-SENDING_PAUSED_METRIC = _METRIC_OF_EVENT[log_events.SES_SENDING_PAUSED]
-SEND_FAILED_METRIC = _METRIC_OF_EVENT[log_events.EMAIL_SEND_FAILED]
-DAILY_QUOTA_METRIC = _METRIC_OF_EVENT[log_events.SES_DAILY_QUOTA_EXHAUSTED]
-OUTCOME_UNKNOWN_METRIC = _METRIC_OF_EVENT[log_events.EMAIL_OUTCOME_UNKNOWN]
-NOT_AUTHORIZED_METRIC = _METRIC_OF_EVENT[log_events.SES_SENDING_NOT_AUTHORIZED]
 
 #: What the account root may do with the alarm key: administer it, never use it. Listed one by one
 #: (no `kms:*`), so no IAM policy in the account can be widened into decrypting with this key.
@@ -64,14 +63,8 @@ KEY_ADMIN_ACTIONS = (
 #: as `kms:GenerateDataKey*`; the exact action is named instead, since no policy here uses wildcards.
 KEY_PUBLISHER_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 
-_MINUTE = 60
-_FIVE_MINUTES = 300
-#: SES recomputes reputation rates over a long window and publishes them sparsely; a finer period
-#: would only add empty datapoints.
-_SES_REPUTATION_PERIOD = 900
 _DASHBOARD_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _LABEL = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_DASHBOARD_COLUMNS = 24
 _FIND_SEND_PLACEHOLDER = "RECIPIENT_HASH"
 
 
@@ -416,7 +409,7 @@ class Monitoring(pulumi.ComponentResource):
         """
         alarms = []
         for label, rule_name in self._args.rule_names.items():
-            dimensions = self._rule_dimensions(rule_name)
+            dimensions = rule_dimensions(rule_name, self._args.event_bus_name)
             alarms.append(self._alarm(
                 f"rule-{label}-undelivered", topic, opts,
                 description=(f"Rule {label} could not deliver events to its lane after retries; they are in "
@@ -509,138 +502,17 @@ class Monitoring(pulumi.ComponentResource):
             comparison_operator="GreaterThanOrEqualToThreshold", threshold=threshold,
         )
 
-    def _rule_dimensions(self, rule_name: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
-        """Rules on a custom bus publish their metrics per bus as well as per rule."""
-        dimensions: dict[str, pulumi.Input[str]] = {"RuleName": rule_name}
-        if self._args.event_bus_name is not None:
-            dimensions["EventBusName"] = self._args.event_bus_name
-        return dimensions
-
     # --- dashboard -------------------------------------------------------------------------------
 
     def _build_dashboard(self) -> aws.cloudwatch.Dashboard:
         """One page from event in to email out, with alarm thresholds drawn where they apply."""
-        widgets = [
-            self._header_widget(),
-            *self._events_widgets(),
-            *self._lane_outcome_widgets(),
-            *self._queue_widgets(),
-            *self._function_widgets(),
-            *self._ses_widgets(),
-        ]
+        body = DashboardBody(self._name, self._region, self._args).as_dict()
         return aws.cloudwatch.Dashboard(
             f"{self._name}-dashboard",
             dashboard_name=self._name,
-            dashboard_body=pulumi.Output.json_dumps({"widgets": _layout(widgets)}),
+            dashboard_body=pulumi.Output.json_dumps(body),
             opts=self._child,
         )
-
-    def _graph(self, title: str, metrics: list[list[Any]], *, stat: str = "Sum", period: int = _FIVE_MINUTES,
-               thresholds: Sequence[tuple[str, float]] = ()) -> dict[str, Any]:
-        """A time-series widget; `thresholds` become horizontal annotations."""
-        properties: dict[str, Any] = {
-            "title": title,
-            "view": "timeSeries",
-            "stacked": False,
-            "region": self._region,
-            "stat": stat,
-            "period": period,
-            "metrics": metrics,
-            "yAxis": {"left": {"min": 0}},
-        }
-        if thresholds:
-            properties["annotations"] = {
-                "horizontal": [{"label": label, "value": value} for label, value in thresholds]}
-        return {"type": "metric", "width": 12, "height": 6, "properties": properties}
-
-    def _header_widget(self) -> dict[str, Any]:
-        markdown = (
-            f"## {self._name}\n"
-            "Find every send to one address: `python -m handlers.log ADDRESS` (with the stack's "
-            "recipient hash key) gives its hash; run the saved query "
-            f"`{self._name}/find-send-by-recipient-hash` with it. Failures by cause: "
-            f"`{self._name}/failures-by-error-code`."
-        )
-        return {"type": "text", "width": _DASHBOARD_COLUMNS, "height": 2, "properties": {"markdown": markdown}}
-
-    def _events_widgets(self) -> list[dict[str, Any]]:
-        if not self._args.rule_names:
-            return []
-        metrics: list[list[Any]] = []
-        for rule_name in self._args.rule_names.values():
-            dims = [part for key, value in self._rule_dimensions(rule_name).items() for part in (key, value)]
-            for metric in ("MatchedEvents", "Invocations", "DeadLetterInvocations", "InvocationsFailedToBeSentToDlq"):
-                metrics.append(["AWS/Events", metric, *dims,
-                                {"label": "${PROP('Dim.RuleName')} " + metric}])
-        return [self._graph("Events in (EventBridge rules)", metrics)]
-
-    def _lane_outcome_widgets(self) -> list[dict[str, Any]]:
-        namespace = self._args.metrics_namespace
-        return [
-            self._graph(
-                f"Lane {lane.name}: outcomes (from handler logs)",
-                [[namespace, metric, LANE_DIMENSION, lane.name, {"label": metric}] for metric in LANE_METRICS],
-                thresholds=[(f"{SEND_FAILED_METRIC} alarm", self._args.send_failure_threshold)],
-            )
-            for lane in self._args.lanes
-        ]
-
-    def _queue_widgets(self) -> list[dict[str, Any]]:
-        lanes = self._args.lanes
-        depth = [
-            ["AWS/SQS", metric, "QueueName", lane.queue_name, {"label": f"{lane.name} {label}"}]
-            for lane in lanes
-            for metric, label in (("ApproximateNumberOfMessagesVisible", "waiting"),
-                                  ("ApproximateNumberOfMessagesNotVisible", "in flight"))
-        ]
-        age = [["AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", lane.queue_name, {"label": lane.name}]
-               for lane in lanes]
-        age_limits = sorted({lane.max_message_age_seconds for lane in lanes})
-        dead = [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", lane.dead_letter_queue_name,
-                 {"label": f"{lane.name} DLQ"}] for lane in lanes]
-        dead += [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue_name,
-                  {"label": label}] for label, queue_name in self._args.extra_dead_letter_queue_names.items()]
-        widgets = []
-        if lanes:
-            widgets.append(self._graph("Lane queue depth", depth, stat="Maximum", period=_MINUTE))
-            widgets.append(self._graph("Oldest message age (s)", age, stat="Maximum", period=_MINUTE,
-                                       thresholds=[(f"age alarm {limit} s", limit) for limit in age_limits]))
-        if dead:
-            widgets.append(self._graph("Dead-letter queues (any message alarms)", dead, stat="Maximum",
-                                       period=_MINUTE, thresholds=[("alarm", 0)]))
-        return widgets
-
-    def _function_widgets(self) -> list[dict[str, Any]]:
-        functions = self._args.functions
-        failures = [
-            ["AWS/Lambda", metric, "FunctionName", function.name, {"label": f"{function.label} {metric.lower()}"}]
-            for function in functions for metric in ("Errors", "Throttles")
-        ]
-        duration = [
-            ["AWS/Lambda", "Duration", "FunctionName", function.name,
-             {"stat": stat, "label": f"{function.label} {stat}"}]
-            for function in functions for stat in ("Average", "p99", "Maximum")
-        ]
-        return [
-            self._graph("Lambda errors and throttles", failures, thresholds=[("alarm", 1)]),
-            self._graph("Lambda duration (ms)", duration, stat="Average"),
-        ]
-
-    def _ses_widgets(self) -> list[dict[str, Any]]:
-        args = self._args
-        widgets = []
-        for title, metric, alarm_at, review_at in (
-            ("SES bounce rate", "Reputation.BounceRate", args.bounce_rate_threshold, SES_REVIEW_BOUNCE_RATE),
-            ("SES complaint rate", "Reputation.ComplaintRate", args.complaint_rate_threshold,
-             SES_REVIEW_COMPLAINT_RATE),
-        ):
-            metrics: list[list[Any]] = [["AWS/SES", metric, {"label": "account"}]]
-            if args.configuration_set_name is not None:
-                metrics.append(["AWS/SES", metric, "ses:configuration-set", args.configuration_set_name,
-                                {"label": "configuration set"}])
-            widgets.append(self._graph(title, metrics, stat="Maximum", period=_SES_REPUTATION_PERIOD,
-                                       thresholds=[("alarm", alarm_at), ("SES review", review_at)]))
-        return widgets
 
     # --- saved queries ---------------------------------------------------------------------------
 
@@ -691,18 +563,6 @@ FAILURES_BY_ERROR_CODE_QUERY = "\n".join((
     "| stats count(*) as occurrences by error_code, lane, event",
     "| sort occurrences desc",
 ))
-
-
-def _layout(widgets: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Place widgets left to right, wrapping at the dashboard's 24 columns."""
-    placed, x, y, row_height = [], 0, 0, 0
-    for widget in widgets:
-        if x + widget["width"] > _DASHBOARD_COLUMNS:
-            x, y, row_height = 0, y + row_height, 0
-        placed.append({**widget, "x": x, "y": y})
-        x += widget["width"]
-        row_height = max(row_height, widget["height"])
-    return placed
 
 
 def _kebab(metric: str) -> str:

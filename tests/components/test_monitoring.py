@@ -413,3 +413,17 @@ def test_each_lane_alarms_on_an_email_whose_outcome_is_unknown(mocks: RecordingM
         assert (alarm["metricName"], alarm["dimensions"]) == ("OutcomesUnknown", {"Lane": lane})
         assert (alarm["statistic"], alarm["threshold"], alarm["comparisonOperator"]) == (
             "Sum", 1, "GreaterThanOrEqualToThreshold")
+
+
+def test_the_dashboard_is_pure_data_built_without_mocks() -> None:
+    """The body is a plain dict from the component's arguments: no Pulumi runtime needed."""
+    from ses_email_pipeline.dashboard import DashboardBody
+
+    body = DashboardBody("email-dev", REGION, make_args()).as_dict()
+    widgets = body["widgets"]
+    assert widgets[0]["type"] == "text" and "email-dev" in widgets[0]["properties"]["markdown"]
+    assert all(w["x"] + w["width"] <= 24 for w in widgets)
+    graphs = [w["properties"] for w in widgets if w["type"] == "metric"]
+    assert {g["region"] for g in graphs} == {REGION}
+    assert any(["AWS/Events", "DeadLetterInvocations", "RuleName", RULES["to-normal"]] == row[:4]
+               for g in graphs for row in g["metrics"])
