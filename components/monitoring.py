@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .dashboard import DashboardBody
+from .queries import FAILURES_BY_ERROR_CODE_QUERY, find_send_query
 from .handlers.metrics import DEFAULT_NAMESPACE, LANE_DIMENSION, LANE_METRICS
 from .signals import (
     DAILY_QUOTA_METRIC,
@@ -65,7 +66,6 @@ KEY_PUBLISHER_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 
 _DASHBOARD_NAME = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _LABEL = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_FIND_SEND_PLACEHOLDER = "RECIPIENT_HASH"
 
 
 @dataclass(frozen=True)
@@ -538,31 +538,6 @@ class Monitoring(pulumi.ComponentResource):
 def event_pattern(event: str) -> str:
     """The metric filter pattern matching the JSON log lines of one handler event."""
     return '{ $.event = "' + event + '" }'
-
-
-def find_send_query() -> str:
-    """Every line that names one recipient hash, newest first.
-
-    A substring match on the raw line finds the hash at any position of `recipient_hashes`;
-    indexing the array (`recipient_hashes.0`, `.1`, ...) would miss recipients past the indexes
-    written out. The hashes are 32 hex characters, so a false match is not a practical concern.
-    """
-    return "\n".join((
-        f"# Replace {_FIND_SEND_PLACEHOLDER} with the hash from `python -m handlers.log ADDRESS`.",
-        "fields @timestamp, event, lane, template, error_code, ses_message_id, sqs_message_id, event_id, "
-        "request_id, @log",
-        f'| filter @message like "{_FIND_SEND_PLACEHOLDER}"',
-        "| sort @timestamp desc",
-        "| limit 1000",
-    ))
-
-
-FAILURES_BY_ERROR_CODE_QUERY = "\n".join((
-    "# Everything the handlers logged with an error code (rejections, failures, deferrals, pauses).",
-    "filter ispresent(error_code)",
-    "| stats count(*) as occurrences by error_code, lane, event",
-    "| sort occurrences desc",
-))
 
 
 def _kebab(metric: str) -> str:
