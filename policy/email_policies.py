@@ -25,32 +25,23 @@ dead-letter queue. A property that is absent is not unknown: it is what the poli
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
     Policy,
-    PolicyResource,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy.proxy import (
-    UNKNOWN_ARCHIVE_VALUE,
-    UNKNOWN_ARRAY_VALUE,
-    UNKNOWN_ASSET_VALUE,
-    UNKNOWN_BOOLEAN_VALUE,
-    UNKNOWN_NUMBER_VALUE,
-    UNKNOWN_OBJECT_VALUE,
-    UNKNOWN_STRING_VALUE,
-    UnknownValueError,
-)
+
+# The CLI runs the pack with this folder first on sys.path: its modules import each other by their
+# top-level names (tests put the folder on sys.path the same way, so each has one name).
+from stack_view import UNKNOWN, Stack, StackResource, as_list, consumers, lookup, number, parse_json, plain, redrives
 
 PACK_NAME = "email-pipeline"
 
@@ -93,188 +84,6 @@ _SES_SEND_RESOURCE = re.compile(
 _SES_IDENTITY = re.compile(r"^arn:aws[a-z-]*:ses:[a-z0-9-]+:\d{12}:identity/[^*?]+$")
 _IAM_WILDCARDS = ("*", "?")
 
-_UNKNOWN_SENTINELS = frozenset({
-    UNKNOWN_ARCHIVE_VALUE, UNKNOWN_ARRAY_VALUE, UNKNOWN_ASSET_VALUE, UNKNOWN_BOOLEAN_VALUE,
-    UNKNOWN_NUMBER_VALUE, UNKNOWN_OBJECT_VALUE, UNKNOWN_STRING_VALUE,
-})
-
-
-# --- reading properties that may be unknown ------------------------------------------------------
-
-
-class _Unknown:
-    """A value Pulumi cannot know yet: an output computed during the deployment."""
-
-    def __repr__(self) -> str:
-        return "<unknown>"
-
-
-UNKNOWN: Any = _Unknown()
-
-
-def plain(value: Any) -> Any:
-    """A copy of `value` as plain dicts and lists, with every unknown value replaced by `UNKNOWN`.
-
-    Args:
-        value: resource properties as the SDK passes them (proxies), or plain data.
-
-    Returns:
-        The same data; reading it never raises `UnknownValueError`.
-    """
-    if isinstance(value, str):
-        return UNKNOWN if value in _UNKNOWN_SENTINELS else value
-    if isinstance(value, Mapping):
-        return {key: _read(lambda key=key: value[key]) for key in value}
-    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
-        return [_read(lambda index=index: value[index]) for index in range(len(value))]
-    return value
-
-
-def _read(get: Callable[[], Any]) -> Any:
-    try:
-        return plain(get())
-    except UnknownValueError:
-        return UNKNOWN
-
-
-def lookup(value: Any, *path: str) -> Any:
-    """`value[path[0]][path[1]]...`: None where a key is missing, `UNKNOWN` where a step is unknown."""
-    for key in path:
-        if value is UNKNOWN:
-            return UNKNOWN
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
-
-
-def _json(value: Any) -> Any:
-    """A JSON document property parsed: None when absent, `UNKNOWN` when unknown.
-
-    Raises:
-        ValueError: the value is neither JSON text nor an already parsed object.
-    """
-    if value is None or value is UNKNOWN or isinstance(value, Mapping):
-        return value
-    if isinstance(value, str):
-        return json.loads(value) if value.strip() else None
-    raise ValueError(f"expected JSON text, got {type(value).__name__}")
-
-
-def _as_list(value: Any) -> list[Any]:
-    """IAM lets Action and Resource be one string or a list."""
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-# --- the stack as the stack policies see it --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Resource:
-    """One resource with plain properties and, per property, the URNs of the resources it used."""
-
-    type: str
-    name: str
-    urn: str
-    props: Mapping[str, Any]
-    dependencies: Mapping[str, tuple[str, ...]]
-
-
-class _Stack:
-    """Every resource of the stack, and how to follow a reference from one resource to another."""
-
-    def __init__(self, resources: Iterable[PolicyResource]) -> None:
-        self.resources = [
-            _Resource(
-                type=resource.resource_type,
-                name=resource.name,
-                urn=resource.urn,
-                props=plain(resource.props),
-                dependencies={prop: tuple(dict.fromkeys(dep.urn for dep in deps))
-                              for prop, deps in (getattr(resource, "property_dependencies", None) or {}).items()},
-            )
-            for resource in resources
-        ]
-        self._by_urn = {resource.urn: resource for resource in self.resources}
-
-    def of_type(self, typ: str) -> list[_Resource]:
-        return [resource for resource in self.resources if resource.type == typ]
-
-    def referenced(self, referrer: _Resource, prop: str, value: Any, typ: str) -> _Resource | None:
-        """The resource of type `typ` that `value`, read from `referrer`'s property `prop`, points at.
-
-        A known value is matched against ARNs and URLs (and function names, for functions). An
-        unknown one is followed through the property's dependencies when exactly one resource of
-        `typ` is among them. Anything else (absent, outside the stack, ambiguous) gives None.
-        """
-        if isinstance(value, str) and value:
-            return next((r for r in self.of_type(typ) if _is_reference_to(r, value)), None)
-        if value is UNKNOWN:
-            candidates = [self._by_urn[urn] for urn in referrer.dependencies.get(prop, ())
-                          if urn in self._by_urn and self._by_urn[urn].type == typ]
-            return candidates[0] if len(candidates) == 1 else None
-        return None
-
-
-def _is_reference_to(resource: _Resource, value: str) -> bool:
-    if value in (resource.props.get("arn"), resource.props.get("url")):
-        return True
-    # Event source mappings and invoke configs accept a name, an ARN, or a qualified ARN.
-    return resource.type == FUNCTION and resource.props.get("name") == _function_name(value)
-
-
-def _function_name(reference: str) -> str:
-    """`my-fn`, `arn:aws:lambda:r:a:function:my-fn` and `...:function:my-fn:live` all name `my-fn`."""
-    if ":function:" in reference:
-        return reference.split(":function:", 1)[1].split(":", 1)[0]
-    return reference
-
-
-@dataclass(frozen=True)
-class _Redrive:
-    """A redrive policy: messages of `source` that keep failing move to `target` (an ARN)."""
-
-    source: _Resource
-    carrier: _Resource
-    target: Any
-
-
-def _redrives(stack: _Stack) -> Iterator[_Redrive]:
-    """Redrive policies set on a queue, and those declared as separate `sqs.RedrivePolicy` resources."""
-    for queue in stack.of_type(QUEUE):
-        yield _Redrive(queue, queue, _redrive_target(queue.props.get("redrivePolicy")))
-    for policy in stack.of_type(REDRIVE_POLICY):
-        source = stack.referenced(policy, "queueUrl", policy.props.get("queueUrl"), QUEUE)
-        if source is not None:
-            yield _Redrive(source, policy, _redrive_target(policy.props.get("redrivePolicy")))
-
-
-def _redrive_target(raw: Any) -> Any:
-    """The deadLetterTargetArn of a redrive policy: a string, `UNKNOWN`, or None if there is none."""
-    try:
-        document = _json(raw)
-    except ValueError:
-        return None
-    if document is UNKNOWN:
-        return UNKNOWN
-    target = lookup(document, "deadLetterTargetArn")
-    return target if target is UNKNOWN or (isinstance(target, str) and target) else None
-
-
-def _consumers(stack: _Stack) -> Iterator[tuple[_Resource, _Resource]]:
-    """(event source mapping, SQS queue it reads) for every mapping whose source is a queue in the stack."""
-    for mapping in stack.of_type(EVENT_SOURCE_MAPPING):
-        queue = stack.referenced(mapping, "eventSourceArn", mapping.props.get("eventSourceArn"), QUEUE)
-        if queue is not None:
-            yield mapping, queue
-
-
 # --- 1. iam-no-wildcard-actions ---------------------------------------------------------------------
 
 
@@ -302,7 +111,7 @@ def validate_iam_documents(args: ResourceValidationArgs, report_violation: Repor
 
 def _document_problems(raw: Any) -> list[str]:
     try:
-        document = _json(raw)
+        document = parse_json(raw)
     except ValueError:
         document = "not JSON"
     if document is None or document is UNKNOWN:
@@ -321,7 +130,7 @@ def _document_problems(raw: Any) -> list[str]:
 
 
 def _statement_problems(where: str, statement: Mapping[str, Any]) -> list[str]:
-    actions = [action for action in _as_list(statement.get("Action")) if isinstance(action, str)]
+    actions = [action for action in as_list(statement.get("Action")) if isinstance(action, str)]
     problems: list[str] = []
     wildcards = [action for action in actions if any(w in action for w in _IAM_WILDCARDS)]
     if wildcards:
@@ -341,7 +150,7 @@ def _send_resource_problems(where: str, sends: list[str], statement: Mapping[str
     if "Resource" not in statement:
         return [f"{where} allows {sends} without a Resource list (NotResource or none): name {identity_hint}, "
                 "and the configuration set and templates the function uses."]
-    resources = _as_list(statement["Resource"])
+    resources = as_list(statement["Resource"])
     not_exact = [r for r in resources if not (isinstance(r, str) and _SES_SEND_RESOURCE.match(r))]
     if not_exact:
         return [f"{where} allows {sends} on {not_exact}: name exact SES ARNs instead, never '*' or a "
@@ -375,12 +184,12 @@ def validate_queue_encryption(args: ResourceValidationArgs, report_violation: Re
 
 def validate_work_queues_have_dlq(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     """Report a queue Lambda consumes that has no redrive policy with a deadLetterTargetArn."""
-    stack = _Stack(args.resources)
+    stack = Stack(args.resources)
     targets: dict[str, list[Any]] = {}
-    for redrive in _redrives(stack):
+    for redrive in redrives(stack):
         targets.setdefault(redrive.source.urn, []).append(redrive.target)
     reported: set[str] = set()
-    for mapping, queue in _consumers(stack):
+    for mapping, queue in consumers(stack):
         found = targets.get(queue.urn, [])
         if queue.urn in reported or any(t is UNKNOWN or isinstance(t, str) for t in found):
             continue
@@ -399,8 +208,8 @@ def validate_work_queues_have_dlq(args: StackValidationArgs, report_violation: R
 
 def validate_visibility_timeouts(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     """Report a queue whose visibility timeout is below 6 x the timeout of the function it feeds."""
-    stack = _Stack(args.resources)
-    for mapping, queue in _consumers(stack):
+    stack = Stack(args.resources)
+    for mapping, queue in consumers(stack):
         function = stack.referenced(mapping, "functionName", mapping.props.get("functionName"), FUNCTION)
         if function is None:
             continue
@@ -422,7 +231,7 @@ def validate_visibility_timeouts(args: StackValidationArgs, report_violation: Re
 
 def _with_default(value: Any, default: int) -> float | None:
     """A numeric property, AWS's default when it is not set, None when it is unknown or not a number."""
-    return float(default) if value is None else _number(value)
+    return float(default) if value is None else number(value)
 
 
 # --- 5. lambda-has-log-group-with-retention -----------------------------------------------------------
@@ -430,7 +239,7 @@ def _with_default(value: Any, default: int) -> float | None:
 
 def validate_function_log_groups(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     """Report a function whose log group is not declared in the stack, or is kept forever."""
-    stack = _Stack(args.resources)
+    stack = Stack(args.resources)
     groups = {g.props["name"]: g for g in stack.of_type(LOG_GROUP) if isinstance(g.props.get("name"), str)}
     # A log group whose name is not known yet may be the one a function logs to.
     some_unnamed = any(not isinstance(g.props.get("name"), str) for g in stack.of_type(LOG_GROUP))
@@ -446,7 +255,7 @@ def validate_function_log_groups(args: StackValidationArgs, report_violation: Re
                 )
             continue
         retention = group.props.get("retentionInDays")
-        if retention is UNKNOWN or ((_number(retention) or 0) > 0):
+        if retention is UNKNOWN or ((number(retention) or 0) > 0):
             continue
         report_violation(
             f"Log group '{group.name}' of Lambda function '{function.name}' has no retention: set "
@@ -455,8 +264,8 @@ def validate_function_log_groups(args: StackValidationArgs, report_violation: Re
         )
 
 
-def _log_group_of(stack: _Stack, function: _Resource,
-                  groups: Mapping[str, _Resource]) -> tuple[str | None, _Resource | None]:
+def _log_group_of(stack: Stack, function: StackResource,
+                  groups: Mapping[str, StackResource]) -> tuple[str | None, StackResource | None]:
     """(name, declared log group) a function writes to; (None, None) when that cannot be known yet."""
     configured = lookup(function.props, "loggingConfig", "logGroup")
     if configured is UNKNOWN:
@@ -476,9 +285,9 @@ def _log_group_of(stack: _Stack, function: _Resource,
 
 def validate_dead_letter_alarms(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     """Report a dead-letter queue that no CloudWatch alarm on its AWS/SQS metrics watches."""
-    stack = _Stack(args.resources)
+    stack = Stack(args.resources)
     watched, uncertain = _watched_queue_names(stack)
-    dead_letter_queues: dict[str, tuple[_Resource, list[str]]] = {}
+    dead_letter_queues: dict[str, tuple[StackResource, list[str]]] = {}
     for referrer, prop, value, role in _dead_letter_references(stack):
         queue = stack.referenced(referrer, prop, value, QUEUE)
         if queue is not None:
@@ -496,9 +305,9 @@ def validate_dead_letter_alarms(args: StackValidationArgs, report_violation: Rep
         )
 
 
-def _dead_letter_references(stack: _Stack) -> Iterator[tuple[_Resource, str, Any, str]]:
+def _dead_letter_references(stack: Stack) -> Iterator[tuple[StackResource, str, Any, str]]:
     """(referrer, property, referenced ARN, description) for everything that dead-letters to a queue."""
-    for redrive in _redrives(stack):
+    for redrive in redrives(stack):
         yield (redrive.carrier, "redrivePolicy", redrive.target,
                f"redrive target of SQS queue '{redrive.source.name}'")
     for target in stack.of_type(EVENT_TARGET):
@@ -518,7 +327,7 @@ def _dead_letter_references(stack: _Stack) -> Iterator[tuple[_Resource, str, Any
                f"on-failure destination of event source mapping '{mapping.name}'")
 
 
-def _watched_queue_names(stack: _Stack) -> tuple[set[str], bool]:
+def _watched_queue_names(stack: Stack) -> tuple[set[str], bool]:
     """Queue names some AWS/SQS alarm metric names, and whether any alarm's queue is still unknown."""
     watched: set[str] = set()
     uncertain = False

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import runpy
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE
 
 from local.mocks import Recorded
 from local.program import run_stack
-from policy.email_policies import (
+from email_policies import (
     DLQ_HAS_ALARM,
     IAM_NO_WILDCARD_ACTIONS,
     LAMBDA_HAS_LOG_GROUP_WITH_RETENTION,
@@ -96,10 +95,7 @@ def test_pack_declares_exactly_the_six_policies_all_mandatory(monkeypatch: pytes
         declared.update(name=name, policies=policies, enforcement_level=enforcement_level)
 
     monkeypatch.setattr(pulumi_policy, "PolicyPack", record_pack)
-    try:
-        runpy.run_path(str(PACK_DIR), run_name="__main__")
-    finally:
-        sys.modules.pop("email_policies", None)
+    runpy.run_path(str(PACK_DIR), run_name="__main__")  # imports `email_policies`, the module tested here
 
     assert declared["name"] == "email-pipeline"
     assert declared["enforcement_level"] is EnforcementLevel.MANDATORY
