@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from local.iam import ProvisioningRefused
+from local.stack_files import StackConfigError
 from local.system import ROLE_POLICY_SOURCE, LocalSystem, PolicyEdits
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,9 +50,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     A refused config is a mistake in a file, not in this tool: it gets the CLI's one-line error
     and what to do about it, never a traceback.
     """
-    # Imported here: main() is the only part of this module that knows about config errors.
-    from local.stack_files import StackConfigError
-
     args = build_parser().parse_args(argv)
     try:
         if args.command == "serve":
@@ -61,10 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StackConfigError as error:
         print(f"error: validating stack config: {error}; {error.fix}", file=sys.stderr)
         return 2
+    except ProvisioningRefused as refused:
+        print(f"error: provisioning: {refused}", file=sys.stderr)
+        return 2
     print(json.dumps(summary, indent=2) if args.json else describe(summary))
     if args.command == "demo":
         return check_demo(summary)
-    return 0
+    return 1 if summary["access_denied"] else 0
 
 
 def load_entries(path: Path) -> list[dict[str, Any]]:
@@ -80,17 +81,15 @@ def run(stack: str, entries: Sequence[Mapping[str, Any]], *, report: bool = Fals
     `policy_edits` changes the functions' role policies first (see `LocalSystem.start`).
 
     Raises:
-        SystemExit: Lambda would refuse to create a mapping or destination (one line, no traceback).
+        ProvisioningRefused: Lambda would refuse to create a mapping or destination.
+        StackConfigError: the stack's config is one `pulumi up` would refuse.
     """
-    try:
-        with LocalSystem.start(stack, policy_edits=policy_edits) as system, contextlib.redirect_stdout(io.StringIO()):
-            system.publish(entries)
-            system.drain()
-            if report:
-                system.run_report()
-            return system.summary()
-    except ProvisioningRefused as refused:
-        raise SystemExit(f"error: provisioning: {refused}") from None
+    with LocalSystem.start(stack, policy_edits=policy_edits) as system, contextlib.redirect_stdout(io.StringIO()):
+        system.publish(entries)
+        system.drain()
+        if report:
+            system.run_report()
+        return system.summary()
 
 
 def describe(summary: Mapping[str, Any]) -> str:
@@ -131,7 +130,8 @@ def check_demo(summary: Mapping[str, Any]) -> int:
     if len(reports) != 1:
         problems.append(f"{len(reports)} daily reports sent, expected 1")
     if summary.get("access_denied"):
-        problems.append(f"{len(summary['access_denied'])} calls denied by a function's role policy (ACCESS DENIED above)")
+        problems.append(f"{len(summary['access_denied'])} calls denied by a function's role policy "
+                        "(ACCESS DENIED above)")
     for problem in problems:
         print(f"demo: UNEXPECTED: {problem}", file=sys.stderr)
     if not problems:

@@ -433,8 +433,9 @@ class Authorizer:
         events.register("before-call", self._answer_denied)
         return client
 
-    def _answer_denied(self, model: Any, context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
-        """`before-call` hook: a non-None answer stands for the service's response (botocore's Stubber does the same)."""
+    def _answer_denied(self, model: Any, context: dict[str, Any],
+                       **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        """`before-call` hook: a non-None answer stands for the service's response (as botocore's Stubber's)."""
         service = model.service_model.service_name
         denial = self.check_call(service, model.name, context.get(_PARAMS_KEY, {}))
         if denial is None:

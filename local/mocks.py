@@ -38,7 +38,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
         for key in ("policy", "assumeRolePolicy"):
             if isinstance(outputs.get(key), dict):
                 outputs[key] = json.dumps(outputs[key])
-        name = outputs.get("name") or outputs.get("dashboardName") or args.name
+        name = (outputs.get("name") or outputs.get("dashboardName") or outputs.get("configurationSetName")
+                or args.name)
         outputs.setdefault("name", name)
         kind = args.typ.split(":")[-1].lower()
         service = args.typ.split(":")[1].split("/")[0]

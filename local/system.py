@@ -150,7 +150,8 @@ class LocalSystem:
                     f"Lambda refused the event source mapping of {queue.name} for {function.name}: "
                     f"InvalidParameterValueException: The provided execution role does not have permissions to call "
                     f"{denial.action.split(':')[1]} on SQS ({denial.message}); add a statement allowing "
-                    f"{denial.action} on {denial.resource} to the function's role policy in {ROLE_POLICY_SOURCE}", denial)
+                    f"{denial.action} on {denial.resource} to the function's role policy in {ROLE_POLICY_SOURCE}",
+                    denial)
         for arn, config in self.blueprint.async_configs.items():
             function = self.blueprint.functions[arn]
             if not config.on_failure:
@@ -163,7 +164,8 @@ class LocalSystem:
                     f"Lambda refused the on-failure destination of {function.name}: InvalidParameterValueException: "
                     f"The function's execution role does not have permissions to call "
                     f"{denial.action.split(':')[1]} on {destination} ({denial.message}); add a statement allowing "
-                    f"{denial.action} on {denial.resource} to the function's role policy in {ROLE_POLICY_SOURCE}", denial)
+                    f"{denial.action} on {denial.resource} to the function's role policy in {ROLE_POLICY_SOURCE}",
+                    denial)
 
     # --- events in -----------------------------------------------------------------------------
 

@@ -167,7 +167,7 @@ def test_calls_without_resource_level_permissions_need_every_resource(service: s
 def test_a_declared_resource_is_named_by_the_arn_its_provider_reported() -> None:
     """A policy is built from the provider's ARNs; a call must be checked against the same ones."""
     declared = {("configuration-set", "stack"): f"{SES}:configuration-set/stack-as-declared"}
-    assert scope(declared=declared).arn(ArnKind.CONFIGURATION_SET, "stack") == f"{SES}:configuration-set/stack-as-declared"
+    assert scope(declared=declared).arn(ArnKind.CONFIGURATION_SET, "stack") == declared[("configuration-set", "stack")]
     assert scope().arn(ArnKind.CONFIGURATION_SET, "stack") == f"{SES}:configuration-set/stack"
 
 
@@ -195,7 +195,8 @@ def test_a_sandbox_send_needs_every_recipients_identity_as_address_or_domain() -
 def test_a_sender_is_sent_as_the_declared_domain_identity_that_covers_it() -> None:
     simple = {"FromEmailAddress": "no-reply@mail.acme.example", "Content": {"Simple": {}}}
     within = scope(identities=("mail.acme.example",))
-    assert accesses("sesv2", "SendEmail", simple, within) == [Access("ses:SendEmail", f"{SES}:identity/mail.acme.example")]
+    assert accesses("sesv2", "SendEmail", simple, within) == [
+        Access("ses:SendEmail", f"{SES}:identity/mail.acme.example")]
 
 
 # --- authorizing calls ------------------------------------------------------------------------------
@@ -379,9 +380,9 @@ def test_the_cli_reports_a_refused_mapping_in_one_line() -> None:
     lane = next(f for f in DEV.functions.values() if f.environment.get("EMAIL_LANE") == "normal")
     polling = next(i for i, s in enumerate(DEV.policy_document(lane)["Statement"])
                    if "sqs:ReceiveMessage" in Statement.from_json(s).actions)
-    with pytest.raises(SystemExit) as exited:
+    with pytest.raises(ProvisioningRefused) as refused:
         cli.run("dev", [], policy_edits=without(lane.name, polling))
-    message = str(exited.value.code)
+    message = f"error: provisioning: {refused.value}"  # what `python -m local` prints, then exits 2
     assert message.startswith(f"error: provisioning: Lambda refused the event source mapping of "
                               f"email-pipeline-dev-normal-queue for {lane.name}: InvalidParameterValueException: "
                               "The provided execution role does not have permissions to call ReceiveMessage on SQS")
