@@ -1,0 +1,340 @@
+"""`email-pipeline`: the command line. `main(argv)` parses, runs one command and returns its status.
+
+Every problem the operator can fix is one line on stderr, `email-pipeline: <what>; <what to do>`,
+with exit status 2 (1 when the answer is "not found" or "not healthy"); never a traceback.
+
+Modules that import boto3 or botocore are imported by the commands that call AWS: `--help` and
+`hash` stay fast, and a missing dependency is reported as one line too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from .dead_letters import DEFAULT_MAX_RECEIVES
+from .errors import NOT_FOUND, PROG, USAGE, CliError
+from .stack import HIDDEN_SECRET, Stack, load_outputs, resolve
+
+_EPILOG = """\
+names: --stack-outputs FILE reads `pulumi stack output --json --show-secrets > FILE`; flags
+override it. Against the local emulator: --endpoint-url http://127.0.0.1:4566 --region eu-west-1.
+exit status: 0 done, 1 not found or not healthy, 2 usage or AWS error (one line on stderr)."""
+
+_REDRIVE_HELP = """\
+Move dead letters back to their lane: receive, send to the lane with the body and every message
+attribute, then delete from the DLQ. Unlike SQS's native start-message-move-task (which moves
+everything and cannot filter), --code moves only one FailureCode. A redriven OutcomeUnknown dead
+letter is the operator's decision to send that email again: the lane does, and it may already
+have reached its recipients. Events already sent are skipped by the lane's idempotency."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit status 2), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(message, f"see `{self.prog} --help`")
+
+
+@dataclass
+class Context:
+    """What a command needs: its arguments, the stack's names and AWS clients (made on demand)."""
+
+    args: argparse.Namespace
+
+    def stack(self) -> Stack:
+        path = self.args.stack_outputs
+        outputs = load_outputs(Path(path)) if path else {}
+        return resolve(outputs, source=path or "the command line", bus=self.args.bus,
+                       queue_urls=self.args.queue_url or [], dlq_urls=self.args.dlq_url or [],
+                       unrouted_url=self.args.unrouted_url, table=self.args.table, stack_name=self.args.stack_name)
+
+    def aws(self, stack: Stack) -> Any:
+        from .aws import Aws
+
+        return Aws(self.args.region or stack.region, self.args.endpoint_url)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's grammar."""
+    parser = _Parser(prog=PROG, description="Operate the email pipeline: status, dead letters, replays, "
+                     "recipient hashes, one event's trace.", epilog=_EPILOG,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    _stack_options(parser, default=None)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    status = _command(commands, "status", "queues, dead letters by failure code, SES account, alarms in ALARM",
+                      _run_status)
+    _json(status)
+    _max_receives(status)
+
+    dlq = commands.add_parser("dlq", help="read the lanes' dead letters, or move them back")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True, metavar="COMMAND")
+    listing = _command(dlq_commands, "list", "counts by lane and failure code, and each message's id, code, "
+                       "field, reason and time (no addresses)", _run_dlq_list)
+    listing.add_argument("--lane", help="only this lane")
+    _show_addresses(listing)
+    _json(listing)
+    _max_receives(listing)
+    show = _command(dlq_commands, "show", "one dead letter, its reason and its event (addresses hidden)", _run_dlq_show)
+    show.add_argument("message_id", metavar="MESSAGE_ID", help="its DLQ message id or EventBridge event id")
+    show.add_argument("--lane", help="only search this lane's DLQ")
+    _show_addresses(show)
+    _json(show)
+    _max_receives(show)
+    redrive = _command(dlq_commands, "redrive", "move dead letters back to their lane, optionally one failure "
+                       "code only", _run_dlq_redrive, description=_REDRIVE_HELP)
+    redrive.add_argument("--lane", required=True, help="the lane whose DLQ to move back")
+    redrive.add_argument("--code", help="only dead letters with this FailureCode (as `dlq list` shows it)")
+    redrive.add_argument("--limit", type=_positive, help="move at most this many")
+    redrive.add_argument("--dry-run", action="store_true", help="only count what would move")
+    _max_receives(redrive, "with --dry-run: ")
+
+    replay = _command(commands, "replay", "replay a window of the bus archive onto the bus", _run_replay,
+                      description="Replay archived events of a window onto the stack's bus (EventBridge "
+                                  "StartReplay); the lanes skip what was already sent. Times are ISO 8601; "
+                                  "without a zone, UTC.")
+    replay.add_argument("--from", dest="start", required=True, metavar="ISO", help="window start")
+    replay.add_argument("--to", dest="end", required=True, metavar="ISO", help="window end")
+    replay.add_argument("--archive-arn", help="the archive (default: the bus's only archive)")
+    replay.add_argument("--name", help="replay name (default: from the window and the time now)")
+    replay.add_argument("--wait", action="store_true", help="report progress until the replay has finished")
+    replay.add_argument("--poll-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
+
+    hashing = _command(commands, "hash", "the hash under which the logs name a recipient", _run_hash,
+                       description="Print each address's recipient hash, one a line, as the handlers log it. "
+                                   "The key: --hash-key, else the stack outputs' recipientHashKey, else "
+                                   "$EMAIL_RECIPIENT_HASH_KEY.")
+    hashing.add_argument("addresses", nargs="+", metavar="ADDRESS")
+    hashing.add_argument("--hash-key", help="the stack's key (prefer the environment variable: a flag stays "
+                                            "in shell history)")
+
+    trace = _command(commands, "trace", "what happened to one event: idempotency records and dead letters",
+                     _run_trace)
+    trace.add_argument("value", metavar="KEY-OR-EVENT-ID",
+                       help="the event's idempotencyKey, or its EventBridge id when it had none")
+    trace.add_argument("--lane", help="only this lane")
+    _json(trace)
+    _max_receives(trace)
+    return parser
+
+
+def _command(commands: Any, name: str, summary: str, run: Callable[[Context], int], **kwargs: Any) -> Any:
+    command = commands.add_parser(name, help=summary, description=kwargs.pop("description", summary), epilog=_EPILOG,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+    _stack_options(command, default=argparse.SUPPRESS)  # also accepted after the command
+    command.set_defaults(run=run)
+    return command
+
+
+def _stack_options(parser: argparse.ArgumentParser, default: Any) -> None:
+    group = parser.add_argument_group("stack")
+    group.add_argument("--stack-outputs", metavar="FILE", default=default,
+                       help="JSON of `pulumi stack output --json` (--show-secrets for the hash key)")
+    group.add_argument("--stack-name", metavar="PREFIX", default=default,
+                       help="<project>-<stack>, e.g. email-pipeline-dev (default: from the outputs)")
+    group.add_argument("--bus", metavar="NAME_OR_ARN", default=default, help="the event bus")
+    group.add_argument("--queue-url", metavar="LANE=URL", action="append", default=default, help="a lane's queue")
+    group.add_argument("--dlq-url", metavar="LANE=URL", action="append", default=default,
+                       help="a lane's dead-letter queue")
+    group.add_argument("--unrouted-url", metavar="URL", default=default, help="the unrouted queue")
+    group.add_argument("--table", metavar="NAME", default=default, help="the idempotency table")
+    group.add_argument("--endpoint-url", metavar="URL", default=default,
+                       help="an emulator (moto, `make serve`: http://127.0.0.1:4566)")
+    group.add_argument("--region", default=default, help="default: the stack's (from its ARNs), else AWS_REGION")
+
+
+def _json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def _show_addresses(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--show-addresses", action="store_true",
+                        help="also print event bodies, which hold recipient addresses")
+
+
+def _max_receives(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    parser.add_argument("--max-receives", type=_positive, default=DEFAULT_MAX_RECEIVES, metavar="N",
+                        help=f"{prefix}receives per DLQ when reading it (10 messages each; default "
+                             f"{DEFAULT_MAX_RECEIVES}); messages stay in the queue")
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not positive")
+    return number
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+def _run_status(context: Context) -> int:
+    from . import status
+
+    stack = context.stack()
+    document = status.collect(stack, context.aws(stack), max_receives=context.args.max_receives)
+    _print(document, context.args.json, status.text)
+    return status.exit_status(document)
+
+
+def _run_dlq_list(context: Context) -> int:
+    from . import dlq
+
+    stack = context.stack()
+    args = context.args
+    document = dlq.collect(stack, context.aws(stack), args.lane, max_receives=args.max_receives,
+                           show_addresses=args.show_addresses)
+    _print(document, args.json, dlq.list_text)
+    return 0
+
+
+def _run_dlq_show(context: Context) -> int:
+    from . import dlq
+
+    stack = context.stack()
+    args = context.args
+    letter = dlq.find(stack, context.aws(stack), args.message_id, args.lane, max_receives=args.max_receives)
+    _print(dlq.show_document(letter, args.show_addresses), args.json, dlq.show_text)
+    return 0
+
+
+def _run_dlq_redrive(context: Context) -> int:
+    from . import dlq
+
+    stack = context.stack()
+    args = context.args
+    [lane] = stack.lane_names(args.lane)
+    code = dlq.check_code(args.code)
+    aws = context.aws(stack)
+    stack.queue_url(lane)  # both queues known before anything moves
+    if args.dry_run:
+        moved, sample = dlq.dry_run(stack, aws, lane, code, max_receives=args.max_receives)
+        print(moved.text(code))
+        if not sample.complete:
+            print(f"(read {len(sample.letters)} of ~{sample.depth}; --max-receives reads more)")
+        return 0
+    progress = dlq.Progress()
+    try:
+        moved = dlq.redrive(stack, aws, lane, code, limit=args.limit, progress=progress.update)
+    finally:
+        progress.done()
+    print(moved.text(code))
+    return NOT_FOUND if moved.failed else 0
+
+
+def _run_replay(context: Context) -> int:
+    import datetime as dt
+
+    from . import replay
+
+    args = context.args
+    start, end = replay.parse_time("--from", args.start), replay.parse_time("--to", args.end)
+    replay.check_window(start, end)
+    stack = context.stack()
+    aws = context.aws(stack)
+    bus = replay.bus_arn(stack, aws)
+    archive = args.archive_arn or replay.archive_arn(aws, bus)
+    name = args.name or replay.replay_name(start, end, dt.datetime.now(dt.timezone.utc))
+    started = replay.start(aws, name=name, archive=archive, bus=bus, start_time=start, end_time=end)
+    print(f"replay {name} started ({started.get('State', '?')}): {archive} "
+          f"{start.isoformat(timespec='seconds')} .. {end.isoformat(timespec='seconds')} onto {bus}")
+    if not args.wait:
+        print(f"progress: aws events describe-replay --replay-name {name}")
+        return 0
+    finished = replay.wait(aws, name, poll_seconds=args.poll_seconds, report=replay.printer(sys.stdout))
+    return 0 if finished.get("State") == "COMPLETED" else NOT_FOUND
+
+
+def _run_hash(context: Context) -> int:
+    from ses_email_pipeline.handlers.log import recipient_hash
+    from ses_email_pipeline.handlers.settings import Env
+
+    key = _hash_key(context, Env.RECIPIENT_HASH_KEY)
+    for address in context.args.addresses:
+        print(recipient_hash(address, key.encode()))
+    return 0
+
+
+def _hash_key(context: Context, variable: str) -> str:
+    """The flag, else the stack outputs' key, else the environment's: the most explicit wins.
+
+    An exported variable outlives the shell's last stack; `--stack-outputs` names this one.
+    """
+    if context.args.hash_key:
+        return str(context.args.hash_key)
+    stack = context.stack() if context.args.stack_outputs else None
+    if stack is not None and stack.hash_key and stack.hash_key != HIDDEN_SECRET:
+        return str(stack.hash_key)
+    if os.environ.get(variable):
+        return os.environ[variable]
+    if stack is not None and stack.hash_key == HIDDEN_SECRET:
+        raise CliError(f"recipientHashKey in {stack.source} is hidden ({HIDDEN_SECRET})",
+                       "export the outputs with `pulumi stack output --json --show-secrets`, or set "
+                       f"{variable}")
+    raise CliError("no recipient hash key", f"set {variable} (pulumi stack output recipientHashKey --show-secrets), "
+                                            "or pass --stack-outputs or --hash-key")
+
+
+def _run_trace(context: Context) -> int:
+    from . import trace
+
+    stack = context.stack()
+    args = context.args
+    document = trace.collect(stack, context.aws(stack), args.value, args.lane, max_receives=args.max_receives)
+    _print(document, args.json, lambda doc: trace.text(args.value, doc))
+    return 0 if document["found"] else NOT_FOUND
+
+
+def _print(document: Any, as_json: bool, text: Callable[[Any], str]) -> None:
+    print(json.dumps(document, indent=2, sort_keys=True, default=str) if as_json else text(document))
+
+
+# --- entry point ---------------------------------------------------------------------------------
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return the exit status (0, 1 not found/not healthy, 2 usage or AWS error)."""
+    try:
+        return _main(argv)
+    except CliError as error:
+        print(error.line(), file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted; what was moved or started stays so (a replay goes on in EventBridge), "
+              "run the command again to carry on", file=sys.stderr)
+        return 130
+    except SystemExit as exit_:  # --help and --version exit through argparse
+        return exit_.code if isinstance(exit_.code, int) else USAGE
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        raise _missing("botocore") from None
+    from .errors import from_aws
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(Context(args)))
+    except (ClientError, BotoCoreError) as exc:
+        raise from_aws(exc, args.endpoint_url) from None
+    except ImportError as exc:
+        raise _missing(exc.name or "a dependency") from None
+
+
+def _missing(module: str) -> CliError:
+    return CliError(f"{module} is not installed",
+                    "install the tool's dependencies: pip install boto3 structlog (or the repository's requirements.txt)")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""`email-pipeline trace KEY-OR-EVENT-ID`: what happened to one event.
+
+Two places know: the idempotency table (one record per lane and key, `<stack>.<lane>#sha256(key)`,
+as `handlers.idempotency.OnceOnly` writes it) and the lanes' DLQs (searched without taking
+anything, for a body whose `id` or `detail.idempotencyKey` is the value). An event with an
+`idempotencyKey` is recorded under that key, one without under its EventBridge id. The lane
+queues themselves are not searched: every receive there counts towards the queue's
+`maxReceiveCount`, so looking could push a waiting email into the DLQ.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping
+from typing import Any
+
+from . import dead_letters
+from .aws import Aws
+from .stack import Stack
+
+COMPLETED = "COMPLETED"
+IN_PROGRESS = "IN_PROGRESS"
+UNKNOWN = "UNKNOWN"
+
+
+def item_id(prefix: str, lane: str, key: str) -> str:
+    """The idempotency record's id for `key` on a lane (see `OnceOnly._item_id`)."""
+    return f"{prefix}.{lane}#{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def collect(stack: Stack, aws: Aws, value: str, lane: str | None, *, max_receives: int) -> dict[str, Any]:
+    """The trace document (`--json` prints it as is)."""
+    prefix, table = stack.require_prefix(), stack.require_table()
+    lanes = stack.lane_names(lane)
+    records = [_record(aws, table, prefix, name, value) for name in lanes]
+    letters = []
+    for name in lanes:
+        if not stack.lanes[name].dead_letter_url:
+            continue
+        sample = dead_letters.peek(aws.client("sqs"), name, stack.dead_letter_url(name), max_receives=max_receives)
+        letters += [letter.summary() for letter in sample.letters if value in (letter.event_id, letter.idempotency_key)]
+    found = [record for record in records if record["status"]]
+    return {"stack": prefix, "lanes": lanes, "records": found, "dead_letters": letters,
+            "verdict": _verdict(found, letters), "found": bool(found or letters)}
+
+
+def _record(aws: Aws, table: str, prefix: str, lane: str, key: str) -> dict[str, Any]:
+    item = aws.client("dynamodb").get_item(
+        TableName=table, Key={"id": {"S": item_id(prefix, lane, key)}}, ConsistentRead=True).get("Item", {})
+    return {
+        "lane": lane,
+        "status": item.get("status", {}).get("S", ""),
+        "ses_message_id": item.get("result", {}).get("S", ""),
+        "remembered_until": _epoch(item.get("expiration", {}).get("N")),
+        "lease_until": _epoch(item.get("in_progress_expiry", {}).get("N"), milliseconds=True),
+    }
+
+
+def _epoch(value: str | None, *, milliseconds: bool = False) -> str:
+    if not value:
+        return ""
+    seconds = int(value) / (1000 if milliseconds else 1)
+    return dt.datetime.fromtimestamp(seconds, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _verdict(records: list[Mapping[str, Any]], letters: list[Mapping[str, Any]]) -> str:
+    sent = [record["lane"] for record in records if record["status"] == COMPLETED]
+    parts = []
+    if len(sent) == 1:
+        parts.append(f"sent once ({sent[0]} lane)")
+    elif sent:
+        parts.append(f"sent {len(sent)} times, once by each of the lanes {', '.join(sent)}")
+    for record in records:
+        if record["status"] == UNKNOWN:
+            parts.append(f"outcome unknown on the {record['lane']} lane (SES never answered: it may have been sent)")
+        elif record["status"] == IN_PROGRESS:
+            parts.append(f"being sent on the {record['lane']} lane, or that delivery died (lease until "
+                         f"{record['lease_until'] or '?'}; past it, it reads as an unknown outcome)")
+    for letter in letters:
+        parts.append(f"dead-lettered on the {letter['lane']} lane ({letter['code']})")
+    if not parts:
+        return ("no trace: not sent by any lane and not in a DLQ (it may still be queued, its record may have "
+                "expired, or it was recorded under its idempotencyKey rather than its event id)")
+    return "; ".join(parts)
+
+
+def text(value: str, document: Mapping[str, Any]) -> str:
+    """The trace for a terminal (no address: the value itself is what the operator typed)."""
+    lines = [f"trace {value} (stack {document['stack']})"]
+    recorded = {record["lane"]: record for record in document["records"]}
+    for lane in document["lanes"]:
+        record = recorded.get(lane)
+        if record is None:
+            lines.append(f"  {lane}: no idempotency record")
+            continue
+        line = f"  {lane}: {record['status']}"
+        if record["ses_message_id"]:
+            line += f", SES message id {record['ses_message_id']}"
+        if record["remembered_until"]:
+            line += f", remembered until {record['remembered_until']}"
+        lines.append(line)
+    for letter in document["dead_letters"]:
+        lines.append(f"  {letter['lane']} DLQ: {letter['code']}, field {letter['field'] or '-'}, reason "
+                     f"{letter['reason'] or '-'}, failed at {letter['failed_at'] or '-'} (message {letter['message_id']})")
+    if not document["dead_letters"]:
+        lines.append("  dead letters: none")
+    lines.append(f"verdict: {document['verdict']}")
+    return "\n".join(lines)
