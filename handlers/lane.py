@@ -34,12 +34,12 @@ from typing import Any, TypedDict
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import aws, log
+from . import log
+from .clients import Clients, Handler
 from .contract import EmailRequest, parse_event
 from .errors import EmailError, Fate, NearTimeout, OutcomeUnknown
-from .idempotency import OnceOnly, create_dynamodb_client
+from .idempotency import OnceOnly
 from .ses import OutgoingEmail, SesSender
-from .ses import create_client as create_ses_client
 from .settings import Delivery, Settings
 from .timeouts import SEND_RESERVE_SECONDS
 
@@ -74,49 +74,7 @@ class SQSRecord(TypedDict, total=False):
     messageAttributes: dict[str, SQSMessageAttribute]
 
 
-def create_sqs_client(region_name: str | None = None) -> Any:
-    """An SQS client for dead-lettering with a reason and for delaying retries."""
-    return aws.create_client("sqs", aws.STANDARD_CONFIG, region_name)
-
-
-class LazyClient:
-    """A client created on first use, for calls only the failure path makes.
-
-    A lane's SQS client only dead-letters and delays retries; creating it at import would add
-    its cost to every cold start, including all those that only send.
-    """
-
-    def __init__(self, factory: Callable[[], Any]) -> None:
-        self._factory = factory
-        self._client: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._client is None:
-            self._client = self._factory()
-        return getattr(self._client, name)
-
-
-@dataclass(frozen=True)
-class LaneClients:
-    """The AWS clients a lane handler uses, created once per container at module scope."""
-
-    ses: Any
-    sqs: Any
-    dynamodb: Any
-
-    @classmethod
-    def create(cls, region_name: str | None = None) -> LaneClients:
-        """Clients for the function's own region (Lambda sets AWS_REGION)."""
-        return cls(
-            ses=create_ses_client(region_name),
-            sqs=LazyClient(functools.partial(create_sqs_client, region_name)),
-            dynamodb=create_dynamodb_client(region_name),
-        )
-
-
-def entry_point(
-    compose: Composer, clients: LaneClients, *, clock: Callable[[], float] = time.time
-) -> Callable[[dict[str, Any], Any], PartialBatchResponse]:
+def entry_point(compose: Composer, clients: Clients, *, clock: Callable[[], float] = time.time) -> Handler:
     """A Lambda handler for a lane that sends what `compose` builds.
 
     The processor is built on the first invocation, not at import: importing a handler module

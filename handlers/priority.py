@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from . import lane, log, ses
+from .clients import Clients, Handler
 from .compose import templated_email
 from .contract import EmailRequest
 from .errors import InvalidEvent
@@ -21,7 +22,6 @@ IMPORTANCE_HEADERS: Mapping[str, Mapping[str, str]] = {
 }
 
 log.configure()
-CLIENTS = lane.LaneClients.create()
 
 
 def compose(request: EmailRequest, settings: Settings) -> ses.OutgoingEmail:
@@ -47,5 +47,10 @@ def compose(request: EmailRequest, settings: Settings) -> ses.OutgoingEmail:
     )
 
 
+def build(clients: Clients) -> Handler:
+    """This lane's handler, sending with `clients` (the emulator and tests bring their own)."""
+    return lane.entry_point(compose, clients)
+
+
 #: Entry point: `handlers.priority.handler`.
-handler = lane.entry_point(compose, CLIENTS)
+handler = build(Clients.create())

@@ -17,7 +17,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import aws, idempotency, log, ses
+from . import idempotency, log, ses
+from .clients import Clients, Handler
 from .catalog import REPORT_TEMPLATE, newest_version
 from .errors import DependencyUnavailable, InvalidEvent, OutcomeUnknown
 from .metrics import LANE_DIMENSION
@@ -35,9 +36,6 @@ _COLUMNS: Mapping[str, str] = {
 }
 
 log.configure()
-SES_CLIENT = ses.create_client()
-DYNAMODB_CLIENT = idempotency.create_dynamodb_client()
-CLOUDWATCH_CLIENT = aws.create_client("cloudwatch", aws.STANDARD_CONFIG)
 
 
 @dataclass(frozen=True)
@@ -203,18 +201,29 @@ def _percent(ratio: float | None, digits: int = 2) -> str:
     return "n/a" if ratio is None else f"{ratio * 100:.{digits}f}%"
 
 
-@functools.cache
-def _report() -> DailyReport:
-    settings = Settings.from_environ()
-    once = idempotency.OnceOnly(
-        table_name=settings.idempotency_table,
-        ttl_seconds=settings.idempotency_ttl_seconds,
-        key_prefix=f"{settings.stack}.report",
-        dynamodb_client=DYNAMODB_CLIENT,
-    )
-    return DailyReport(settings, ses.SesSender(settings, SES_CLIENT), once, CLOUDWATCH_CLIENT)
+def build(clients: Clients) -> Handler:
+    """The report's handler, with `clients` (the emulator and tests bring their own).
+
+    The report is built on the first invocation, not at import: importing the module creates
+    clients but reads no settings.
+    """
+
+    @functools.cache
+    def report() -> DailyReport:
+        settings = Settings.from_environ()
+        once = idempotency.OnceOnly(
+            table_name=settings.idempotency_table,
+            ttl_seconds=settings.idempotency_ttl_seconds,
+            key_prefix=f"{settings.stack}.report",
+            dynamodb_client=clients.dynamodb,
+        )
+        return DailyReport(settings, ses.SesSender(settings, clients.ses), once, clients.cloudwatch)
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
+        return report().handle(event, context)
+
+    return handler
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
-    """Entry point: `handlers.report.handler`."""
-    return _report().handle(event, context)
+#: Entry point: `handlers.report.handler`.
+handler = build(Clients.create())

@@ -7,12 +7,12 @@ template and the recipe's variables (subject, title, message, timestamp, source)
 from __future__ import annotations
 
 from . import lane, log, ses
+from .clients import Clients, Handler
 from .compose import templated_email
 from .contract import EmailRequest
 from .settings import Settings
 
 log.configure()
-CLIENTS = lane.LaneClients.create()
 
 
 def compose(request: EmailRequest, settings: Settings) -> ses.OutgoingEmail:
@@ -20,5 +20,10 @@ def compose(request: EmailRequest, settings: Settings) -> ses.OutgoingEmail:
     return templated_email(request, settings)
 
 
+def build(clients: Clients) -> Handler:
+    """This lane's handler, sending with `clients` (the emulator and tests bring their own)."""
+    return lane.entry_point(compose, clients)
+
+
 #: Entry point: `handlers.templated.handler`.
-handler = lane.entry_point(compose, CLIENTS)
+handler = build(Clients.create())

@@ -34,6 +34,8 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from ses_email_pipeline.handlers.clients import Clients
+
 from local import iam
 from local.blueprint import AsyncInvokeSpec, Blueprint, FunctionSpec, QueueSpec, provision
 from local.mocks import ACCOUNT
@@ -325,9 +327,8 @@ class LocalSystem:
     def _handler(self, function: FunctionSpec) -> Any:
         """The function's handler, wired to the emulator (built inside its environment)."""
         if function.name not in self._handlers:
-            module_name, _, attribute = function.handler.rpartition(".")
-            module = importlib.import_module(module_name)
-            self._handlers[function.name] = _wire(module, attribute, self._clients_of(function))
+            module = importlib.import_module(_packaged(function.handler.rpartition(".")[0]))
+            self._handlers[function.name] = _wire(module, self._clients_of(function))
         return self._handlers[function.name]
 
     def _authorizer(self, function: FunctionSpec) -> iam.Authorizer:
@@ -432,17 +433,15 @@ class LocalSystem:
                 "access_denied": denied}
 
 
-def _wire(module: Any, attribute: str, clients: Mapping[str, Any]) -> Any:
-    """Give a handler module the function's clients in place of its module-scope ones."""
-    from handlers import lane as lane_module
+def _packaged(module_name: str) -> str:
+    """The handler module under the package's one import name (Lambda's `handlers.x` is ours `ses_email_pipeline.handlers.x`)."""
+    return f"ses_email_pipeline.{module_name}"
 
-    if hasattr(module, "compose"):
-        return lane_module.entry_point(module.compose, lane_module.LaneClients(
-            ses=clients["ses"], sqs=clients["sqs"], dynamodb=clients["dynamodb"]))
-    module.SES_CLIENT, module.DYNAMODB_CLIENT, module.CLOUDWATCH_CLIENT = (
-        clients["ses"], clients["dynamodb"], clients["cloudwatch"])
-    module._report.cache_clear()
-    return getattr(module, attribute)
+
+def _wire(module: Any, clients: Mapping[str, Any]) -> Any:
+    """The handler as its module builds it (`build(clients)`), with the function's emulated clients."""
+    return module.build(Clients(ses=clients["ses"], dynamodb=clients["dynamodb"], sqs=clients["sqs"],
+                                cloudwatch=clients["cloudwatch"]))
 
 
 def _verify_recipients(ses: Any, allowlist: Sequence[str]) -> None:

@@ -15,7 +15,9 @@ os.environ.update(
 )
 os.environ.pop("AWS_PROFILE", None)
 
+import importlib.abc
 import json
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,7 +29,23 @@ import pytest
 import structlog
 from moto import mock_aws
 
-from ses_email_pipeline.handlers import catalog as template_catalog
+class _OneImportName(importlib.abc.MetaPathFinder):
+    """Refuse `handlers.*` as a top-level import: in this process the code is `ses_email_pipeline.handlers`.
+
+    The repository root is on sys.path (for `local`, `tests`), so `import handlers` would load a
+    second copy of every module, with its own error classes that `isinstance` would not match.
+    Lambda imports them as `handlers.*`, in a process of its own; the bench does too.
+    """
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "handlers" or name.startswith("handlers."):
+            raise ImportError(f"import {name!r} as 'ses_email_pipeline.{name}': one module, one import name")
+        return None
+
+
+sys.meta_path.insert(0, _OneImportName())
+
+from ses_email_pipeline.handlers import catalog as template_catalog  # noqa: E402
 from ses_email_pipeline.template_files import deployed_catalog, discover
 from ses_email_pipeline.handlers import log
 from ses_email_pipeline.handlers.settings import Settings

@@ -20,6 +20,7 @@ from botocore.exceptions import ReadTimeoutError
 from structlog.testing import capture_logs
 
 from ses_email_pipeline.handlers import lane, priority, ses, templated, timeouts
+from ses_email_pipeline.handlers.clients import Clients
 from ses_email_pipeline.email_sender import DEFAULT_LANES
 from ses_email_pipeline.handlers.settings import Env
 from tests.conftest import HASH_KEY, FakeContext, Lanes, load_event
@@ -171,7 +172,7 @@ def make_lane(aws: Lanes, environment: None, monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.setenv(Env.LANE_DELIVERY, delivery or DEFAULT_DELIVERY[lane_name])
         scripted, clock = ScriptedSes(list(script)), Clock()
         client = scripted_client(scripted, monkeypatch)
-        handler = lane.entry_point(module.compose, lane.LaneClients(ses=client, sqs=aws.sqs, dynamodb=aws.dynamodb),
+        handler = lane.entry_point(module.compose, Clients(ses=client, sqs=aws.sqs, dynamodb=aws.dynamodb),
                                    clock=clock)
         return Lane(aws, scripted, clock, handler)
 
@@ -360,7 +361,7 @@ def test_a_record_that_raises_anything_is_dead_lettered_alone(aws: Lanes, enviro
     monkeypatch.setenv(Env.LANE, "normal")
     scripted = ScriptedSes()
     client = scripted_client(scripted, monkeypatch)
-    handler = lane.entry_point(compose, lane.LaneClients(ses=client, sqs=aws.sqs, dynamodb=aws.dynamodb))
+    handler = lane.entry_point(compose, Clients(ses=client, sqs=aws.sqs, dynamodb=aws.dynamodb))
     good, poison = load_event("email_notification"), load_event("email_notification")
     poison["id"] = "poison"
     runner = Lane(aws, scripted, Clock(), handler)

@@ -10,7 +10,8 @@ import boto3
 import pytest
 from structlog.testing import capture_logs
 
-from ses_email_pipeline.handlers import lane, priority, report, templated
+from ses_email_pipeline.handlers import priority, report, templated
+from ses_email_pipeline.handlers.clients import Clients
 from ses_email_pipeline.handlers.settings import Env
 from tests.conftest import HASH_KEY, FakeContext, Lanes, load_event
 from tests.handlers.fakes import FakeSes, client_error
@@ -47,15 +48,12 @@ def run_every_handler(aws: Lanes, monkeypatch: pytest.MonkeyPatch) -> None:
         ("priority", priority, [load_event("priority_alert"), load_event("email_notification")]),
     ):
         monkeypatch.setenv(Env.LANE, lane_name)
-        clients = lane.LaneClients(ses=FakeSes(list(outcomes)), sqs=aws.sqs, dynamodb=aws.dynamodb)
-        handler = lane.entry_point(module.compose, clients)
+        handler = module.build(Clients(ses=FakeSes(list(outcomes)), sqs=aws.sqs, dynamodb=aws.dynamodb))
         handler(records(*events), FakeContext())
         handler(records(events[0]), FakeContext())  # a duplicate delivery
-    monkeypatch.setattr(report, "SES_CLIENT", FakeSes())
-    monkeypatch.setattr(report, "DYNAMODB_CLIENT", aws.dynamodb)
-    monkeypatch.setattr(report, "CLOUDWATCH_CLIENT", boto3.client("cloudwatch", region_name="eu-west-1"))
-    report._report.cache_clear()
-    report.handler({"scheduledTime": "2026-11-22T09:00:00Z"}, FakeContext())
+    report_handler = report.build(Clients(ses=FakeSes(), dynamodb=aws.dynamodb,
+                                          cloudwatch=boto3.client("cloudwatch", region_name="eu-west-1")))
+    report_handler({"scheduledTime": "2026-11-22T09:00:00Z"}, FakeContext())
 
 
 def test_no_log_line_contains_an_address_or_template_data(
