@@ -41,6 +41,7 @@ from local.blueprint import AsyncInvokeSpec, Blueprint, FunctionSpec, QueueSpec,
 from local.mocks import ACCOUNT
 from local.program import PROJECT, run_stack, stack_config
 from local.ses import EmulatedSes
+from local.sqs_events import lambda_record
 
 REGION = "eu-west-1"
 _CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local",
@@ -273,7 +274,7 @@ class LocalSystem:
         ).get("Messages", [])
         if not messages:
             return False
-        event = {"Records": [_record(message, queue) for message in messages]}
+        event = {"Records": [lambda_record(message, queue.arn, REGION) for message in messages]}
         response = self._invoke(function, event)
         failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
         done = [m for m in messages if m["MessageId"] not in failed]
@@ -467,19 +468,6 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-
-
-def _record(message: Mapping[str, Any], queue: QueueSpec) -> dict[str, Any]:
-    """An SQS message as Lambda's event source mapping hands it over (message attributes in camelCase)."""
-    attributes = {name: {"stringValue": value.get("StringValue", ""), "dataType": value.get("DataType", "String"),
-                         "stringListValues": [], "binaryListValues": []}
-                  for name, value in message.get("MessageAttributes", {}).items()}
-    return {
-        "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
-        "attributes": message.get("Attributes", {}), "messageAttributes": attributes,
-        "md5OfBody": message.get("MD5OfBody", ""), "eventSource": "aws:sqs", "eventSourceARN": queue.arn,
-        "awsRegion": REGION,
-    }
 
 
 def _parse(body: str) -> Any:

@@ -18,7 +18,6 @@ os.environ.pop("AWS_PROFILE", None)
 import importlib.abc
 import json
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +44,7 @@ class _OneImportName(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, _OneImportName())
 
+from local.sqs_events import lambda_record, received_message  # noqa: E402
 from ses_email_pipeline.handlers import catalog as template_catalog  # noqa: E402
 from ses_email_pipeline.template_files import deployed_catalog, discover
 from ses_email_pipeline.handlers import log
@@ -63,23 +63,9 @@ def load_event(name: str) -> dict[str, Any]:
 
 def sqs_record(body: str | dict[str, Any], *, receive_count: int = 1, receipt_handle: str | None = None) -> dict[str, Any]:
     """An SQS record as Lambda's event source mapping delivers it."""
-    message_id = str(uuid.uuid4())
-    return {
-        "messageId": message_id,
-        "receiptHandle": receipt_handle or f"handle-{message_id}",
-        "body": body if isinstance(body, str) else json.dumps(body),
-        "attributes": {
-            "ApproximateReceiveCount": str(receive_count),
-            "SentTimestamp": "1763800000000",
-            "SenderId": "AIDAEXAMPLE",
-            "ApproximateFirstReceiveTimestamp": "1763800000000",
-        },
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:lane",
-        "awsRegion": REGION,
-    }
+    text = body if isinstance(body, str) else json.dumps(body)
+    message = received_message(text, receive_count=receive_count, receipt_handle=receipt_handle)
+    return lambda_record(message, f"arn:aws:sqs:{REGION}:123456789012:lane", REGION)
 
 
 def sqs_event(*records: dict[str, Any]) -> dict[str, Any]:

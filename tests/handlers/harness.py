@@ -11,6 +11,7 @@ from ses_email_pipeline.handlers.lane import Composer, LaneProcessor, PartialBat
 from ses_email_pipeline.handlers.pacing import Pacer
 from ses_email_pipeline.handlers.ses import SesSender
 from ses_email_pipeline.handlers.settings import Settings
+from local.sqs_events import lambda_event
 from tests.conftest import FakeContext, Lanes
 from tests.handlers.fakes import FakeSes, Recording
 
@@ -53,15 +54,7 @@ class LaneHarness:
             QueueUrl=self.lanes.queue_url, MaxNumberOfMessages=10, AttributeNames=["All"],
             MessageAttributeNames=["All"],
         ).get("Messages", [])
-        return {"Records": [
-            {
-                "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                "attributes": m["Attributes"], "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:lane",
-                "awsRegion": "eu-west-1",
-            }
-            for m in messages
-        ]}
+        return lambda_event(messages, "arn:aws:sqs:eu-west-1:123456789012:lane")
 
     def run(self, event: dict[str, Any], context: Any | None = None) -> PartialBatchResponse:
         return self.processor.handle(event, context or FakeContext())

@@ -23,6 +23,7 @@ from ses_email_pipeline.handlers import lane, priority, ses, templated, timeouts
 from ses_email_pipeline.handlers.clients import Clients
 from ses_email_pipeline.email_sender import DEFAULT_LANES
 from ses_email_pipeline.handlers.settings import Env
+from local.sqs_events import lambda_event, received_message
 from tests.conftest import HASH_KEY, FakeContext, Lanes, load_event
 
 FUNCTION_TIMEOUT_MS = 60_000
@@ -114,8 +115,7 @@ class Lane:
     def receive(self) -> dict[str, Any]:
         messages = self.aws.sqs.receive_message(QueueUrl=self.aws.queue_url, MaxNumberOfMessages=10,
                                                 AttributeNames=["All"]).get("Messages", [])
-        return {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-                             "attributes": m["Attributes"], "messageAttributes": {}} for m in messages]}
+        return lambda_event(messages, "arn:aws:sqs:eu-west-1:123456789012:lane")
 
     def run(self, event: dict[str, Any], remaining_ms: int = FUNCTION_TIMEOUT_MS) -> list[str]:
         """Invoke once as the event source mapping does: delete what succeeded; return the ids kept."""
@@ -284,10 +284,8 @@ def test_redriving_an_unknown_outcome_dead_letter_is_the_decision_to_send_it(
     normal.enqueue(load_event("email_notification"))
     normal.run(normal.receive())
     [letter] = aws.sqs.receive_message(QueueUrl=aws.dlq_url, MessageAttributeNames=["All"])["Messages"]
-    redriven = {"Records": [{"messageId": "redriven-1", "receiptHandle": "h", "body": letter["Body"],
-                             "attributes": {"ApproximateReceiveCount": "1"},
-                             "messageAttributes": {"FailureCode": {"stringValue": "OutcomeUnknown",
-                                                                   "dataType": "String"}}}]}
+    redriven = lambda_event([received_message(letter["Body"], receipt_handle="h", failure_code="OutcomeUnknown")],
+                            "arn:aws:sqs:eu-west-1:123456789012:lane")
     assert normal.run(redriven) == []
     assert len(normal.ses.delivered) == 2
 
