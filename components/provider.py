@@ -142,3 +142,12 @@ def _convert(hint: Any, value: Any) -> Any:
     if origin in (Mapping, dict) and len(arguments) == 2 and isinstance(value, Mapping):
         return {key: _convert(arguments[1], item) for key, item in value.items()}
     return value
+
+
+if __name__ == "__main__":
+    # `python -m ses_email_pipeline.provider schema`: the schema as JSON, for reading or diffing.
+    import sys
+
+    if sys.argv[1:] != ["schema"]:
+        raise SystemExit("usage: python -m ses_email_pipeline.provider schema   (prints the package schema as JSON)")
+    print(json.dumps(schema(), indent=2, sort_keys=True))

@@ -126,3 +126,18 @@ def test_the_first_deploys_event_names_the_dev_stacks_bus() -> None:
     [entry] = json.loads((ROOT / "samples" / "first-event.json").read_text())
     assert entry["EventBusName"] == bus.outputs["name"]
     assert "file://samples/first-event.json" in README
+
+
+@pytest.mark.parametrize("stack", ["dev"])
+def test_every_config_example_works_on_the_stacks_it_is_for(stack: str) -> None:
+    """Each README yaml example, added to the stack's own config, parses (the program accepts it)."""
+    from local.program import stack_config
+    from ses_email_pipeline.stack_config import parse
+
+    examples = [yaml.safe_load(textwrap.dedent(body)) for language, body in BLOCKS if language == "yaml"]
+    examples = [e for e in examples if any(str(key).startswith("email-pipeline:") for key in e)]
+    assert examples
+    base = {key.split(":", 1)[1]: value for key, value in stack_config(stack).items() if key.startswith("email-pipeline:")}
+    for example in examples:
+        changes = {key.split(":", 1)[1]: value for key, value in example.items()}
+        parse({**base, **changes}, recipient_hash_key="k")

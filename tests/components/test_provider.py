@@ -55,3 +55,17 @@ def test_plain_inputs_build_the_same_resources_as_the_python_api() -> None:
         routes=[Route("orders", {"source": ["shop"]}, "normal")])))
     summary = lambda mocks: sorted((r.typ, r.name, str(r.inputs)) for r in mocks.resources)
     assert summary(from_dicts) == summary(from_python)
+
+
+def test_the_schema_command_prints_json() -> None:
+    """README: `python -m ses_email_pipeline.provider schema` prints the package schema as JSON."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert "`python -m ses_email_pipeline.provider schema`" in readme
+    printed = subprocess.run([sys.executable, "-m", "ses_email_pipeline.provider", "schema"], capture_output=True,
+                             text=True, check=True).stdout
+    assert "email-pipeline:index:EmailSender" in json.loads(printed)["resources"]
