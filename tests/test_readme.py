@@ -62,6 +62,10 @@ def test_shell_command_is_valid(words: list[str]) -> None:
         check_pulumi(words[1:])
     elif program == "aws":
         check_aws(words[1:])
+    elif program == "email-pipeline":
+        from ses_email_pipeline.cli.__main__ import build_parser as operator_parser
+
+        operator_parser().parse_args(words[1:])
     elif program == "pip":
         assert words[1] == "install"
     else:
