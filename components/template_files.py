@@ -1,10 +1,12 @@
 """SES templates kept as files: `templates/<name>/<version>/{subject.txt,body.html,body.txt}`.
 
 A template's files are the source of truth for three things: the SES template resources the
-`EmailSender` declares, the catalog the handlers get in their environment (deployed names and the
-variables each version needs), and the local emulator's rendering. Versions are folders (`v1`,
-`v2`, ...): a change that renames or adds a variable goes in a new version, so messages already in
-flight keep rendering with the version they were written for.
+`EmailSender` declares, the catalog the handlers get in their environment (deployed names, and
+where each version prints which variables), and the local emulator's rendering. Versions are
+folders (`v1`, `v2`, ...): a change that renames or adds a variable goes in a new version, so
+messages already in flight keep rendering with the version they were written for.
+
+The templates are Handlebars; `handlebars.py` parses them.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .handlebars import TemplateSyntaxError, variable_uses
 from .handlers.catalog import Catalog, TemplateVersion
-from .handlers.templates import required_variables
+from .handlers.templates import VariableUses
 
 SUBJECT_FILE = "subject.txt"
 HTML_FILE = "body.html"
@@ -48,14 +51,28 @@ class TemplateFiles:
         return name
 
     @property
-    def variables(self) -> frozenset[str]:
-        """Variables the template prints and therefore needs in its data."""
-        return required_variables(self.subject, self.html, self.text)
+    def variables(self) -> VariableUses:
+        """Variables the template prints, each with the conditions under which SES prints it.
+
+        Raises:
+            TemplateSyntaxError: a part does not parse (an unclosed or mismatched block tag).
+        """
+        return self._uses(self.subject, self.html, self.text)
 
     @property
-    def subject_variables(self) -> frozenset[str]:
-        """Variables printed in the subject line, where a line break would inject headers."""
-        return required_variables(self.subject)
+    def subject_variables(self) -> VariableUses:
+        """Variables whose content reaches the subject line, where a line break would inject headers.
+
+        Raises:
+            TemplateSyntaxError: the subject does not parse.
+        """
+        return self._uses(self.subject, scoped=True)
+
+    def _uses(self, *parts: str, scoped: bool = False) -> VariableUses:
+        try:
+            return variable_uses(*parts, scoped=scoped)
+        except TemplateSyntaxError as exc:
+            raise TemplateSyntaxError(f"template {self.name!r} {self.version} does not parse: {exc}") from exc
 
     @property
     def digest(self) -> str:

@@ -11,19 +11,24 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from .templates import Condition, State, Use, VariableUses
 
 
 @dataclass(frozen=True)
 class TemplateVersion:
-    """One deployed SES template: the name SES knows it by and the variables it needs.
+    """One deployed SES template: the name SES knows it by and where it prints which variables.
 
-    `subject_variables` are the ones printed in the subject line: their values become a mail
-    header, so they are checked for control characters (header injection) like any other header.
+    `variables` are the variables the template prints and the conditions under which it prints
+    each (`handlers.templates`): those printed for an event's data must be in it. `subject_variables`
+    are the ones whose content reaches the subject line: their values become a mail header, so they
+    are checked for control characters (header injection) like any other header.
     """
 
     deployed_name: str
-    variables: frozenset[str]
-    subject_variables: frozenset[str] = frozenset()
+    variables: VariableUses = VariableUses()
+    subject_variables: VariableUses = VariableUses()
 
 
 #: template name -> version -> what was deployed
@@ -39,14 +44,21 @@ def newest_version(versions: Mapping[str, TemplateVersion]) -> str:
 
 
 def to_json(catalog: Catalog) -> str:
-    """`{"name": {"v1": {"deployedName": ..., "variables": [...], "subjectVariables": [...]}}}`, stable."""
+    """The catalog as compact, stable JSON, for a function's environment (4 KB for all variables).
+
+    `{"name": {"v1": {"deployedName": ..., "variables": [...], "subjectVariables": [...]}}}`. A
+    variable printed unconditionally is its name (`"orderId"`); one printed only under conditions
+    is `[name, [[path, state], ...]]` once per place it is printed, for example
+    `["giftNote", [["hasGift", "truthy"]]]` (states: `handlers.templates.State`). A template
+    without conditional blocks is written exactly as before conditions were recorded.
+    """
     return json.dumps(
         {
             name: {
                 version: {
                     "deployedName": entry.deployed_name,
-                    "variables": sorted(entry.variables),
-                    "subjectVariables": sorted(entry.subject_variables),
+                    "variables": _uses_to_json(entry.variables),
+                    "subjectVariables": _uses_to_json(entry.subject_variables),
                 }
                 for version, entry in versions.items()
             }
@@ -67,10 +79,28 @@ def from_json(raw: str) -> dict[str, dict[str, TemplateVersion]]:
         name: {
             version: TemplateVersion(
                 entry["deployedName"],
-                frozenset(entry["variables"]),
-                frozenset(entry.get("subjectVariables", ())),
+                _uses_from_json(entry["variables"]),
+                _uses_from_json(entry.get("subjectVariables", ())),
             )
             for version, entry in versions.items()
         }
         for name, versions in json.loads(raw).items()
     }
+
+
+def _uses_to_json(uses: VariableUses) -> list[Any]:
+    written = [
+        [use.name, [[condition.path, condition.state.value] for condition in use.when]] if use.when else use.name
+        for use in uses.uses
+    ]
+    return sorted(written, key=lambda item: (item, []) if isinstance(item, str) else tuple(item))
+
+
+def _uses_from_json(raw: Any) -> VariableUses:
+    if not isinstance(raw, (list, tuple)):
+        raise TypeError(f"expected a list of variable uses, got {type(raw).__name__}")
+    return VariableUses.of(
+        Use(item) if isinstance(item, str)
+        else Use(item[0], tuple(Condition(path, State(state)) for path, state in item[1]))
+        for item in raw
+    )

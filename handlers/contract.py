@@ -19,7 +19,6 @@ from typing import Any
 
 from .errors import InvalidEvent
 from .catalog import Catalog, TemplateVersion, newest_version
-from .templates import missing_variables
 
 #: SES accepts at most 50 recipients per message, across To, CC and BCC.
 MAX_RECIPIENTS = 50
@@ -129,7 +128,7 @@ def resolve_template(
 
     Raises:
         InvalidEvent: the template or version is unknown, the data lacks a variable the template
-            prints, or a value printed in the subject contains a line break.
+            prints for this data, or a value printed in the subject contains a line break.
     """
     name = request.template or default_template
     versions = catalog.get(name)
@@ -144,13 +143,14 @@ def resolve_template(
             f"not a deployed version of template {name!r} (deployed: {', '.join(sorted(versions))})",
         )
     data = {**_recipe_variables(request), **request.template_data}
-    missing = missing_variables(deployed.variables, data)
+    # Only what SES prints for this data: a variable in a block the data skips is optional.
+    missing = deployed.variables.missing(data)
     if missing:
         raise InvalidEvent(
             "detail.templateData",
             f"template {name!r} {version} uses {missing} but the event does not provide them",
         )
-    for variable in sorted(deployed.subject_variables):
+    for variable in sorted(deployed.subject_variables.printed(data)):
         if _holds_header_unsafe_text(data.get(variable)):
             raise InvalidEvent(
                 f"detail.templateData.{variable}",

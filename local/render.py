@@ -2,9 +2,12 @@
 
 SES templates are Handlebars. This renders the subset the project's templates use and SES
 documents: `{{name}}` and `{{a.b}}` (HTML-escaped in the HTML part), `{{{name}}}` (raw),
-`{{#if}}`/`{{else}}`/`{{/if}}`, `{{#unless}}`, `{{#each}}` with `{{this}}` and item fields, and
-`{{#with}}`. A variable printed at the top level that the data lacks fails the render, as SES's
-asynchronous `RenderingFailure` would; inside blocks a missing name renders empty, as in Handlebars.
+`{{#if}}`/`{{else}}`/`{{/if}}` (and `{{else if}}`), `{{#unless}}`, `{{#each}}` with `{{this}}` and
+item fields, and `{{#with}}`. It walks the tree the catalog's analysis reads (`handlebars.parse`)
+with the truthiness the handlers' pre-send check uses (`handlers.templates`), so the two agree on
+what a template prints. A variable printed in the top-level context (also inside `if`/`unless`
+branches) that the data lacks fails the render, as SES's asynchronous `RenderingFailure` would;
+inside `each`/`with` a missing name renders empty, as in Handlebars.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-_TOKEN = re.compile(r"(\{\{\{\s*[^}]+?\s*\}\}\}|\{\{\s*[^}]*?\s*\}\})")
+from ses_email_pipeline.handlers.templates import resolve
+from ses_email_pipeline.handlebars import Block, Node, Print, TemplateSyntaxError, Text, branches, data_name, parse
+
 # Handlebars drops a line that holds only a block tag (`{{#each}}`, `{{/if}}`, `{{else}}`, a
 # comment): the tag stays, the line's indentation and line break go.
-_STANDALONE = re.compile(r"^[ \t]*(\{\{\s*(?:[#/!^][^}]*|else\s*)\}\})[ \t]*\r?\n", flags=re.M)
+_STANDALONE = re.compile(r"^[ \t]*(\{\{\s*(?:[#/!^][^}]*|else(?:\s[^}]*)?)\}\})[ \t]*\r?\n", flags=re.M)
 
 
 class RenderingFailure(ValueError):
@@ -46,112 +51,71 @@ def render_email(subject: str, html_part: str, text_part: str, data: Mapping[str
 
 
 def render(template: str, data: Mapping[str, Any], *, escape: bool) -> str:
-    """Render one template part against the data."""
-    nodes, _inverse, _end = _parse(_TOKEN.split(_STANDALONE.sub(r"\1", template)), 0, None)
-    return "".join(_emit(nodes, [data], escape, top_level=True))
+    """Render one template part against the data.
+
+    Raises:
+        RenderingFailure: a variable printed in the top-level context is missing, the template
+            does not parse, or it uses a helper this renderer does not know.
+    """
+    try:
+        nodes = parse(_STANDALONE.sub(r"\1", template))
+    except TemplateSyntaxError as exc:
+        raise RenderingFailure(str(exc)) from exc
+    return "".join(_emit(nodes, [data], escape))
 
 
-@dataclass(frozen=True)
-class _Text:
-    value: str
-
-
-@dataclass(frozen=True)
-class _Var:
-    path: str
-    raw: bool
-
-
-@dataclass(frozen=True)
-class _Block:
-    helper: str
-    path: str
-    body: Sequence[object]
-    inverse: Sequence[object]
-
-
-def _parse(parts: list[str], index: int, closing: str | None) -> tuple[list[object], list[object], int]:
-    """Parse until `{{/closing}}` (or the end); return the body, the `{{else}}` part and the position."""
-    body: list[object] = []
-    inverse: list[object] = []
-    target = body
-    while index < len(parts):
-        part = parts[index]
-        index += 1
-        if not part.startswith("{{"):
-            if part:
-                target.append(_Text(part))
-            continue
-        raw = part.startswith("{{{")
-        inner = part[3:-3].strip() if raw else part[2:-2].strip()
-        if inner.startswith("!"):
-            continue
-        if inner.startswith("#"):
-            helper, _, path = inner[1:].partition(" ")
-            block_body, block_inverse, index = _parse(parts, index, helper)
-            target.append(_Block(helper, path.strip(), block_body, block_inverse))
-        elif inner.startswith("/"):
-            if inner[1:].strip() != closing:
-                raise RenderingFailure(f"unexpected {{{{{inner}}}}}")
-            return body, inverse, index
-        elif inner == "else" and closing is not None:
-            target = inverse
-        else:
-            target.append(_Var(inner, raw))
-    if closing is not None:
-        raise RenderingFailure(f"{{{{#{closing}}}}} is never closed")
-    return body, inverse, index
-
-
-def _emit(nodes: Sequence[object], scopes: list[Any], escape: bool, *, top_level: bool) -> list[str]:
+def _emit(nodes: Sequence[Node], scopes: list[Any], escape: bool) -> list[str]:
     out: list[str] = []
     for node in nodes:
-        if isinstance(node, _Text):
+        if isinstance(node, Text):
             out.append(node.value)
-        elif isinstance(node, _Var):
-            value = _lookup(node.path, scopes, required=top_level)
-            text = "" if value is None else _stringify(value)
+        elif isinstance(node, Print):
+            text = _print(node, scopes)
             out.append(text if node.raw or not escape else html.escape(text, quote=True))
-        elif isinstance(node, _Block):
+        else:
             out.extend(_emit_block(node, scopes, escape))
     return out
 
 
-def _emit_block(block: _Block, scopes: list[Any], escape: bool) -> list[str]:
-    helper = block.helper
-    value = _lookup(block.path, scopes, required=False)
-    if helper == "if":
-        return _emit(block.body if _truthy(value) else block.inverse, scopes, escape, top_level=False)
-    if helper == "unless":
-        return _emit(block.inverse if _truthy(value) else block.body, scopes, escape, top_level=False)
-    if helper == "each":
-        if not _truthy(value):
-            return _emit(block.inverse, scopes, escape, top_level=False)
-        out: list[str] = []
-        for item in value:
-            out.extend(_emit(block.body, [*scopes, item], escape, top_level=False))
-        return out
-    if helper == "with":
-        return _emit(block.body if _truthy(value) else block.inverse, [*scopes, value], escape, top_level=False)
-    raise RenderingFailure(f"unsupported helper {helper!r}")
+def _print(node: Print, scopes: list[Any]) -> str:
+    if node.params:
+        raise RenderingFailure(f"unsupported helper {node.path!r}")
+    value = resolve(node.path, scopes[-1])
+    name = data_name(node.path)
+    if len(scopes) == 1 and name is not None and name not in scopes[0]:
+        raise RenderingFailure(f"Attribute '{node.path}' is not present in the rendering data")
+    return "" if value is None else _stringify(value)
 
 
-def _lookup(path: str, scopes: list[Any], *, required: bool) -> Any:
-    if path in ("this", "."):
-        return scopes[-1]
-    current: Any = scopes[-1]
-    for index, part in enumerate(path.split(".")):
-        if isinstance(current, Mapping) and part in current:
-            current = current[part]
-        else:
-            if required and index == 0:
-                raise RenderingFailure(f"Attribute '{path}' is not present in the rendering data")
-            return None
-    return current
+def _emit_block(block: Block, scopes: list[Any], escape: bool) -> list[str]:
+    conditions = branches(block)
+    if conditions is None:
+        raise RenderingFailure(f"unsupported helper {block.helper!r}")
+    shown, _hidden = conditions
+    value = resolve(shown.path, scopes[-1])
+    if not shown.state.holds(value):
+        return _emit(block.inverse, scopes, escape)
+    out: list[str] = []
+    for scope in _BODY_SCOPES[block.helper](scopes, value):
+        out.extend(_emit(block.body, scope, escape))
+    return out
 
 
-def _truthy(value: Any) -> bool:
-    return value not in (None, False, "", 0, [], {})
+def _same_scope(scopes: list[Any], _value: Any) -> list[list[Any]]:
+    return [scopes]
+
+
+def _value_scope(scopes: list[Any], value: Any) -> list[list[Any]]:
+    return [[*scopes, value]]
+
+
+def _item_scopes(scopes: list[Any], value: Any) -> list[list[Any]]:
+    items = value.values() if isinstance(value, Mapping) else value
+    return [[*scopes, item] for item in items if item is not None]  # Handlebars skips null items
+
+
+#: How each helper renders its block: once in the same context, once in the argument's, or per item.
+_BODY_SCOPES = {"if": _same_scope, "unless": _same_scope, "with": _value_scope, "each": _item_scopes}
 
 
 def _stringify(value: Any) -> str:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ses_email_pipeline.handlers.contract import MAX_RECIPIENTS, EmailRequest, check_allowlist, parse_event, resolve_template
 from ses_email_pipeline.handlers.errors import InvalidEvent
+from ses_email_pipeline.handlers.catalog import Catalog, to_json
 from ses_email_pipeline.handlers.catalog import from_json as _template_catalog
+from ses_email_pipeline.template_files import deployed_catalog, discover
 from tests.conftest import load_event
 
 
@@ -168,6 +171,42 @@ class TestResolveTemplate:
         }))
         resolved = resolve_template(self.request(template="t"), templates, "notification")
         assert resolved.deployed.deployed_name == "t-v10"
+
+
+class TestOptionalTemplateContent:
+    """Through the deployed catalog: the data needs only what SES prints for it."""
+
+    @pytest.fixture
+    def receipt(self, tmp_path: Path) -> Catalog:
+        folder = tmp_path / "receipt" / "v1"
+        folder.mkdir(parents=True)
+        (folder / "subject.txt").write_text("Order {{orderId}}{{#if urgent}} {{flag}}{{/if}}")
+        (folder / "body.html").write_text("<p>{{orderId}}</p>{{#if hasGift}}<p>{{giftNote}}</p>{{/if}}"
+                                          "{{#if giftNote}}<p>{{giftNote}}</p>{{/if}}")
+        (folder / "body.txt").write_text("{{#unless paid}}Due: {{amount}}{{else}}Paid{{/unless}}"
+                                         "{{#each items}}{{name}}{{/each}}")
+        return _template_catalog(to_json(deployed_catalog(discover(tmp_path), "email-test")))
+
+    def resolve(self, catalog: Catalog, **data: Any) -> None:
+        resolve_template(parse_event(with_detail(template="receipt", templateData=data)), catalog, "notification")
+
+    def test_an_event_without_optional_variables_is_sent(self, receipt: Catalog) -> None:
+        self.resolve(receipt, orderId="1042", paid=True)
+
+    def test_a_variable_in_a_block_the_data_renders_is_required(self, receipt: Catalog) -> None:
+        with pytest.raises(InvalidEvent, match=r"\['giftNote'\]") as caught:
+            self.resolve(receipt, orderId="1042", paid=True, hasGift=True)
+        assert caught.value.field == "detail.templateData"
+
+    def test_an_unless_block_the_data_renders_is_required(self, receipt: Catalog) -> None:
+        with pytest.raises(InvalidEvent, match=r"\['amount'\]"):
+            self.resolve(receipt, orderId="1042")
+
+    def test_a_subject_value_in_a_skipped_block_is_not_checked_for_header_injection(self, receipt: Catalog) -> None:
+        self.resolve(receipt, orderId="1042", paid=True, flag="x\r\nBcc: y@example.com")
+        with pytest.raises(InvalidEvent, match="control character") as caught:
+            self.resolve(receipt, orderId="1042", paid=True, urgent=True, flag="x\r\nBcc: y@example.com")
+        assert caught.value.field == "detail.templateData.flag"
 
 
 def test_allowlist_accepts_listed_addresses_and_domains() -> None:
