@@ -5,7 +5,8 @@ port, provisions what the program declared and wires each function's handler wit
 environment variables the function declares. `publish` puts events on the bus (EventBridge in
 moto routes them through the declared rules into the lanes' queues), `drain` polls each lane as
 its event source mapping would (batch size, partial batch responses, redrive to the DLQ after the
-max receive count), and `summary` reports what was sent and what was dead-lettered, and why.
+max receive count), and `summary` reports what was sent and what was dead-lettered, and why, and
+what became of each published event (`summary()["events"]`, correlated by event id).
 
 Each function runs with its role: its clients (and Lambda's own calls for it: log delivery,
 tracing, queue polling) are authorized against the inline policies the program declares for its
@@ -29,15 +30,18 @@ import sys
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from typing import Any
 
 import boto3
+from moto.events.models import EventPattern
 from moto.server import ThreadedMotoServer
 
 from ses_email_pipeline.handlers.clients import Clients
+from ses_email_pipeline.handlers.log_events import EMAIL_DUPLICATE_SKIPPED, EMAIL_SENT
 
 from local import iam
-from local.blueprint import AsyncInvokeSpec, Blueprint, FunctionSpec, QueueSpec, provision
+from local.blueprint import AsyncInvokeSpec, Blueprint, FunctionSpec, QueueSpec, RuleSpec, provision
 from local.mocks import ACCOUNT
 from local.program import PROJECT, run_stack, stack_config
 from local.ses import EmulatedSes
@@ -73,6 +77,35 @@ class DeadLetter:
     reason: str
     code: str
     event: Any
+    field: str = "-"  # the message's FailureField: where in the event, or why, more precisely than the code
+
+
+class Outcome(StrEnum):
+    """What became of one published event (`summary()["events"][i]["outcome"]`)."""
+
+    SENT = "sent"
+    DUPLICATE_SKIPPED = "duplicate skipped"  # an event with its idempotency key was sent before
+    DEAD_LETTERED = "dead-lettered"
+    UNROUTED = "unrouted"  # in the unrouted queue (`accepted`), or matched by no rule at all
+    REFUSED = "refused by the bus"  # PutEvents answered an error for the entry: it never reached the bus
+    STILL_QUEUED = "still queued"  # on its lane, not sent yet (deferred, or the lane is not polled)
+
+    @property
+    def delivered(self) -> bool:
+        """Whether the event's email went out (now, or by the earlier event it duplicates)."""
+        return self in (Outcome.SENT, Outcome.DUPLICATE_SKIPPED)
+
+
+@dataclass(frozen=True)
+class Published:
+    """One entry put on the bus, and the bus's answer for it."""
+
+    index: int
+    entry: Mapping[str, Any]  # as PutEvents took it
+    bus_in_entry: str | None  # the `EventBusName` it was written with
+    event_id: str = ""
+    error_code: str = ""
+    error_message: str = ""
 
 
 class LocalSystem:
@@ -96,6 +129,10 @@ class LocalSystem:
         self._function_clients: dict[str, dict[str, Any]] = {}
         self._handlers: dict[str, Any] = {}
         self._deferred: list[tuple[str, str]] = []
+        #: Every entry `publish` put, in order, with the bus's answer.
+        self.published: list[Published] = []
+        #: The handlers' JSON log lines, with the lane of the function that wrote each.
+        self.log_records: list[tuple[str, dict[str, Any]]] = []
 
     @classmethod
     @contextlib.contextmanager
@@ -173,19 +210,25 @@ class LocalSystem:
     # --- events in -----------------------------------------------------------------------------
 
     def publish(self, entries: Sequence[Mapping[str, Any]]) -> list[str]:
-        """Put events (`aws events put-events --entries` format) on the bus; return their ids.
+        """Put events (`aws events put-events --entries` format) on the stack's bus; return their ids.
 
-        Entries without `EventBusName` go to the stack's bus, as the recipe's commands name it.
+        Every entry goes to the stack's bus, whatever `EventBusName` it names or if it names none:
+        a file written for the recipe (`<project>-event-bus`) or for another stack still runs here.
+        Each entry and the bus's answer (its id, or the error for that entry) is kept in `published`;
+        a refused entry's id is "".
         """
         bus = self.blueprint.buses[0]
         ids: list[str] = []
         for start in range(0, len(entries), 10):
-            chunk = [{**entry, "EventBusName": entry.get("EventBusName") or bus} for entry in entries[start:start + 10]]
-            for entry in chunk:
-                if not isinstance(entry.get("Detail"), str):
-                    entry["Detail"] = json.dumps(entry.get("Detail", {}))
-            response = self.clients["events"].put_events(Entries=chunk)
-            ids.extend(result.get("EventId", "") for result in response["Entries"])
+            chunk = entries[start:start + 10]
+            sent = [put_entry(entry, bus) for entry in chunk]
+            response = self.clients["events"].put_events(Entries=sent)
+            for written, entry, result in zip(chunk, sent, response["Entries"]):
+                self.published.append(Published(
+                    index=len(self.published), entry=entry, bus_in_entry=written.get("EventBusName"),
+                    event_id=result.get("EventId", ""), error_code=result.get("ErrorCode", ""),
+                    error_message=result.get("ErrorMessage", "")))
+                ids.append(result.get("EventId", ""))
         return ids
 
     # --- handlers ------------------------------------------------------------------------------
@@ -298,25 +341,26 @@ class LocalSystem:
         """What Lambda does with the role around an invocation: send its traces and its logs.
 
         A denial loses the traces or the logs (and so the metrics their filters make), never the
-        invocation, as on AWS.
+        invocation, as on AWS. The emulator itself keeps every line (`log_records`), denied or not:
+        it is how `summary()` tells what became of each event.
         """
+        records = _json_lines(output)
+        lane = function.environment.get("EMAIL_LANE", function.name)
+        self.log_records.extend((str(record.get("lane") or lane), record) for record in records)
         authorizer = self._authorizer(function)
         if function.tracing:
             authorizer.check("Lambda active tracing", iam.tracing())
         stream = f"{dt.date.today():%Y/%m/%d}/[$LATEST]local"
         if function.log_group and not authorizer.check(
                 "Lambda log delivery", iam.log_delivery(self.scope, function.log_group, stream)):
-            self._apply_metric_filters(function, output)
+            self._apply_metric_filters(function, records)
         sys.stdout.write(output)
 
-    def _apply_metric_filters(self, function: FunctionSpec, output: str) -> None:
+    def _apply_metric_filters(self, function: FunctionSpec, records: Sequence[Mapping[str, Any]]) -> None:
         """What CloudWatch Logs does with the function's log lines: the declared metric filters."""
         filters = [f for f in self.blueprint.metric_filters if f.log_group == function.log_group]
         datapoints: dict[str, list[dict[str, Any]]] = {}
-        for line in output.splitlines():
-            if not line.startswith("{"):
-                continue
-            record = json.loads(line)
+        for record in records:
             for metric_filter in filters:
                 datapoint = metric_filter.metric_for(record)
                 if datapoint:
@@ -366,6 +410,19 @@ class LocalSystem:
     def _url(self, queue: QueueSpec) -> str:
         return self.clients["sqs"].get_queue_url(QueueName=queue.name)["QueueUrl"]
 
+    def _read_all(self, queue: QueueSpec) -> list[dict[str, Any]]:
+        """Every visible message of a queue, left on it and visible again (one receive takes at most 10)."""
+        sqs, url = self.clients["sqs"], self._url(queue)
+        messages: list[dict[str, Any]] = []
+        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
+                                           VisibilityTimeout=60).get("Messages", []):
+            messages += batch
+        for start in range(0, len(messages), 10):
+            sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for i, m in enumerate(messages[start:start + 10])])
+        return messages
+
     # --- what happened -------------------------------------------------------------------------
 
     def dead_letters(self) -> list[DeadLetter]:
@@ -373,16 +430,14 @@ class LocalSystem:
         with the reason attached to it."""
         letters = self._failed_invocations()
         for lane, queue in self.blueprint.dead_letter_queues().items():
-            messages = self.clients["sqs"].receive_message(
-                QueueUrl=self._url(queue), MaxNumberOfMessages=10, MessageAttributeNames=["All"],
-                VisibilityTimeout=0).get("Messages", [])
-            for message in messages:
+            for message in self._read_all(queue):
                 attributes = {k: v.get("StringValue", "") for k, v in message.get("MessageAttributes", {}).items()}
                 letters.append(DeadLetter(
                     lane=lane,
                     reason=attributes.get("FailureReason", "max receive count exceeded (queue redrive)"),
                     code=attributes.get("FailureCode", "MaxReceiveCountExceeded"),
                     event=_parse(message["Body"]),
+                    field=attributes.get("FailureField", "-"),
                 ))
         return letters
 
@@ -394,9 +449,7 @@ class LocalSystem:
             if queue is None:
                 continue
             function = self.blueprint.functions[arn]
-            messages = self.clients["sqs"].receive_message(
-                QueueUrl=self._url(queue), MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
-            for message in messages:
+            for message in self._read_all(queue):
                 record = _parse(message["Body"])
                 error = record.get("responsePayload") or {}
                 letters.append(DeadLetter(
@@ -409,29 +462,174 @@ class LocalSystem:
 
     def unrouted(self) -> list[Any]:
         """Read (and keep) every event that reached the bus and no route took."""
-        events = []
-        for queue in self.blueprint.undrained_queues():
-            messages = self.clients["sqs"].receive_message(
-                QueueUrl=self._url(queue), MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
-            events += [_parse(message["Body"]) for message in messages]
-        return events
+        return [event for _queue, event in self._unrouted_by_queue()]
+
+    def _unrouted_by_queue(self) -> list[tuple[QueueSpec, Any]]:
+        return [(queue, _parse(message["Body"]))
+                for queue in self.blueprint.undrained_queues() for message in self._read_all(queue)]
 
     def summary(self) -> dict[str, Any]:
-        """`{"sent": [...], "dead_letters": [...], "unrouted": [...], "counts": {...}, "access_denied": [...]}`."""
+        """`{"sent": [...], "dead_letters": [...], "unrouted": [...], "counts": {...}, "access_denied": [...],
+        "events": [...]}`: `events` says, for each entry `publish` put, what became of it."""
         sent = [
             {"to": m.to, "cc": m.cc, "subject": m.subject, "text": m.text, "html": m.html,
-             "template": m.template, "lane": m.lane}
+             "template": m.template, "lane": m.lane, "ses_message_id": m.message_id}
             for m in self.ses.outbox
         ]
-        letters = [asdict(letter) for letter in self.dead_letters()]
+        dead_letters = self.dead_letters()
+        unrouted = self._unrouted_by_queue()
+        letters = [asdict(letter) for letter in dead_letters]
         counts: dict[str, dict[str, int]] = {}
         for message in sent:
             counts.setdefault(message["lane"], {"sent": 0, "dead_letters": 0})["sent"] += 1
         for letter in letters:
             counts.setdefault(letter["lane"], {"sent": 0, "dead_letters": 0})["dead_letters"] += 1
         denied = [{**asdict(denial), "message": denial.message} for denial in self.denials]
-        return {"sent": sent, "dead_letters": letters, "unrouted": self.unrouted(), "counts": counts,
-                "access_denied": denied}
+        return {"sent": sent, "dead_letters": letters, "unrouted": [event for _queue, event in unrouted],
+                "counts": counts, "access_denied": denied,
+                "events": EventOutcomes(self, dead_letters, unrouted).of_all()}
+
+    # --- which rules take an event ---------------------------------------------------------------
+
+    def stack_rules(self) -> list[RuleSpec]:
+        """The rules on the stack's bus: what the pipeline accepts, and where each kind goes."""
+        return [rule for rule in self.blueprint.rules if rule.bus == self.blueprint.buses[0]]
+
+    def accepted_kinds(self) -> list[str]:
+        """`source / detail-type` of every event some rule on the stack's bus may take, as its patterns say."""
+        kinds: dict[str, None] = {}
+        for rule in self.stack_rules():
+            pattern = json.loads(rule.pattern)
+            sources = [s for s in pattern.get("source", ["any source"]) if isinstance(s, str)]
+            types = [t for t in pattern.get("detail-type", ["any detail-type"]) if isinstance(t, str)]
+            kinds.update((f"{source} / {kind}", None) for source in sources for kind in types)
+        return list(kinds)
+
+    def lanes_taking(self, published: Published) -> list[str]:
+        """The lanes whose rules match the event, by the emulator's own pattern matcher."""
+        lanes = {queue.arn: function.environment.get("EMAIL_LANE", function.name)
+                 for queue, function, _batch in self.blueprint.lane_mappings()}
+        event = _as_delivered(published)
+        return [lanes[arn] for rule in self.stack_rules() if EventPattern.load(rule.pattern).matches_event(event)
+                for arn in rule.target_arns if arn in lanes]
+
+
+class EventOutcomes:
+    """What became of each published event, from what the system shows of it.
+
+    Correlated by event id: the bus's answer to PutEvents, the handlers' log lines (`event_id`,
+    `event`), the dead letters' bodies (the original event, its `id`) and the unrouted queue's
+    messages (the original events). The first rule that applies decides an event's outcome.
+    """
+
+    def __init__(self, system: LocalSystem, dead_letters: Sequence[DeadLetter],
+                 unrouted: Sequence[tuple[QueueSpec, Any]]) -> None:
+        self._system = system
+        self._letters = {letter.event.get("id"): letter for letter in dead_letters if isinstance(letter.event, dict)}
+        self._unrouted = {event.get("id"): queue for queue, event in unrouted if isinstance(event, dict)}
+        self._logs: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for lane, record in system.log_records:
+            if record.get("event_id"):
+                self._logs.setdefault(str(record["event_id"]), []).append((lane, record))
+        self._rules: tuple[Callable[[Published], dict[str, Any] | None], ...] = (
+            self._refused, self._sent, self._dead_lettered, self._skipped, self._unrouted_queue,
+            self._still_queued, self._not_accepted)
+
+    def of_all(self) -> list[dict[str, Any]]:
+        """One dict per published entry, in order: index, event id, outcome and what explains it."""
+        return [self._of(published) for published in self._system.published]
+
+    def _of(self, published: Published) -> dict[str, Any]:
+        entry = published.entry
+        base = {"index": published.index, "event_id": published.event_id or None, "source": entry.get("Source"),
+                "detail_type": entry.get("DetailType"), "bus": entry["EventBusName"],
+                "bus_in_entry": published.bus_in_entry}
+        # The last rule (`_not_accepted`) always applies.
+        return base | next(found for rule in self._rules if (found := rule(published)) is not None)
+
+    def _logged(self, published: Published, event: str) -> tuple[str, dict[str, Any]] | None:
+        return next(((lane, record) for lane, record in self._logs.get(published.event_id, [])
+                     if record.get("event") == event), None)
+
+    def _refused(self, published: Published) -> dict[str, Any] | None:
+        if not published.error_code:
+            return None
+        return {"outcome": Outcome.REFUSED, "code": published.error_code, "message": published.error_message}
+
+    def _sent(self, published: Published) -> dict[str, Any] | None:
+        found = self._logged(published, EMAIL_SENT)
+        if found is None:
+            return None
+        lane, record = found
+        return {"outcome": Outcome.SENT, "lane": lane, "ses_message_id": record.get("ses_message_id")}
+
+    def _dead_lettered(self, published: Published) -> dict[str, Any] | None:
+        letter = self._letters.get(published.event_id)
+        if letter is None:
+            return None
+        reason = letter.reason.removeprefix(f"{letter.field}: ")
+        return {"outcome": Outcome.DEAD_LETTERED, "lane": letter.lane, "code": letter.code, "field": letter.field,
+                "reason": reason}
+
+    def _skipped(self, published: Published) -> dict[str, Any] | None:
+        found = self._logged(published, EMAIL_DUPLICATE_SKIPPED)
+        if found is None:
+            return None
+        lane, record = found
+        return {"outcome": Outcome.DUPLICATE_SKIPPED, "lane": lane, "ses_message_id": record.get("ses_message_id")}
+
+    def _unrouted_queue(self, published: Published) -> dict[str, Any] | None:
+        queue = self._unrouted.get(published.event_id)
+        if queue is None:
+            return None
+        return {"outcome": Outcome.UNROUTED, "accepted": True, "queue": queue.name,
+                "reason": f"the pipeline accepts its source and detail-type, but no route takes it; "
+                          f"it waits in the unrouted queue {queue.name}"}
+
+    def _still_queued(self, published: Published) -> dict[str, Any] | None:
+        lanes = self._system.lanes_taking(published)
+        if not lanes:
+            return None
+        logged = self._logs.get(published.event_id, [])
+        code = next((record.get("error_code") for _lane, record in reversed(logged) if record.get("error_code")), None)
+        return {"outcome": Outcome.STILL_QUEUED, "lane": lanes[0], "code": code,
+                "reason": f"on lane {lanes[0]}, not sent yet"
+                          + (f" (last: {code})" if code else " (its lane's function has not taken it)")}
+
+    def _not_accepted(self, published: Published) -> dict[str, Any]:
+        accepted = ", ".join(self._system.accepted_kinds()) or "nothing"
+        return {"outcome": Outcome.UNROUTED, "accepted": False, "queue": None,
+                "reason": f"the pipeline does not accept this source and detail-type (it accepts {accepted}); "
+                          "no rule matched it, so the bus dropped it"}
+
+
+def put_entry(entry: Mapping[str, Any], bus: str) -> dict[str, Any]:
+    """The entry as PutEvents takes it, on `bus`; a `Detail` given as an object is sent as its JSON text."""
+    return {**entry, "EventBusName": bus, "Detail": detail_text(entry.get("Detail", {}))}
+
+
+def detail_text(detail: Any) -> Any:
+    """`Detail` as PutEvents takes it: text; an object written in the file is sent as its JSON."""
+    return detail if isinstance(detail, str) else json.dumps(detail)
+
+
+def _as_delivered(published: Published) -> dict[str, Any]:
+    """The event as EventBridge delivers an entry to a rule's pattern (AWS's "event structure")."""
+    entry = published.entry
+    return {"version": "0", "id": published.event_id, "detail-type": entry.get("DetailType"),
+            "source": entry.get("Source"), "account": ACCOUNT,
+            "time": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), "region": REGION,
+            "resources": list(entry.get("Resources", [])), "detail": _parse(entry.get("Detail", "{}"))}
+
+
+def _json_lines(output: str) -> list[dict[str, Any]]:
+    """The JSON objects among a function's output lines (the handlers log one per line)."""
+    records = []
+    for line in output.splitlines():
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                records.append(json.loads(line))
+    return records
 
 
 def _packaged(module_name: str) -> str:

@@ -5,14 +5,23 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shlex
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import boto3
 import pytest
 
 from local import __main__ as cli
+from local.blueprint import Blueprint
+from local.program import run_stack
 from local.system import LocalSystem
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def entry(detail: dict[str, Any], detail_type: str = "Email Notification Request",
@@ -48,6 +57,61 @@ def test_the_recipes_samples_do_what_they_should() -> None:
     assert "Immediate attention required" in alert["text"]
     report = next(e for e in summary["sent"] if e["lane"] == "report")
     assert "Lane normal: 1 sent, 1 rejected" in report["text"]
+
+
+def test_every_sample_names_the_dev_stacks_bus() -> None:
+    """`aws events put-events --entries file://samples/events.json` puts them where the routes are."""
+    [bus] = Blueprint.from_mocks(run_stack("dev")).buses  # what `pulumi stack output busName` gives
+    assert {sample["EventBusName"] for sample in cli.load_entries(cli.SAMPLES)} == {bus}
+
+
+def put_events_as_the_aws_cli(command: str, cwd: Path) -> dict[str, Any]:
+    """What `[VAR=value ...] aws --endpoint-url URL --region R events put-events --entries file://F` calls."""
+    words = shlex.split(command)
+    while "=" in words[0]:
+        words.pop(0)
+    assert words[0] == "aws" and words[-4:-1] == ["events", "put-events", "--entries"], command
+    options = dict(zip(words[1:-4:2], words[2:-4:2]))
+    path = cwd / words[-1].removeprefix("file://")
+    client = boto3.client("events", endpoint_url=options["--endpoint-url"], region_name=options["--region"])
+    return client.put_events(Entries=json.loads(path.read_text()))
+
+
+def banner_command(system: LocalSystem) -> str:
+    [command] = [line.strip() for line in cli.serve_banner(system, cwd=ROOT) if "put-events" in line]
+    return command
+
+
+def test_the_serve_banners_command_delivers_the_samples() -> None:
+    with LocalSystem.start("dev", port=0) as system, contextlib.redirect_stdout(io.StringIO()):
+        response = put_events_as_the_aws_cli(banner_command(system), ROOT)
+        assert response["FailedEntryCount"] == 0
+        lines = cli.ServeWatch(system).new_lines()
+    assert sorted(line.split(" to ")[0] for line in lines if line.startswith("SENT")) == [
+        "SENT [normal]", "SENT [priority]"]
+    [letter] = [line for line in lines if line.startswith("DEAD LETTER")]
+    assert letter.startswith("DEAD LETTER [normal] detail.emailConfig.recipient: missing")
+
+
+@pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
+def test_the_serve_banners_command_works_in_a_shell_as_printed() -> None:
+    with LocalSystem.start("dev", port=0) as system, contextlib.redirect_stdout(io.StringIO()):
+        done = subprocess.run(["sh", "-c", banner_command(system)], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["FailedEntryCount"] == 0
+        system.drain()
+        assert len(system.ses.outbox) == 2
+
+
+def test_the_serve_banner_says_when_the_samples_name_another_stacks_bus() -> None:
+    """`make serve STACK=staging`: the samples' command would name a bus the emulator does not have."""
+    bus = "email-pipeline-staging-bus"
+    system = SimpleNamespace(blueprint=SimpleNamespace(buses=[bus]), endpoint="http://127.0.0.1:4566")
+    banner = "\n".join(cli.serve_banner(system, cwd=ROOT))  # type: ignore[arg-type]
+    assert "file://samples/events.json" not in banner  # it would name a bus this stack does not have
+    assert f"samples/events.json is written for bus email-pipeline-dev-bus, not this stack's" in banner
+    assert f'"EventBusName": "{bus}"' in banner
 
 
 def test_a_duplicate_delivery_is_sent_once(system: LocalSystem) -> None:
@@ -104,9 +168,9 @@ def test_a_route_added_in_config_appears_without_other_changes() -> None:
 def test_send_command_prints_one_json_document(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     events = tmp_path / "events.json"
     events.write_text(json.dumps({"Entries": [notification(), entry({"invalidField": "x"})]}))
-    assert cli.main(["send", str(events), "--json"]) == 0
+    assert cli.main(["send", str(events), "--json", "--allow-failures"]) == 0
     document = json.loads(capsys.readouterr().out)
-    assert set(document) == {"sent", "dead_letters", "unrouted", "counts", "access_denied"}
+    assert set(document) == {"sent", "dead_letters", "unrouted", "counts", "access_denied", "events"}
     assert document["sent"][0]["to"] == ["someone@example.com"]
     assert {"to", "cc", "subject", "text", "html", "template", "lane"} <= set(document["sent"][0])
     assert document["dead_letters"][0]["lane"] == "normal"

@@ -1,0 +1,393 @@
+"""Burst benchmark: how close the lanes drain to the account's send rate R, and whether alerts jump the queue.
+
+For each R, the real lane handlers (`lane.entry_point(templated.compose / priority.compose, ...)`)
+drain a backlog of ordinary mail in real time, as Lambda would run them: per lane, as many
+concurrent instances as its event source mapping allows (`lane_max_concurrency`), each a thread
+that receives a batch, invokes its own handler (one container, one pacer) with a 60 s deadline,
+and deletes what the handler did not report as failed. When 40% of the backlog is sent, a burst
+of priority alerts arrives. SQS, DynamoDB and SES are emulated in-process (bench/burst_model.py),
+with realistic latencies and an SES that answers 429 above R recipients per sliding second.
+
+Reported per R: the backlog's drain rate between its 10% and 90% sends, as a fraction of R; the
+alerts' enqueue-to-send p50/p99 beside the ideal (alerts sent back to back at R); 429s; dead
+letters, lost and duplicated mail; DynamoDB requests per email sent (idempotency, and any other
+table: coordination for pacing). Exits 1 only on lost or duplicated mail, never on timing.
+
+Run: `.venv/bin/python bench/burst.py [R ...]` (default 1 14 50 200; about 5 minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+# Importing a handler module creates its (unused) real clients, which need a region.
+os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
+os.environ.setdefault("AWS_REGION", "eu-west-1")
+
+import structlog  # noqa: E402
+
+from bench.burst_model import EVENT_TAG, FakeDynamoDb, FakeSes, FakeSqs, Sent, event_id  # noqa: E402
+from local.sqs_events import lambda_event  # noqa: E402
+from ses_email_pipeline.email_sender import (  # noqa: E402
+    DEFAULT_LANES, LaneConfig, idempotency_ttl, lane_max_concurrency, visibility_timeout)
+from ses_email_pipeline.handlers import catalog, lane, priority, templated  # noqa: E402
+from ses_email_pipeline.handlers.clients import Clients, Handler  # noqa: E402
+from ses_email_pipeline.handlers.settings import Env  # noqa: E402
+from ses_email_pipeline.template_files import deployed_catalog, discover  # noqa: E402
+
+RATES = (1, 14, 50, 200)
+#: Ordinary emails per R: about 25-35 s of work at the lane's 0.7 R, so the whole run stays near 5 minutes.
+BACKLOG: Mapping[int, int] = {1: 25, 14: 350, 50: 1_000, 200: 3_000}
+#: Alerts per R: at R=1 each 2-recipient alert is 2 s of the whole account, so only a few.
+ALERTS: Mapping[int, int] = {1: 5}
+DEFAULT_ALERTS = 50
+#: The alerts arrive when this share of the backlog is sent.
+ALERTS_AT = 0.4
+FUNCTION_TIMEOUT_SECONDS = 60
+#: How often an idle poller looks again (Lambda long-polls; a message is seen within this).
+IDLE_POLL_SECONDS = 0.02
+#: A scenario gives up this long after the time its mail takes at the normal lane's share of R:
+#: enough for a throttled batch's 30 s retry delay and a second one (60 s) to start; what is
+#: still queued then is reported, not counted lost.
+SETTLE_SECONDS = 75.0
+STACK = "bench"
+ONCALL = "oncall@example.com"
+ACCOUNT = "123456789012"
+COMPOSERS = {"normal": templated.compose, "priority": priority.compose}
+EVENTS = ROOT / "tests" / "events"
+
+
+@dataclass
+class Context:
+    """The Lambda context the handlers read: the remaining time counts down from the function timeout."""
+
+    deadline: float
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+@dataclass
+class Aws:
+    """One scenario's emulated services, shared by every instance, as one account's are."""
+
+    sqs: FakeSqs
+    dynamodb: FakeDynamoDb
+    ses: FakeSes
+    table: str = f"email-{STACK}-idempotency"
+
+    @property
+    def clients(self) -> Clients:
+        return Clients(ses=self.ses, dynamodb=self.dynamodb, sqs=self.sqs)
+
+
+@dataclass
+class LaneRig:
+    """One deployed lane: its config, queues and one handler per concurrent instance."""
+
+    config: LaneConfig
+    concurrency: int
+    handlers: list[Handler] = field(default_factory=list)
+
+    @property
+    def queue_url(self) -> str:
+        return f"https://sqs.eu-west-1.amazonaws.com/{ACCOUNT}/email-{STACK}-{self.config.name}"
+
+    @property
+    def dead_letter_url(self) -> str:
+        return f"{self.queue_url}-dlq"
+
+    @property
+    def queue_arn(self) -> str:
+        return f"arn:aws:sqs:eu-west-1:{ACCOUNT}:email-{STACK}-{self.config.name}"
+
+
+@dataclass(frozen=True)
+class Result:
+    """One scenario's figures (times in seconds)."""
+
+    rate: int
+    backlog: int
+    concurrency: str
+    drain: float | None
+    alert_p50: float | None
+    alert_p99: float | None
+    ideal_p50: float
+    ideal_p99: float
+    throttles: int
+    dead_letters: int
+    lost: int
+    duplicates: int
+    still_queued: int
+    idempotency_per_email: float
+    coordination_per_email: float
+    seconds: float
+    deferrals: str
+
+
+class LogCounter:
+    """A structlog processor that counts deferrals by reason and drops every line (thousands per run)."""
+
+    def __init__(self) -> None:
+        self.deferrals: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, _logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+        if event.get("event") == "email_deferred":
+            with self._lock:
+                self.deferrals[str(event.get("error_code"))] += 1
+        raise structlog.DropEvent
+
+    def take(self) -> str:
+        with self._lock:
+            summary = ", ".join(f"{code} {count}" for code, count in self.deferrals.most_common())
+            self.deferrals.clear()
+        return summary or "none"
+
+
+# --- the stack -------------------------------------------------------------------------------------
+
+
+def lane_environment(rig: LaneRig, rate: int, aws: Aws, templates: str) -> dict[str, str]:
+    """The variables EmailSender gives this lane's function (components/email_sender.py)."""
+    config = rig.config
+    return {
+        Env.STACK: STACK, Env.SENDER: "Notifications <no-reply@mail.example.com>",
+        Env.CONFIGURATION_SET: f"email-{STACK}", Env.RECIPIENT_HASH_KEY: "bench-key", Env.TEMPLATES: templates,
+        Env.RECIPIENT_ALLOWLIST: "@example.com", Env.ONCALL_RECIPIENTS: ONCALL,
+        Env.ACCOUNT_SEND_RATE: str(rate), Env.IDEMPOTENCY_TABLE: aws.table,
+        Env.LANE: config.name, Env.QUEUE_URL: rig.queue_url, Env.DEAD_LETTER_QUEUE_URL: rig.dead_letter_url,
+        Env.LANE_RATE_SHARE: str(config.rate_share), Env.LANE_MAX_CONCURRENCY: str(rig.concurrency),
+        Env.LANE_DELIVERY: config.delivery.value,
+        Env.IDEMPOTENCY_TTL_SECONDS: str(idempotency_ttl(FUNCTION_TIMEOUT_SECONDS, config.max_receive_count, 1)),
+    }
+
+
+@contextlib.contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[None]:
+    """Set variables for the duration; os.environ is process-wide, so only while no instance runs."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def deploy(rate: int, aws: Aws, templates: str) -> list[LaneRig]:
+    """Create each lane's queues and one handler per instance, each built under its lane's environment.
+
+    `entry_point` reads its settings on the first invocation; an empty batch makes that happen
+    here, while this lane's variables are set, before any instance thread starts.
+    """
+    rigs = []
+    for config in DEFAULT_LANES:
+        rig = LaneRig(config, lane_max_concurrency(rate, config.rate_share))
+        aws.sqs.create_queue(rig.dead_letter_url, visibility_timeout(FUNCTION_TIMEOUT_SECONDS))
+        aws.sqs.create_queue(rig.queue_url, visibility_timeout(FUNCTION_TIMEOUT_SECONDS), rig.dead_letter_url,
+                             config.max_receive_count)
+        with environment(lane_environment(rig, rate, aws, templates)):
+            for _ in range(rig.concurrency):
+                handler = lane.entry_point(COMPOSERS[config.name], aws.clients)
+                handler({"Records": []}, Context(time.monotonic() + FUNCTION_TIMEOUT_SECONDS))
+                rig.handlers.append(handler)
+        rigs.append(rig)
+    return rigs
+
+
+# --- Lambda's event source mapping ------------------------------------------------------------------
+
+
+def receive_batch(rig: LaneRig, sqs: FakeSqs) -> list[dict[str, Any]]:
+    """A batch as the mapping gathers it: up to the batch size, waiting at most the batching window."""
+    size = rig.config.batch_size
+    messages = sqs.receive_message(QueueUrl=rig.queue_url, MaxNumberOfMessages=size)["Messages"]
+    window_ends = time.monotonic() + rig.config.batching_window_seconds
+    while messages and len(messages) < size and time.monotonic() < window_ends:
+        time.sleep(IDLE_POLL_SECONDS)
+        messages += sqs.receive_message(QueueUrl=rig.queue_url, MaxNumberOfMessages=size - len(messages))["Messages"]
+    return messages
+
+
+def run_instance(rig: LaneRig, handler: Handler, sqs: FakeSqs, stop: threading.Event, crashes: list[str]) -> None:
+    """One concurrent execution of the lane: receive, invoke, delete what succeeded, until stopped."""
+    while not stop.is_set():
+        messages = receive_batch(rig, sqs)
+        if not messages:
+            time.sleep(IDLE_POLL_SECONDS)
+            continue
+        try:
+            response = handler(lambda_event(messages, rig.queue_arn),
+                               Context(time.monotonic() + FUNCTION_TIMEOUT_SECONDS))
+        except Exception as exc:  # noqa: BLE001 - Lambda's view of a failed invocation: the batch stays queued
+            crashes.append(type(exc).__name__)
+            continue
+        kept = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
+        for message in messages:
+            if message["MessageId"] not in kept:
+                sqs.delete_message(QueueUrl=rig.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+# --- one scenario ----------------------------------------------------------------------------------
+
+
+def load_event(name: str, new_id: str) -> str:
+    """A sample event from tests/events/ with its own id, tagged so SES's record names it."""
+    event = json.loads((EVENTS / f"{name}.json").read_text())
+    event["id"] = new_id
+    event["detail"]["tags"] = {EVENT_TAG: new_id}
+    return json.dumps(event)
+
+
+def run_scenario(rate: int, templates: str, log_counter: LogCounter) -> Result:
+    """Drain one backlog at account rate `rate`, injecting the alerts at 40%, and measure it."""
+    aws = Aws(FakeSqs(), FakeDynamoDb(), FakeSes(rate))
+    normal, urgent = deploy(rate, aws, templates)
+    backlog, alerts = BACKLOG[rate], ALERTS.get(rate, DEFAULT_ALERTS)
+    for index in range(backlog):
+        aws.sqs.send_message(QueueUrl=normal.queue_url, MessageBody=load_event("email_notification", f"n-{index:05d}"))
+    stop, crashes = threading.Event(), []
+    threads = [threading.Thread(target=run_instance, args=(rig, handler, aws.sqs, stop, crashes), daemon=True)
+               for rig in (normal, urgent) for handler in rig.handlers]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    alert_cost = 2  # the alert's recipient and the on-call address
+    deadline = started + (backlog + alerts * alert_cost) / rate / DEFAULT_LANES[0].rate_share + SETTLE_SECONDS
+    enqueued_at = inject_alerts_at(ALERTS_AT * backlog, alerts, aws, urgent, deadline)
+    settle(aws, (normal, urgent), deadline)
+    # Read first: whatever leaves a queue afterwards has been sent or dead-lettered already.
+    still_queued = [event_id(body) for rig in (normal, urgent) for body in aws.sqs.bodies(rig.queue_url)]
+    elapsed = time.monotonic() - started
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=1)
+    sent = list(aws.ses.sent)
+    dead = [event_id(body) for rig in (normal, urgent) for body in aws.sqs.bodies(rig.dead_letter_url)]
+    if crashes:
+        print(f"  R={rate}: {len(crashes)} invocations raised: {Counter(crashes)}", file=sys.stderr)
+    return measure(rate, backlog, alerts, alert_cost, enqueued_at, sent, dead, still_queued, aws, elapsed,
+                   f"{normal.concurrency}/{urgent.concurrency}", log_counter.take())
+
+
+def inject_alerts_at(sends: float, alerts: int, aws: Aws, rig: LaneRig, deadline: float) -> dict[str, float]:
+    """Wait until `sends` ordinary emails went out, then enqueue every alert at once; return enqueue times."""
+    while sum(send.lane == "normal" for send in aws.ses.sent) < sends and time.monotonic() < deadline:
+        time.sleep(IDLE_POLL_SECONDS)
+    enqueued_at = {}
+    for index in range(alerts):
+        alert_id = f"a-{index:03d}"
+        enqueued_at[alert_id] = time.monotonic()
+        aws.sqs.send_message(QueueUrl=rig.queue_url, MessageBody=load_event("priority_alert", alert_id))
+    return enqueued_at
+
+
+def settle(aws: Aws, rigs: tuple[LaneRig, ...], deadline: float) -> None:
+    """Wait until both lanes' queues are empty (nothing visible, nothing in flight) or the deadline."""
+    while time.monotonic() < deadline and any(aws.sqs.bodies(rig.queue_url) for rig in rigs):
+        time.sleep(0.1)
+
+
+def measure(rate: int, backlog: int, alerts: int, alert_cost: int, enqueued_at: Mapping[str, float],
+            sent: list[Sent], dead: list[str], still_queued: list[str], aws: Aws, elapsed: float,
+            concurrency: str, deferrals: str) -> Result:
+    """Turn SES's record and the queues' contents into the reported figures."""
+    first_sent: dict[str, float] = {}
+    for send in sent:
+        first_sent.setdefault(send.event_id, send.at)
+    normal_times = sorted(at for event, at in first_sent.items() if event.startswith("n-"))
+    waits = sorted(first_sent[alert] - at for alert, at in enqueued_at.items() if alert in first_sent)
+    ideal = [alert_cost * (k + 1) / rate for k in range(alerts)]
+    expected = {f"n-{index:05d}" for index in range(backlog)} | set(enqueued_at)
+    accounted = set(first_sent) | set(dead) | set(still_queued)
+    emails = max(1, len(first_sent))
+    table_requests = aws.dynamodb.requests
+    idempotency = table_requests[aws.table]
+    return Result(
+        rate=rate, backlog=backlog, concurrency=concurrency, drain=drain_fraction(normal_times, backlog, rate),
+        alert_p50=percentile(waits, 0.5), alert_p99=percentile(waits, 0.99),
+        ideal_p50=percentile(ideal, 0.5) or 0.0, ideal_p99=percentile(ideal, 0.99) or 0.0,
+        throttles=aws.ses.throttles, dead_letters=len(dead), lost=len(expected - accounted),
+        duplicates=len(sent) - len(first_sent), still_queued=len(still_queued),
+        idempotency_per_email=idempotency / emails,
+        coordination_per_email=(sum(table_requests.values()) - idempotency) / emails,
+        seconds=elapsed, deferrals=deferrals,
+    )
+
+
+def drain_fraction(times: list[float], backlog: int, rate: int) -> float | None:
+    """Sends per second between the backlog's 10% and 90% marks, over R (one recipient each)."""
+    low, high = math.ceil(0.1 * backlog) - 1, math.ceil(0.9 * backlog) - 1
+    if len(times) <= high or times[high] == times[low]:
+        return None
+    return (high - low) / (times[high] - times[low]) / rate
+
+
+def percentile(values: list[float], share: float) -> float | None:
+    """Nearest-rank percentile of sorted values (None when there are none)."""
+    return values[math.ceil(share * len(values)) - 1] if values else None
+
+
+# --- report ----------------------------------------------------------------------------------------
+
+COLUMNS = ("R", "backlog", "inst n/p", "drain/R", "alert p50", "alert p99", "ideal p50/p99", "429s", "dead",
+           "lost", "dup", "queued", "idem req/email", "coord req/email", "time")
+
+
+def row(result: Result) -> tuple[str, ...]:
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f} s"
+
+    return (str(result.rate), str(result.backlog), result.concurrency,
+            "-" if result.drain is None else f"{result.drain:.2f}", seconds(result.alert_p50),
+            seconds(result.alert_p99), f"{result.ideal_p50:.1f}/{result.ideal_p99:.1f} s", str(result.throttles),
+            str(result.dead_letters), str(result.lost), str(result.duplicates), str(result.still_queued),
+            f"{result.idempotency_per_email:.2f}", f"{result.coordination_per_email:.2f}", f"{result.seconds:.0f} s")
+
+
+def print_table(results: list[Result]) -> None:
+    rows = [COLUMNS, *(row(result) for result in results)]
+    widths = [max(len(cells[i]) for cells in rows) for i in range(len(COLUMNS))]
+    for cells in rows:
+        print("  ".join(cell.rjust(width) for cell, width in zip(cells, widths)))
+    for result in results:
+        print(f"R={result.rate}: deferred records by reason: {result.deferrals}")
+
+
+def main(argv: list[str]) -> int:
+    rates = tuple(int(arg) for arg in argv) or RATES
+    log_counter = LogCounter()
+    structlog.configure(processors=[log_counter], wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    templates = catalog.to_json(deployed_catalog(discover(ROOT / "templates"), f"email-{STACK}"))
+    started = time.monotonic()
+    results = []
+    for rate in rates:
+        results.append(run_scenario(rate, templates, log_counter))
+        print(f"R={rate} done in {results[-1].seconds:.0f} s", file=sys.stderr)
+    print_table(results)
+    print(f"total {time.monotonic() - started:.0f} s")
+    return 1 if any(result.lost or result.duplicates for result in results) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
