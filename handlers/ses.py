@@ -87,11 +87,16 @@ def _retry_only_while_unsent(response: Any = None, caught_exception: Exception |
         return None
     http, parsed = response
     code = parsed.get("Error", {}).get("Code", "")
-    if code in _UNSENT_CODES or http.status_code == _SERVICE_UNAVAILABLE:
+    if _refused_before_acting(code, http.status_code):
         return None
     if code == "LimitExceededException" or http.status_code >= 500:
         return False
     return None
+
+
+def _refused_before_acting(code: str, status: int) -> bool:
+    """Whether SES's answer proves it did not act on the request: it throttled it or was unavailable."""
+    return code in _UNSENT_CODES or status == _SERVICE_UNAVAILABLE
 
 
 @dataclass(frozen=True)
@@ -263,13 +268,13 @@ def classify(exc: ClientError | BotoCoreError) -> EmailError:
         code = exc.response.get("Error", {}).get("Code", "Unknown")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         kind = ERROR_KINDS.get(code)
-        if kind is None and status >= 500 and status != _SERVICE_UNAVAILABLE and code not in _UNSENT_CODES:
+        if kind is None and status >= 500 and not _refused_before_acting(code, status):
             # SES failed while handling the request, possibly after accepting the message.
             return OutcomeUnknown(f"SES answered {code} (HTTP {status}) to a send it may have accepted",
                                   cause="ses_server_error")
         if kind is None:
-            # Unknown codes (503, or an IAM or configuration problem) keep the message: it is
-            # retried and, if the problem persists, reaches the DLQ by the queue's redrive.
+            # Other codes (503, a 4xx nobody listed) keep the message: it is retried and, if the
+            # problem persists, reaches the DLQ by the queue's redrive.
             kind = RetryableSendError
         return kind(f"SES {code} (HTTP {status})", code=code)
     if isinstance(exc, HTTPClientError):
