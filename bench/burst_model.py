@@ -1,9 +1,11 @@
 """In-process SQS, DynamoDB and SES for the burst benchmark (bench/burst.py), in real time.
 
 Each class offers exactly the client methods the lanes call (handlers/lane.py, handlers/idempotency.py,
-handlers/ses.py), plus `receive_message` and `delete_message` for the emulated Lambda poller, and
-nothing more: a call the handlers start making that is missing here fails with AttributeError, and
-an expression shape not implemented raises `EmulatorGap`, rather than being faked silently.
+handlers/ses.py), plus `receive_message` and `delete_message` for the emulated Lambda poller and
+`enqueue` for EventBridge, and nothing more: a call the handlers start making that is missing here
+raises AttributeError, and an expression shape not implemented raises `EmulatorGap`, instead of
+being faked silently (the lane dead-letters the record and logs `record_failed`, which the
+benchmark prints).
 
 Every call sleeps its service's latency, half before and half after it takes effect, so concurrent
 instances interleave as they would over the network and SES judges a send when it arrives.
@@ -132,8 +134,10 @@ class FakeSes:
 
 _OR = re.compile(r"\s+OR\s+")
 _AND = re.compile(r"\s+AND\s+")
-_FUNCTION = re.compile(r"^(attribute_exists|attribute_not_exists)\(\s*(\S+?)\s*\)$")
-_COMPARISON = re.compile(r"^(\S+)\s*(=|<>|<=|>=|<|>)\s*(:\w+)$")
+_NAME = r"(#?\w+)"  # a top-level attribute or a #placeholder: no paths, no functions
+_FUNCTION = re.compile(rf"^(attribute_exists|attribute_not_exists)\(\s*{_NAME}\s*\)$")
+_COMPARISON = re.compile(rf"^{_NAME}\s*(=|<>|<=|>=|<|>)\s*(:\w+)$")
+_ASSIGNMENT = re.compile(rf"^{_NAME}\s*=\s*(:\w+)$")
 _COMPARE: Mapping[str, Callable[[Any, Any], bool]] = {
     "=": lambda a, b: a == b, "<>": lambda a, b: a != b, "<": lambda a, b: a < b,
     "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
@@ -151,8 +155,6 @@ class _Expression:
         return self.names[token] if token.startswith("#") else token
 
     def value(self, token: str) -> dict[str, str]:
-        if not token.startswith(":"):
-            raise EmulatorGap(f"only :placeholders are emulated as values, got {token!r}")
         return self.values[token]
 
     def holds(self, condition: str | None, item: Item | None) -> bool:
@@ -174,11 +176,13 @@ class _Expression:
 
     def apply(self, update: str, item: Item) -> None:
         """Apply `SET a = :v, #b = :w` (the only update form the lanes use)."""
-        if not update.startswith("SET ") or any(word in update for word in (" ADD ", " REMOVE ", "(")):
+        if not update.startswith("SET "):
             raise EmulatorGap(f"update expression {update!r} is not emulated (bench/burst_model.py)")
         for assignment in update[len("SET "):].split(","):
-            target, _, value = assignment.partition("=")
-            item[self.name(target.strip())] = self.value(value.strip())
+            match = _ASSIGNMENT.match(assignment.strip())
+            if match is None:
+                raise EmulatorGap(f"update {assignment.strip()!r} is not emulated (bench/burst_model.py)")
+            item[self.name(match[1])] = self.value(match[2])
 
 
 def _comparable(left: dict[str, str], right: dict[str, str]) -> bool:
@@ -320,8 +324,13 @@ class FakeSqs:
 
     def send_message(self, *, QueueUrl: str, MessageBody: str,
                      MessageAttributes: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """SendMessage: the handlers forward dead letters with it; the bench enqueues with it."""
+        """SendMessage: the handlers forward dead letters with it."""
         return _timed(SQS_LATENCY, self._lock, lambda: self._add(QueueUrl, MessageBody, dict(MessageAttributes or {})))
+
+    def enqueue(self, url: str, body: str) -> None:
+        """EventBridge delivering an event to a lane: the backlog appears at once, at no handler's cost."""
+        with self._lock:
+            self._add(url, body, {})
 
     def change_message_visibility_batch(self, *, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         """ChangeMessageVisibilityBatch: a kept message comes back after the delay the handler chose."""
