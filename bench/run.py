@@ -59,7 +59,6 @@ def per_message_cpu_ms(messages: int = 2000) -> float:
     from ses_email_pipeline.handlers import log
     from ses_email_pipeline.handlers.compose import templated_email
     from ses_email_pipeline.handlers.contract import parse_event
-    from ses_email_pipeline.handlers import catalog
     from ses_email_pipeline.handlers.settings import Settings
     from ses_email_pipeline.template_files import deployed_catalog, discover
 
