@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import datetime as dt
+import functools
 import importlib
 import io
 import json
@@ -532,8 +533,9 @@ class EventOutcomes:
             if record.get("event_id"):
                 self._logs.setdefault(str(record["event_id"]), []).append((lane, record))
         self._rules: tuple[Callable[[Published], dict[str, Any] | None], ...] = (
-            self._refused, self._sent, self._dead_lettered, self._skipped, self._unrouted_queue,
-            self._still_queued, self._not_accepted)
+            self._refused, functools.partial(self._logged_outcome, EMAIL_SENT, Outcome.SENT), self._dead_lettered,
+            functools.partial(self._logged_outcome, EMAIL_DUPLICATE_SKIPPED, Outcome.DUPLICATE_SKIPPED),
+            self._unrouted_queue, self._still_queued, self._not_accepted)
 
     def of_all(self) -> list[dict[str, Any]]:
         """One dict per published entry, in order: index, event id, outcome and what explains it."""
@@ -556,12 +558,13 @@ class EventOutcomes:
             return None
         return {"outcome": Outcome.REFUSED, "code": published.error_code, "message": published.error_message}
 
-    def _sent(self, published: Published) -> dict[str, Any] | None:
-        found = self._logged(published, EMAIL_SENT)
+    def _logged_outcome(self, event: str, outcome: Outcome, published: Published) -> dict[str, Any] | None:
+        """Sent or skipped as a duplicate: what a handler logged about the event (with the SES message id)."""
+        found = self._logged(published, event)
         if found is None:
             return None
         lane, record = found
-        return {"outcome": Outcome.SENT, "lane": lane, "ses_message_id": record.get("ses_message_id")}
+        return {"outcome": outcome, "lane": lane, "ses_message_id": record.get("ses_message_id")}
 
     def _dead_lettered(self, published: Published) -> dict[str, Any] | None:
         letter = self._letters.get(published.event_id)
@@ -570,13 +573,6 @@ class EventOutcomes:
         reason = letter.reason.removeprefix(f"{letter.field}: ")
         return {"outcome": Outcome.DEAD_LETTERED, "lane": letter.lane, "code": letter.code, "field": letter.field,
                 "reason": reason}
-
-    def _skipped(self, published: Published) -> dict[str, Any] | None:
-        found = self._logged(published, EMAIL_DUPLICATE_SKIPPED)
-        if found is None:
-            return None
-        lane, record = found
-        return {"outcome": Outcome.DUPLICATE_SKIPPED, "lane": lane, "ses_message_id": record.get("ses_message_id")}
 
     def _unrouted_queue(self, published: Published) -> dict[str, Any] | None:
         queue = self._unrouted.get(published.event_id)
