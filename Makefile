@@ -29,9 +29,10 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(PY) -m local serve --stack $(or $(STACK),dev)
 
-## bench: cold start, package size and per-message CPU budgets (see bench/README.md)
+## bench: cold start, package size and per-message CPU budgets, then the burst benchmark (see bench/README.md)
 bench: $(STAMP)
 	$(PY) bench/run.py
+	$(PY) bench/burst.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache node_modules
