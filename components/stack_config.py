@@ -93,7 +93,10 @@ def parse(raw: Mapping[str, Any], recipient_hash_key: Any) -> StackSettings:
     Raises:
         ConfigErrors: listing every problem found.
     """
-    problems = [f"{key}: {raw[key]!r} must be a positive number" for key in sorted(_bad_numbers(raw))]
+    bad_numbers = _bad_numbers(raw)
+    problems = [f"{key}: {raw[key]!r} must be a positive number" for key in sorted(bad_numbers)]
+    # A number already reported is left out, so its Args default applies and it is reported once.
+    raw = {key: value for key, value in raw.items() if key not in bad_numbers}
     production = bool(raw.get("production", False))
     if not production and not raw.get("recipientAllowlist"):
         problems.append("recipientAllowlist: required on non-production stacks (addresses or @domains); "
@@ -121,7 +124,7 @@ def parse(raw: Mapping[str, Any], recipient_hash_key: Any) -> StackSettings:
 def _sender_args(raw: Mapping[str, Any], recipient_hash_key: Any, lanes: tuple[LaneConfig, ...], production: bool,
                  problems: list[str]) -> EmailSenderArgs | None:
     values: dict[str, Any] = {field_name: raw[key] for key, field_name in _SENDER_ARGS.items()
-                              if key in raw and key not in _bad_numbers(raw)}
+                              if key in raw}
     for name in ("report_recipients", "oncall_recipients"):
         if name in values:
             values[name] = tuple(str(address) for address in values[name])
@@ -165,7 +168,7 @@ def _lanes(raw: Mapping[str, Any], problems: list[str]) -> tuple[LaneConfig, ...
         changes: dict[str, Any] = {"rate_share": float(shares.get(name, 0))}
         if name in batch_sizes:
             changes["batch_size"] = int(batch_sizes[name])
-        if "maxReceiveCount" in raw and "maxReceiveCount" not in _bad_numbers(raw):
+        if "maxReceiveCount" in raw:
             changes["max_receive_count"] = int(raw["maxReceiveCount"])
         if name in deliveries:
             changes["delivery"] = _delivery(name, deliveries[name], problems) or default.delivery
