@@ -36,8 +36,12 @@ _BATCH_SIZES = range(1, 11)
 #: Receives a message needs to ride out a 10-minute throttle (see `handlers.lane.retry_delay`).
 MIN_MAX_RECEIVE_COUNT = 5
 ARCHITECTURE = "arm64"
-#: Sends one instance completes per second: one SES call takes roughly 100 ms.
-SENDS_PER_INSTANCE_PER_SECOND = 10
+#: SES SendEmail's latency from a function in the same region, as `email_sent` lines report it
+#: (`ses_ms`); the stack setting `sesSendLatencyMs` replaces it with a stack's measured p90.
+DEFAULT_SEND_LATENCY_MS = 100
+#: What a batch costs an instance besides its slots and the SES call: the idempotency claim and
+#: record, the booking, Lambda's receive and delete. Measured with bench/burst.py (bench/README.md).
+BATCH_OVERHEAD_SECONDS = 0.05
 #: The smallest maximum concurrency an SQS event source mapping accepts.
 MIN_EVENT_SOURCE_CONCURRENCY = 2
 #: Visibility timeout = 6 x function timeout, AWS's guidance for SQS event sources: it covers the
@@ -71,7 +75,10 @@ class LaneConfig:
     Args:
         name: the lane's name (`normal`, `priority`); routes target it by this name.
         handler: the Lambda handler, e.g. `handlers.templated.handler`.
-        rate_share: the lane's share of the account's SES send rate (0-1).
+        rate_share: the lane's share of the account's SES send rate when the stack's send schedule
+            is out of reach (0-1; the lanes' shares sum to at most 1). With the schedule, any lane
+            uses whatever rate the others leave idle (`handlers.schedule`).
+        urgent: the lane books send slots ahead of every lane that is not urgent (alerts).
         reserved: reserve the lane's concurrency, so other functions can never starve it.
         delivery: what the lane does with an email whose outcome is unknown (SES never answered,
             or a function died mid-send): dead-letter it (at most once) or send it again (at
@@ -86,19 +93,27 @@ class LaneConfig:
     max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT
     reserved: bool = False
     delivery: Delivery = Delivery.AT_MOST_ONCE
+    urgent: bool = False
 
 
 DEFAULT_LANES: tuple[LaneConfig, ...] = (
     LaneConfig("normal", "handlers.templated.handler", rate_share=0.7),
     # An on-call alert twice beats none; a receipt twice is a complaint.
     LaneConfig("priority", PRIORITY_HANDLER, rate_share=0.3, batch_size=5, batching_window_seconds=0,
-               reserved=True, delivery=Delivery.AT_LEAST_ONCE),
+               reserved=True, delivery=Delivery.AT_LEAST_ONCE, urgent=True),
 )
 
 
-def lane_max_concurrency(account_send_rate: float, rate_share: float) -> int:
-    """How many instances a lane may run: enough to use its share, never below the SQS minimum."""
-    needed = math.ceil(account_send_rate * rate_share / SENDS_PER_INSTANCE_PER_SECOND)
+def lane_max_concurrency(account_send_rate: float, lane: LaneConfig, send_latency_seconds: float) -> int:
+    """How many instances a lane may run: enough for it alone to use the whole send rate R.
+
+    An instance sends its batch in parallel, each email at its slot, so it handles `batch_size`
+    emails every batch_size / R + latency + overhead seconds; n instances keep up with R when
+    n >= 1 + R x (latency + overhead) / batch_size. Never below the SQS minimum of 2. More would
+    only wait for slots, and Lambda bills the wait.
+    """
+    busy = send_latency_seconds + BATCH_OVERHEAD_SECONDS
+    needed = 1 + math.ceil(account_send_rate * busy / lane.batch_size)
     return max(MIN_EVENT_SOURCE_CONCURRENCY, needed)
 
 
@@ -127,6 +142,9 @@ class EmailSenderArgs:
         identity: the SES identity to create: a domain (Easy DKIM) or a single address (sandbox).
         recipient_hash_key: per-stack secret keying the recipient hashes in logs.
         account_send_rate: the SES account's max send rate (emails per second) that lanes share.
+            The handlers follow the live rate (GetAccount); this one sizes the lanes' concurrency.
+        send_latency_ms: SES SendEmail's latency, which the lanes' concurrency is derived from.
+        account_concurrency: the account's Lambda concurrency limit; the stack's functions must fit.
         protect_idempotency_table: DynamoDB deletion protection on the idempotency table; turn it
             off on stacks you destroy and recreate freely.
         reserve_concurrency: reserve the concurrency of lanes marked `reserved` (the priority lane).
@@ -138,6 +156,8 @@ class EmailSenderArgs:
     identity: str
     recipient_hash_key: pulumi.Input[str]
     account_send_rate: float = 1.0
+    send_latency_ms: int = DEFAULT_SEND_LATENCY_MS
+    account_concurrency: int = 1000
     lanes: Sequence[LaneConfig] = DEFAULT_LANES
     report_recipients: Sequence[str] = ()
     oncall_recipients: Sequence[str] = ()
@@ -174,10 +194,16 @@ class EmailSenderArgs:
             *self._template_problems(),
         ])
 
+    def lane_concurrency(self, lane: LaneConfig) -> int:
+        """The lane's maximum concurrency (see `lane_max_concurrency`)."""
+        return lane_max_concurrency(self.account_send_rate, lane, self.send_latency_ms / 1000)
+
     def _number_problems(self) -> list[Problem]:
         problems = []
         if self.account_send_rate <= 0:
             problems.append(Problem("account_send_rate", "must be a positive number (emails per second)"))
+        if not 1 <= self.send_latency_ms <= 15_000:
+            problems.append(Problem("send_latency_ms", "must be between 1 and 15000 (SendEmail's worst case)"))
         if self.log_retention_days not in RETENTION_DAYS:
             problems.append(Problem("log_retention_days", f"{self.log_retention_days} is not a CloudWatch "
                                                           f"retention; use one of {RETENTION_DAYS}"))
@@ -437,7 +463,7 @@ class EmailSender(pulumi.ComponentResource):
                 {"redrivePermission": "byQueue", "sourceQueueArns": [queue.arn]}),
             opts=self._child,
         )
-        concurrency = lane_max_concurrency(self._args.account_send_rate, lane.rate_share)
+        concurrency = self._args.lane_concurrency(lane)
         environment = {
             Env.LANE: lane.name,
             Env.QUEUE_URL: queue.url,
@@ -445,6 +471,7 @@ class EmailSender(pulumi.ComponentResource):
             Env.LANE_RATE_SHARE: str(lane.rate_share),
             Env.LANE_MAX_CONCURRENCY: str(concurrency),
             Env.LANE_DELIVERY: lane.delivery.value,
+            Env.LANE_URGENT: "true" if lane.urgent else "false",
             Env.IDEMPOTENCY_TTL_SECONDS: str(idempotency_ttl(
                 self._args.function_timeout_seconds, lane.max_receive_count, self._args.replay_window_days)),
         }
@@ -655,13 +682,40 @@ def _lane_problems(args: EmailSenderArgs) -> list[Problem]:
                                                                   f"a 10-minute throttle; use {MIN_MAX_RECEIVE_COUNT} or more"))
         if args.account_send_rate > 0:
             problems += _batch_time_problems(args, lane)
+    return problems + _concurrency_problems(args)
+
+
+#: Lambda keeps this much of an account's concurrency unreserved (PutFunctionConcurrency refuses more).
+UNRESERVED_MINIMUM = 100
+
+
+def _concurrency_problems(args: EmailSenderArgs) -> list[Problem]:
+    """The lanes' instances must fit the account's Lambda concurrency, and reservations must leave 100."""
+    if args.account_send_rate <= 0 or not 1 <= args.send_latency_ms <= 15_000 or \
+            any(lane.batch_size not in _BATCH_SIZES for lane in args.lanes):
+        return []  # reported on their own
+    problems = []
+    total = sum(args.lane_concurrency(lane) for lane in args.lanes)
+    if total > args.account_concurrency:
+        problems.append(Problem("account_concurrency", (
+            f"at {args.account_send_rate:g} emails/s the lanes run up to {total} instances, more than the account's "
+            f"{args.account_concurrency}; request a higher Lambda concurrency quota and set it here")))
+    reserved = sum(args.lane_concurrency(lane) for lane in args.lanes if lane.reserved) if args.reserve_concurrency \
+        else 0
+    if reserved > args.account_concurrency - UNRESERVED_MINIMUM:
+        problems.append(Problem("reserve_concurrency", (
+            f"reserving {reserved} executions leaves fewer than the {UNRESERVED_MINIMUM} Lambda keeps unreserved of "
+            f"{args.account_concurrency}; turn reservation off or raise the account's concurrency")))
     return problems
 
 
 def _batch_time_problems(args: EmailSenderArgs, lane: LaneConfig) -> list[Problem]:
-    """A batch must be paced out within the time a call keeps for sending (its timeout less one send's worst case)."""
-    per_instance = args.account_send_rate * lane.rate_share / lane_max_concurrency(args.account_send_rate,
-                                                                                   lane.rate_share)
+    """A batch must be paced out within the time a call keeps for sending (its timeout less one send's worst case).
+
+    The slowest pacing is the fallback without the send schedule: the lane's share of the rate,
+    split across its instances (`handlers.pacing`).
+    """
+    per_instance = args.account_send_rate * lane.rate_share / args.lane_concurrency(lane)
     # Pacing charges per recipient: at least one per event, plus the on-call list the priority lane adds.
     recipients = 1 + (len(args.oncall_recipients) if lane.handler == PRIORITY_HANDLER else 0)
     seconds = lane.batch_size * recipients / per_instance

@@ -36,6 +36,8 @@ _SENDER_ARGS: Mapping[str, str] = {
     "sender": "sender",
     "identity": "identity",
     "accountSendRate": "account_send_rate",
+    "sesSendLatencyMs": "send_latency_ms",
+    "accountConcurrency": "account_concurrency",
     "reportRecipients": "report_recipients",
     "oncallRecipients": "oncall_recipients",
     "recipientAllowlist": "recipient_allowlist",
@@ -52,7 +54,7 @@ _LANE_KEYS: Mapping[str, str] = {
     "max_receive_count": "maxReceiveCount",
     "delivery": "laneDelivery.{}",
 }
-_NUMBERS = ("accountSendRate", "functionTimeoutSeconds", "logRetentionDays", "archiveRetentionDays", "maxReceiveCount")
+_NUMBERS = ("accountSendRate", "sesSendLatencyMs", "accountConcurrency", "functionTimeoutSeconds", "logRetentionDays", "archiveRetentionDays", "maxReceiveCount")
 
 
 class ConfigErrors(ValueError):

@@ -24,12 +24,14 @@ event source mapping must enable `ReportBatchItemFailures`.
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import functools
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any, TypedDict, TypeVar
 
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
@@ -39,6 +41,8 @@ from .clients import Clients, Handler
 from .contract import EmailRequest, parse_event
 from .errors import EmailError, Fate, NearTimeout, OutcomeUnknown
 from .idempotency import OnceOnly
+from .pacing import Pacing, slot_offsets
+from .schedule import SendSchedule, horizon_slots
 from .ses import OutgoingEmail, SesSender
 from .settings import Delivery, Settings
 from .timeouts import SEND_RESERVE_SECONDS
@@ -46,7 +50,11 @@ from .timeouts import SEND_RESERVE_SECONDS
 MAX_VISIBILITY_SECONDS = 43_200  # SQS's ceiling: 12 hours
 _VISIBILITY_BATCH = 10  # ChangeMessageVisibilityBatch takes at most 10 entries
 
+#: Sends of one batch in flight at once: enough for a batch of 10 (SQS's largest for these lanes).
+MAX_PARALLEL_SENDS = 10
+
 Composer = Callable[[EmailRequest, Settings], OutgoingEmail]
+T = TypeVar("T")
 
 
 class BatchItemFailure(TypedDict):
@@ -113,17 +121,50 @@ class Deferred(Exception):
     """Raised for a record that stays on the queue: it becomes a batch item failure."""
 
 
+class _Stopped(EmailError):
+    """A send not started because an earlier one stopped the batch; it takes the stop's treatment."""
+
+    def __init__(self, cause: EmailError) -> None:
+        super().__init__(f"not attempted: {cause.code} stopped the batch", code=cause.code)
+        self.cause = cause
+
+
 @dataclass
 class _Batch:
-    """State shared by the records of one invocation."""
+    """State shared by the records of one invocation, and by its send threads."""
 
     context: Any
     stop: EmailError | None = None
     delays: dict[str, int] = field(default_factory=dict)
+    kept: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    crash: BaseException | None = None
+
+    def keep(self, record: SQSRecord) -> None:
+        with self.lock:
+            self.kept.add(record["messageId"])
+
+    def remaining_seconds(self) -> float:
+        return float(self.context.get_remaining_time_in_millis()) / 1000
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """A record that parsed and composed: what to send, and the log context it was prepared in."""
+
+    record: SQSRecord
+    request: EmailRequest
+    email: OutgoingEmail
+    log_context: dict[str, Any]
 
 
 class LaneProcessor:
-    """Processes SQS batches for one lane: validate, compose, send once, sort failures.
+    """Processes SQS batches for one lane: validate, compose, book slots, send once, sort failures.
+
+    A batch is handled in two steps. Every record is parsed and composed first, so the lane knows
+    how many recipients it must book; then the ready emails are booked on the send schedule (in
+    one booking, or horizon-sized ones for a lane that is not urgent) and sent in parallel, each
+    at its own slot.
 
     Args:
         settings: the function's settings; needs queue URLs, the lane and the idempotency table.
@@ -131,6 +172,10 @@ class LaneProcessor:
         sender: the shared SES send module.
         once: the idempotency guard.
         sqs_client: for dead-lettering and visibility changes.
+        pacing: books send slots (on the stack's schedule, or locally without it).
+        clock: epoch seconds, the pacing's clock.
+        sleep: how to wait for a slot (injectable for tests).
+        parallel_sends: sends of one batch in flight at once; 1 sends in order on the calling thread.
     """
 
     def __init__(
@@ -140,12 +185,21 @@ class LaneProcessor:
         sender: SesSender,
         once: OnceOnly,
         sqs_client: Any,
+        pacing: Pacing,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        parallel_sends: int = MAX_PARALLEL_SENDS,
     ) -> None:
         self._settings = settings.require("lane", "queue_url", "dead_letter_queue_url", "idempotency_table")
         self._compose = compose
         self._sender = sender
         self._once = once
         self._sqs = sqs_client
+        self._pacing = pacing
+        self._clock = clock
+        self._sleep = sleep
+        self._parallel_sends = max(1, parallel_sends)
         self._log = log.get_logger()
 
     @classmethod
@@ -161,40 +215,35 @@ class LaneProcessor:
             dynamodb_client=dynamodb_client,
             clock=clock,
         )
-        return cls(settings, compose, SesSender(settings, ses_client), once, sqs_client)
+        sender = SesSender(settings, ses_client)
+        schedule = SendSchedule(settings.idempotency_table, settings.stack, dynamodb_client, clock=clock)
+        fallback_share = settings.lane_rate_share / max(1, settings.lane_max_concurrency)
+        pacing = Pacing(schedule, sender.send_rate, fallback_share, urgent=settings.lane_urgent, clock=clock)
+        return cls(settings, compose, sender, once, sqs_client, pacing, clock=clock)
 
     def handle(self, event: dict[str, Any], context: Any) -> PartialBatchResponse:
         """Lambda entry point for an SQS event with `ReportBatchItemFailures`.
 
-        Records are processed in order; each one that must stay on the queue is reported, and
-        every other one is deleted by Lambda when the invocation returns.
+        Each record that must stay on the queue is reported, in the batch's order; Lambda deletes
+        every other one when the invocation returns.
         """
         self._once.register_lambda_context(context)
         batch = _Batch(context)
-        failures: list[BatchItemFailure] = []
-        for record in event.get("Records", []):
-            try:
-                self._process_safely(record, batch)
-            except Deferred:
-                failures.append({"itemIdentifier": record["messageId"]})
+        records: list[SQSRecord] = event.get("Records", [])
+        ready: list[_Ready] = []
+        for record in records:
+            self._bind(record, batch)
+            prepared = self._guarded(record, batch, lambda record=record: self._prepare(record, batch))
+            if prepared is not None:
+                ready.append(prepared)
+        structlog.contextvars.clear_contextvars()
+        self._send_all(ready, batch)
         structlog.contextvars.clear_contextvars()
         self._apply_delays(batch.delays)
-        return {"batchItemFailures": failures}
+        return {"batchItemFailures": [{"itemIdentifier": record["messageId"]} for record in records
+                                      if record["messageId"] in batch.kept]}
 
-    def _process_safely(self, record: SQSRecord, batch: _Batch) -> None:
-        """Process one record; whatever it raises, only this record's fate depends on it."""
-        try:
-            self._process(record, batch)
-        except Deferred:
-            raise
-        except Exception as exc:  # noqa: BLE001 - one record must never fail its batch
-            # Only the type is logged: an exception's text or traceback may quote the event.
-            internal = EmailError(f"unexpected {type(exc).__name__} while processing this record",
-                                  code="InternalError")
-            self._log.error(log.RECORD_FAILED, error_code=internal.code, error_type=type(exc).__name__)
-            self._dead_letter(record, internal)
-
-    def _process(self, record: SQSRecord, batch: _Batch) -> None:
+    def _bind(self, record: SQSRecord, batch: _Batch) -> None:
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
             lane=self._settings.lane,
@@ -202,15 +251,38 @@ class LaneProcessor:
             request_id=getattr(batch.context, "aws_request_id", ""),
             receive_count=_receive_count(record),
         )
+
+    def _guarded(self, record: SQSRecord, batch: _Batch, step: Callable[[], T]) -> T | None:
+        """Run one step for one record; whatever it raises, only this record's fate depends on it."""
+        try:
+            try:
+                return step()
+            except EmailError as exc:
+                self._treat(record, batch, exc)
+            except Deferred:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one record must never fail its batch
+                # Only the type is logged: an exception's text or traceback may quote the event.
+                internal = EmailError(f"unexpected {type(exc).__name__} while processing this record",
+                                      code="InternalError")
+                self._log.error(log.RECORD_FAILED, error_code=internal.code, error_type=type(exc).__name__)
+                self._dead_letter(record, internal)
+        except Deferred:
+            batch.keep(record)
+        return None
+
+    def _prepare(self, record: SQSRecord, batch: _Batch) -> _Ready:
         if batch.stop is not None:
             self._defer(record, batch, batch.stop, batch.stop.fate)
-        try:
-            self._send_once(record, batch)
-        except EmailError as exc:
-            self._treat(record, batch, exc)
+        request = parse_event(record["body"])
+        structlog.contextvars.bind_contextvars(event_id=request.event_id)
+        email = self._compose(request, self._settings)
+        return _Ready(record, request, email, structlog.contextvars.get_contextvars())
 
     def _treat(self, record: SQSRecord, batch: _Batch, error: EmailError) -> None:
         """Give the record the treatment its failure carries (see `handlers.errors`)."""
+        if isinstance(error, _Stopped):
+            self._defer(record, batch, error.cause, error.cause.fate)
         if error.stops_batch:
             batch.stop = error  # SES said stop or slow down, or time is up: the rest would fail too
         if error.lane_log_event is not None:
@@ -221,15 +293,93 @@ class LaneProcessor:
         else:
             self._defer(record, batch, error, fate)
 
-    def _send_once(self, record: SQSRecord, batch: _Batch) -> None:
-        request = parse_event(record["body"])
-        structlog.contextvars.bind_contextvars(event_id=request.event_id)
-        email = self._compose(request, self._settings)
-        # An operator who redrives an OutcomeUnknown dead letter has decided to send it again.
-        resend = self._settings.delivery is Delivery.AT_LEAST_ONCE or _redriven_unknown(record)
-        self._once.run(request.idempotency_key, lambda: self._send_in_time(email, batch), resend_unknown=resend)
+    # --- sending ---------------------------------------------------------------------------------
 
-    def _send_in_time(self, email: OutgoingEmail, batch: _Batch) -> str:
+    def _send_all(self, ready: Sequence[_Ready], batch: _Batch) -> None:
+        """Book slots for the ready emails and send each at its own, up to `parallel_sends` at once."""
+        threads: list[threading.Thread] = []
+        in_flight = threading.BoundedSemaphore(self._parallel_sends)
+        for chunk in self._chunks(ready):
+            sizes = [len(item.email.recipients) for item in chunk]
+            size, offsets = slot_offsets(sizes)
+            block = None
+            if batch.stop is None:
+                latest_start = self._clock() + batch.remaining_seconds() - SEND_RESERVE_SECONDS
+                block = self._pacing.book(size, latest_start)
+                if block is None:
+                    batch.stop = NearTimeout(f"no {size} send slot(s) free before the invocation's last safe "
+                                             "send; the next invocation takes them")
+            for item, offset in zip(chunk, offsets):
+                slot = block.start + offset * block.interval if block is not None else 0.0
+                threads.append(self._start(item, slot, batch, in_flight))
+        for thread in threads:
+            if thread.ident is not None:
+                thread.join()
+        if batch.crash is not None:
+            # What ends a thread other than an Exception (SystemExit, say) ends the invocation too,
+            # as it would have without threads: Lambda then redelivers the batch.
+            raise batch.crash
+
+    def _chunks(self, ready: Sequence[_Ready]) -> list[list[_Ready]]:
+        """The bookings: the whole batch for an urgent lane, horizon-sized pieces for the others."""
+        if self._pacing.urgent:
+            return [list(ready)] if ready else []
+        limit = horizon_slots(self._pacing.account_rate())
+        chunks: list[list[_Ready]] = []
+        booked = limit
+        for item in ready:
+            count = len(item.email.recipients)
+            if booked + count > limit:
+                chunks.append([])
+                booked = 0
+            chunks[-1].append(item)
+            booked += count
+        return chunks
+
+    def _start(self, item: _Ready, slot: float, batch: _Batch, in_flight: threading.BoundedSemaphore) -> \
+            threading.Thread:
+        """Send one email at its slot on a thread of its own (at most `parallel_sends` at once).
+
+        botocore clients are thread-safe; each thread logs in a fresh context holding its record's fields.
+        """
+        def run() -> None:
+            try:
+                contextvars.Context().run(self._send_one, item, slot, batch)
+            except BaseException as exc:  # noqa: BLE001 - not an Exception: it ends the invocation (see _send_all)
+                batch.crash = exc
+                if self._parallel_sends == 1:
+                    raise
+            finally:
+                in_flight.release()
+
+        in_flight.acquire()
+        thread = threading.Thread(target=run, name=f"{threading.current_thread().name}/send", daemon=True)
+        if self._parallel_sends == 1:
+            thread.run()  # in order, on this thread: what tests with a scripted clock need
+        else:
+            thread.start()
+        return thread
+
+    def _send_one(self, item: _Ready, slot: float, batch: _Batch) -> None:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(**item.log_context)
+        self._guarded(item.record, batch, lambda: self._send_once(item, slot, batch))
+
+    def _send_once(self, item: _Ready, slot: float, batch: _Batch) -> None:
+        if batch.stop is not None:
+            self._defer(item.record, batch, batch.stop, batch.stop.fate)
+        # An operator who redrives an OutcomeUnknown dead letter has decided to send it again.
+        resend = self._settings.delivery is Delivery.AT_LEAST_ONCE or _redriven_unknown(item.record)
+        self._once.run(item.request.idempotency_key, lambda: self._send_at(item.email, slot, batch),
+                       resend_unknown=resend)
+
+    def _send_at(self, email: OutgoingEmail, slot: float, batch: _Batch) -> str:
+        """Wait for the email's slot, then send, unless the batch stopped or time ran short meanwhile."""
+        wait = slot - self._clock()
+        if wait > 0:
+            self._sleep(wait)
+        if batch.stop is not None:
+            raise _Stopped(batch.stop)
         self._check_time_budget(batch)
         return self._sender.send(email)
 
@@ -244,13 +394,11 @@ class LaneProcessor:
         return Fate.DEAD_LETTER
 
     def _check_time_budget(self, batch: _Batch) -> None:
-        """Start no send that Lambda could cut off: pacing, the send's worst case and its record."""
+        """Start no send that Lambda could cut off: the send's worst case and its record must fit."""
         remaining_ms = batch.context.get_remaining_time_in_millis()
-        wait_ms = 1000 * self._sender.pacer().next_delay()
         reserve_ms = 1000 * SEND_RESERVE_SECONDS
-        if remaining_ms - wait_ms < reserve_ms:
-            batch.stop = NearTimeout(f"{remaining_ms} ms left, {wait_ms:.0f} ms of it pacing, {reserve_ms:.0f} ms "
-                                     "needed for one send")
+        if remaining_ms < reserve_ms:
+            batch.stop = NearTimeout(f"{remaining_ms} ms left, {reserve_ms:.0f} ms needed for one send")
             raise batch.stop
 
     def _defer(self, record: SQSRecord, batch: _Batch, reason: EmailError, fate: Fate) -> None:
@@ -263,7 +411,8 @@ class LaneProcessor:
                 _receive_count(record), settings.retry_base_delay_seconds, settings.retry_max_delay_seconds),
         }
         delay = delays[fate]()
-        batch.delays[record["receiptHandle"]] = delay
+        with batch.lock:
+            batch.delays[record["receiptHandle"]] = delay
         self._log.warning(log.EMAIL_DEFERRED, error_code=reason.code, retry_in_seconds=delay)
         raise Deferred(reason.code) from reason
 

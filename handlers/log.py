@@ -36,6 +36,7 @@ from .log_events import (  # noqa: E402  (re-exported: handlers log with log.EMA
     SES_HEADERS_UNSUPPORTED,
     SES_SENDING_NOT_AUTHORIZED,
     SES_SENDING_PAUSED,
+    SEND_SCHEDULE_UNAVAILABLE,
     VISIBILITY_CHANGE_FAILED,
 )
 

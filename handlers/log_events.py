@@ -20,6 +20,7 @@ SES_DAILY_QUOTA_EXHAUSTED = "ses_daily_quota_exhausted"
 DEAD_LETTER_FORWARD_FAILED = "dead_letter_forward_failed"
 VISIBILITY_CHANGE_FAILED = "visibility_change_failed"
 ACCOUNT_LIMITS_UNAVAILABLE = "account_limits_unavailable"
+SEND_SCHEDULE_UNAVAILABLE = "send_schedule_unavailable"
 REPORT_SENT = "report_sent"
 
 IDEMPOTENCY_RECORD_NOT_SAVED = "idempotency_record_not_saved"

@@ -1,57 +1,101 @@
-"""Keep one handler instance within its share of the account's SES send rate.
+"""When each email of a batch may go: slots on the stack's schedule, or a local share without it.
 
-SES's rate limit is per account and region, shared by every function and every other system that
-sends from it. The lane's event source mapping caps how many instances run at once; each instance
-then spaces its own sends so that, together, they stay within the lane's share:
+`handlers.schedule` books slots on the account-wide schedule. This module adds what a lane
+instance needs around it:
 
-    per-instance rate = account MaxSendRate x lane share / lane maximum concurrency
-
-SES counts every recipient as one message against the rate, so a send to five people costs five.
-The pacer schedules each send at the earliest moment the budget allows (a virtual-clock token
-bucket with no burst), which is the smoothest shape SES's per-second limiter accepts.
+- the account's rate, re-read from SES's GetAccount every few minutes, so pacing follows a raised
+  (or lowered) MaxSendRate without a deploy;
+- a fallback when the schedule's table fails: the instance paces itself at its lane's fixed share,
+  `MaxSendRate x lane share / lane maximum concurrency`. The lanes' shares sum to at most 1, so
+  every instance on the fallback together stays within R, and sending never waits for the table.
+  The schedule is tried again after `FALLBACK_SECONDS`;
+- where in a block each email goes (`slot_offsets`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+from . import log
+from .schedule import Block, ScheduleUnavailable, SendSchedule, slot_interval
+
+#: How long an instance paces on its own after the schedule failed, before it tries it again.
+FALLBACK_SECONDS = 60.0
 
 
-class Pacer:
-    """Spaces calls so that `cost` units per call never exceed `rate_per_second` on average.
+def slot_offsets(recipients: Sequence[int]) -> tuple[int, list[int]]:
+    """Slots to book for emails with these recipient counts, and the slot each email is sent at.
+
+    SES counts every recipient of a send at the moment it arrives. Sends spaced by their own
+    recipient counts keep any one-second window at or under R, except where a send with k
+    recipients follows sends with fewer: without k - 1 free slots before it, a window ending
+    at it can hold R + k - 1. So an email gets the gap max(0, k - k_before) before its slots,
+    counting the block as following single-recipient mail (another instance's, perhaps).
+    """
+    offsets, size, previous = [], 0, 1
+    for count in recipients:
+        size += max(0, count - previous)
+        offsets.append(size)
+        size += count
+        previous = count
+    return size, offsets
+
+
+class Pacing:
+    """Books send slots for one lane instance.
 
     Args:
-        rate_per_second: the instance's budget; must be positive.
-        clock: a monotonic clock in seconds (injectable for tests).
-        sleep: how to wait (injectable for tests).
+        schedule: the stack's schedule.
+        account_rate: the account's MaxSendRate now (cached and refreshed by the caller).
+        fallback_share: the share of the account's rate this instance uses without the schedule.
+        urgent: the lane books at once, ahead of the horizon (the priority lane).
+        clock: epoch seconds, the same clock as the schedule's.
     """
 
     def __init__(
         self,
-        rate_per_second: float,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        schedule: SendSchedule,
+        account_rate: Callable[[], float],
+        fallback_share: float,
+        *,
+        urgent: bool,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        if rate_per_second <= 0:
-            raise ValueError(f"rate_per_second must be positive, got {rate_per_second}")
-        self.rate_per_second = rate_per_second
+        self._schedule = schedule
+        self._account_rate = account_rate
+        self._fallback_share = fallback_share
+        self._urgent = urgent
         self._clock = clock
-        self._sleep = sleep
-        self._next_free = clock()
+        self._fallback_until = 0.0
+        self._local_next = 0.0
+        self._log = log.get_logger()
 
-    def next_delay(self) -> float:
-        """Seconds the next call would wait (whatever its cost); lets a caller check its deadline first."""
-        return max(0.0, self._next_free - self._clock())
+    @property
+    def urgent(self) -> bool:
+        return self._urgent
 
-    def acquire(self, cost: int) -> None:
-        """Wait until a call of `cost` units fits the budget, then book it."""
+    def account_rate(self) -> float:
+        """The account's send rate in recipients per second, as last read."""
+        return self._account_rate()
+
+    def book(self, size: int, latest_start: float) -> Block | None:
+        """Book `size` slots, the last starting by `latest_start`; None if it cannot (see `SendSchedule.book`)."""
+        rate = self._account_rate()
         now = self._clock()
-        start = max(now, self._next_free)
-        if start > now:
-            self._sleep(start - now)
-        self._next_free = start + cost / self.rate_per_second
+        if now >= self._fallback_until:
+            try:
+                return self._schedule.book(size, rate, urgent=self._urgent, latest_start=latest_start)
+            except ScheduleUnavailable as exc:
+                self._log.warning(log.SEND_SCHEDULE_UNAVAILABLE, error_code=exc.code,
+                                  retry_in_seconds=int(FALLBACK_SECONDS))
+                self._fallback_until = now + FALLBACK_SECONDS
+        return self._book_locally(size, rate * self._fallback_share, latest_start)
 
-
-def instance_rate(account_rate: float, lane_share: float, lane_max_concurrency: int) -> float:
-    """The send rate one instance of a lane's function may use (see the module docstring)."""
-    return account_rate * lane_share / max(1, lane_max_concurrency)
+    def _book_locally(self, size: int, rate: float, latest_start: float) -> Block | None:
+        interval = slot_interval(rate)
+        start = max(self._clock(), self._local_next)
+        if start + (size - 1) * interval > latest_start:
+            return None
+        self._local_next = start + size * interval
+        return Block(start, interval, size)

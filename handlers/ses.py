@@ -1,7 +1,7 @@
-"""The one module that talks to Amazon SES (v2): building sends, pacing them, sorting failures.
+"""The one module that talks to Amazon SES (v2): building sends, reading limits, sorting failures.
 
-Every SES call in the project goes through `SesSender`, so the retry policy, the pacing, the error
-taxonomy and the privacy rules for logging are written once.
+Every SES call in the project goes through `SesSender`, so the retry policy, the error taxonomy and
+the privacy rules for logging are written once. When each send may go is `handlers.pacing`'s.
 
 Retries: SES's SendEmail has no idempotency token, so a retry of a request SES may already have
 accepted can send the email twice. botocore's `standard` mode would retry read timeouts, closed
@@ -16,6 +16,7 @@ answer is `OutcomeUnknown`, and the lane's delivery policy decides (see `handler
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,10 +36,11 @@ from .errors import (
     SendingNotAuthorized,
     SendThrottled,
 )
-from .pacing import Pacer, instance_rate
 from .settings import Settings
 
 CLIENT_CONFIG = aws.config_for(timeouts.SES_SEND)
+#: How long an instance trusts the MaxSendRate it read: a raised quota reaches pacing within this.
+RATE_MAX_AGE_SECONDS = 300.0
 
 #: What each SES error code means for the message. Codes not listed fall back by HTTP status.
 ERROR_KINDS: Mapping[str, type[EmailError]] = {
@@ -134,25 +136,22 @@ class OutgoingEmail:
 
 
 class SesSender:
-    """Sends through SES v2 within the lane's share of the account's send rate.
+    """Sends through SES v2: builds the request, sorts failures, logs outcomes without personal data.
+
+    Pacing is the lane's (`handlers.pacing`): by the time `send` is called, the email's slot has come.
 
     Args:
-        settings: sender, configuration set, stack, hash key and the lane's rate share.
+        settings: sender, configuration set, stack, hash key and the configured send rate.
         client: an SES v2 client; inject a stubbed or emulated one in tests.
-        pacer_factory: builds the pacer from the per-instance rate (injectable for tests).
+        clock: monotonic seconds, for the age of the account limits (injectable for tests).
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        client: Any,
-        pacer_factory: Callable[[float], Pacer] = Pacer,
-    ) -> None:
+    def __init__(self, settings: Settings, client: Any, clock: Callable[[], float] = time.monotonic) -> None:
         self._settings = settings
         self._client = client
-        self._pacer_factory = pacer_factory
-        self._pacer: Pacer | None = None
+        self._clock = clock
         self._limits: AccountLimits | None = None
+        self._rate_checked_at: float | None = None
         self._headers_supported: bool | None = None
         self._log = log.get_logger()
 
@@ -179,26 +178,25 @@ class SesSender:
             )
         return self._limits
 
-    def pacer(self) -> Pacer:
-        """The instance's pacer, sized from the live account rate on first use.
+    def send_rate(self) -> float:
+        """The account's MaxSendRate, re-read every `RATE_MAX_AGE_SECONDS`.
 
-        If GetAccount cannot be read, the rate configured for the stack is used instead: pacing
-        must never block sending, and the configured rate is what concurrency was derived from.
+        If GetAccount cannot be read, the last rate read is kept, or else the rate configured
+        for the stack: pacing must never block sending, and the configured rate is what the
+        lanes' concurrency was derived from. GetAccount is tried again after the same interval.
         """
-        if self._pacer is None:
+        now = self._clock()
+        if self._rate_checked_at is None or now - self._rate_checked_at >= RATE_MAX_AGE_SECONDS:
+            self._rate_checked_at = now
             try:
-                account_rate = self.account_limits().max_send_rate
+                self.account_limits(refresh=True)
             except DependencyUnavailable as exc:
                 self._log.warning(log.ACCOUNT_LIMITS_UNAVAILABLE, error_code=exc.code)
-                account_rate = self._settings.account_send_rate
-            rate = instance_rate(
-                account_rate, self._settings.lane_rate_share, self._settings.lane_max_concurrency
-            )
-            self._pacer = self._pacer_factory(rate)
-        return self._pacer
+        rate = self._limits.max_send_rate if self._limits is not None else self._settings.account_send_rate
+        return rate if rate > 0 else self._settings.account_send_rate
 
     def send(self, email: OutgoingEmail) -> str:
-        """Send one email, paced, and log the outcome.
+        """Send one email now and log the outcome.
 
         Returns:
             The SES message id.
@@ -206,20 +204,23 @@ class SesSender:
         Raises:
             RetryableSendError, PermanentSendError, DailyQuotaExhausted, SendingHalted.
         """
-        self.pacer().acquire(len(email.recipients))
         fields = {
             "lane": email.lane,
             "template": email.template_label,
             **log.recipient_fields(email.recipients, self._settings.recipient_hash_key),
         }
+        request = self.request_for(email)
+        started = self._clock()
         try:
-            response = self._client.send_email(**self.request_for(email))
+            response = self._client.send_email(**request)
         except (ClientError, BotoCoreError) as exc:
             error = classify(exc)
             self._log_failure(error, fields)
             raise error from exc
         message_id = str(response["MessageId"])
-        self._log.info(log.EMAIL_SENT, ses_message_id=message_id, **fields)
+        # ses_ms: the call's latency, what the stack's `sesSendLatencyMs` should be set from.
+        self._log.info(log.EMAIL_SENT, ses_message_id=message_id, ses_ms=round(1000 * (self._clock() - started)),
+                       **fields)
         return message_id
 
     def request_for(self, email: OutgoingEmail) -> dict[str, Any]:

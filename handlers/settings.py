@@ -56,6 +56,7 @@ class Env:
     IDEMPOTENCY_TABLE = "EMAIL_IDEMPOTENCY_TABLE"
     IDEMPOTENCY_TTL_SECONDS = "EMAIL_IDEMPOTENCY_TTL_SECONDS"
     LANE_DELIVERY = "EMAIL_LANE_DELIVERY"
+    LANE_URGENT = "EMAIL_LANE_URGENT"
     RETRY_BASE_DELAY_SECONDS = "EMAIL_RETRY_BASE_DELAY_SECONDS"
     RETRY_MAX_DELAY_SECONDS = "EMAIL_RETRY_MAX_DELAY_SECONDS"
     HALT_DELAY_SECONDS = "EMAIL_HALT_DELAY_SECONDS"
@@ -104,6 +105,7 @@ class Settings:
     idempotency_table: str = ""
     idempotency_ttl_seconds: int = 86_400
     delivery: Delivery = Delivery.AT_MOST_ONCE
+    lane_urgent: bool = False
     retry_base_delay_seconds: int = 30
     retry_max_delay_seconds: int = 900
     halt_delay_seconds: int = 900
@@ -151,6 +153,13 @@ def _csv(value: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in value.split(",") if item.strip())
 
 
+def _flag(value: str) -> bool:
+    """`true` or `false`, as the EmailSender component writes them."""
+    if value not in ("true", "false"):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value == "true"
+
+
 def _report_lanes(raw: str) -> tuple[ReportLane, ...]:
     """Parse `[{"name": ..., "queueUrl": ..., "deadLetterQueueUrl": ...}]`."""
     return tuple(
@@ -180,6 +189,7 @@ _FROM_ENVIRONMENT: Mapping[str, tuple[str, Callable[[str], Any]]] = {
     "idempotency_table": (Env.IDEMPOTENCY_TABLE, str),
     "idempotency_ttl_seconds": (Env.IDEMPOTENCY_TTL_SECONDS, int),
     "delivery": (Env.LANE_DELIVERY, Delivery),
+    "lane_urgent": (Env.LANE_URGENT, _flag),
     "retry_base_delay_seconds": (Env.RETRY_BASE_DELAY_SECONDS, int),
     "retry_max_delay_seconds": (Env.RETRY_MAX_DELAY_SECONDS, int),
     "halt_delay_seconds": (Env.HALT_DELAY_SECONDS, int),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import zipfile
@@ -12,11 +13,14 @@ from typing import Any
 import pytest
 
 from ses_email_pipeline.email_sender import (
+    BATCH_OVERHEAD_SECONDS,
+    DEFAULT_LANES,
     EmailSender,
     EmailSenderArgs,
     idempotency_ttl,
     lane_max_concurrency,
 )
+from ses_email_pipeline.packaging import HANDLER_ZIP_BUDGET_KB, LAYER_ZIP_BUDGET_MB
 from local.mocks import RecordingMocks, run_program
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,8 +125,12 @@ def test_idempotency_table_is_on_demand_encrypted_with_ttl_and_pitr(declared: Re
 
 
 def test_concurrency_and_ttl_are_derived_from_their_reasons() -> None:
-    assert lane_max_concurrency(1, 0.7) == 2  # the SQS minimum
-    assert lane_max_concurrency(100, 0.7) == 7
+    normal, alerts = DEFAULT_LANES
+    assert lane_max_concurrency(1, normal, 0.1) == 2  # the SQS minimum
+    # Batches of 10 sent in parallel: 200/s needs 1 + 200 x (0.1 s + overhead) / 10 instances.
+    assert lane_max_concurrency(200, normal, 0.1) == 1 + math.ceil(200 * (0.1 + BATCH_OVERHEAD_SECONDS) / 10)
+    assert lane_max_concurrency(200, alerts, 0.1) > lane_max_concurrency(200, normal, 0.1)  # batches of 5
+    assert lane_max_concurrency(200, normal, 0.3) > lane_max_concurrency(200, normal, 0.1)  # slower SES
     assert idempotency_ttl(60, 8, 0) == 8 * 900 + 86_400  # the handlers' 15-min delay beats 360 s visibility
     assert idempotency_ttl(60, 8, 30) == 31 * 86_400  # the archive's replay window is longer
 
@@ -143,7 +151,8 @@ def test_declared_archives_import_in_a_clean_interpreter(declared: RecordingMock
     names = zipfile.ZipFile(code_zip).namelist()
     assert all(n.startswith("handlers/") for n in names)
     assert not any("tests/" in n or n.endswith("requirements.txt") for n in names)
-    assert code_zip.stat().st_size < 128 * 1024 and layer_zip.stat().st_size < 3 * 1024 * 1024
+    assert code_zip.stat().st_size < HANDLER_ZIP_BUDGET_KB * 1024
+    assert layer_zip.stat().st_size < LAYER_ZIP_BUDGET_MB * 1024 * 1024
     zipfile.ZipFile(code_zip).extractall(tmp_path / "task")
     zipfile.ZipFile(layer_zip).extractall(tmp_path / "opt")
     import boto3, botocore  # noqa: E401

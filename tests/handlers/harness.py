@@ -8,7 +8,8 @@ from typing import Any
 
 from ses_email_pipeline.handlers.idempotency import OnceOnly
 from ses_email_pipeline.handlers.lane import Composer, LaneProcessor, PartialBatchResponse
-from ses_email_pipeline.handlers.pacing import Pacer
+from ses_email_pipeline.handlers.pacing import Pacing
+from ses_email_pipeline.handlers.schedule import SendSchedule
 from ses_email_pipeline.handlers.ses import SesSender
 from ses_email_pipeline.handlers.settings import Settings
 from local.sqs_events import lambda_event
@@ -24,23 +25,36 @@ class LaneHarness:
     sqs: Recording
     processor: LaneProcessor
     sleeps: list[float] = field(default_factory=list)
+    clock: list[float] = field(default_factory=lambda: [1_000_000.0])
 
     @classmethod
     def build(cls, lanes: Lanes, settings: Settings, compose: Composer, ses: FakeSes,
-              sqs_fail: set[str] | None = None) -> LaneHarness:
+              sqs_fail: set[str] | None = None, dynamodb: Any = None) -> LaneHarness:
+        """A lane on a scripted clock: sends go in order on the calling thread, and sleeps advance the clock.
+
+        `dynamodb` replaces the moto client the send schedule uses (to inject its faults).
+        """
         sqs = Recording(lanes.sqs, fail=sqs_fail)
         sleeps: list[float] = []
-        clock = [0.0]
+        clock = [1_000_000.0]
 
         def sleep(seconds: float) -> None:
             sleeps.append(seconds)
             clock[0] += seconds
 
-        sender = SesSender(settings, ses, pacer_factory=lambda rate: Pacer(rate, lambda: clock[0], sleep))
+        def now() -> float:
+            return clock[0]
+
+        sender = SesSender(settings, ses, clock=now)
         once = OnceOnly(settings.idempotency_table, settings.idempotency_ttl_seconds,
                         f"{settings.stack}.{settings.lane}", lanes.dynamodb)
-        processor = LaneProcessor(settings, compose, sender, once, sqs)
-        return cls(lanes, settings, ses, sqs, processor, sleeps)
+        schedule = SendSchedule(settings.idempotency_table, settings.stack, dynamodb or lanes.dynamodb, clock=now,
+                                sleep=sleep)
+        pacing = Pacing(schedule, sender.send_rate, settings.lane_rate_share / settings.lane_max_concurrency,
+                        urgent=settings.lane_urgent, clock=now)
+        processor = LaneProcessor(settings, compose, sender, once, sqs, pacing, clock=now, sleep=sleep,
+                                  parallel_sends=1)
+        return cls(lanes, settings, ses, sqs, processor, sleeps, clock)
 
     def enqueue(self, *bodies: dict[str, Any] | str) -> None:
         for body in bodies:

@@ -11,6 +11,7 @@ from structlog.testing import capture_logs
 
 from ses_email_pipeline.handlers import templated
 from ses_email_pipeline.handlers.lane import retry_delay
+from ses_email_pipeline.handlers.schedule import slot_interval
 from ses_email_pipeline.handlers.settings import DEFAULT_MAX_RECEIVE_COUNT, Settings
 from tests.conftest import FakeContext, Lanes, load_event
 from tests.handlers.fakes import FakeSes, client_error
@@ -197,14 +198,31 @@ def test_dead_letter_forward_failure_keeps_the_message(harness: Callable[..., La
     assert lane.failed_ids(response) == [batch["Records"][0]["messageId"]]
 
 
-def test_sends_are_paced_to_the_instance_share(harness: Callable[..., LaneHarness]) -> None:
-    """1000/s account x 0.5 share / 2 instances = 250/s; two recipients cost 2/250 s each."""
-    lane = harness(lane_rate_share=0.5, lane_max_concurrency=2)
+def test_a_batch_is_sent_at_its_booked_slots_spaced_by_recipients_at_the_account_rate(
+    harness: Callable[..., LaneHarness]
+) -> None:
+    """1000/s account: two-recipient emails go one free slot in, then every two slots."""
+    lane = harness()
     lane.enqueue(*[event(emailConfig={"recipient": ["a@example.com", "b@example.com"]}, idempotencyKey=f"k{i}")
                    for i in range(3)])
     lane.run(lane.receive())
     assert len(lane.ses.sent) == 3
-    assert lane.sleeps == pytest.approx([0.008, 0.008])
+    interval = slot_interval(1000.0)
+    assert lane.sleeps == pytest.approx([interval, 2 * interval, 2 * interval])
+
+
+def test_the_account_rate_is_shared_by_instances_of_different_lanes(
+    harness: Callable[..., LaneHarness]
+) -> None:
+    """An alert instance books right after the slots an ordinary instance already holds."""
+    normal = harness()
+    alerts = harness(lane="priority", lane_urgent=True)
+    normal.enqueue(*[numbered(index) for index in range(3)])
+    normal.run(normal.receive())
+    assert len(normal.ses.sent) == 3
+    alerts.enqueue(numbered(99))
+    alerts.run(alerts.receive())  # at the same moment as the ordinary batch began
+    assert alerts.sleeps == pytest.approx([3 * slot_interval(1000.0)])
 
 
 def test_recipient_outside_the_allowlist_is_dead_lettered(harness: Callable[..., LaneHarness], aws: Lanes) -> None:

@@ -13,7 +13,6 @@ import pytest
 from ses_email_pipeline.handlers import report
 from ses_email_pipeline.handlers.errors import InvalidEvent
 from ses_email_pipeline.handlers.idempotency import OnceOnly
-from ses_email_pipeline.handlers.pacing import Pacer
 from ses_email_pipeline.handlers.report import DailyReport, report_window
 from ses_email_pipeline.handlers.ses import SesSender
 from ses_email_pipeline.handlers.settings import ReportLane, Settings
@@ -40,7 +39,7 @@ def daily(aws: Lanes, make_settings: Callable[..., Settings]) -> tuple[DailyRepo
         report_lanes=(ReportLane("normal", aws.queue_url, aws.dlq_url),),
     )
     ses = FakeSes()
-    sender = SesSender(settings, ses, lambda rate: Pacer(rate, lambda: 0.0, lambda s: None))
+    sender = SesSender(settings, ses)
     once = OnceOnly(settings.idempotency_table, 172_800, "test.report", aws.dynamodb)
     return DailyReport(settings, sender, once, cloudwatch), ses
 

@@ -28,7 +28,6 @@ from ses_email_pipeline.handlers.errors import (
     SendingNotAuthorized,
     SendThrottled,
 )
-from ses_email_pipeline.handlers.pacing import Pacer
 from ses_email_pipeline.handlers.ses import OutgoingEmail, SesSender, classify
 from ses_email_pipeline.handlers.settings import Settings
 from tests.handlers.fakes import client_error
@@ -50,13 +49,12 @@ def stubbed(make_settings: Callable[..., Settings]) -> tuple[SesSender, Stubber]
     client = ses.create_client("eu-west-1")
     stubber = Stubber(client)
     stubber.activate()
-    sender = SesSender(make_settings(), client, pacer_factory=lambda rate: Pacer(rate, lambda: 0.0, lambda s: None))
+    sender = SesSender(make_settings(), client)
     return sender, stubber
 
 
 def test_templated_send_request_matches_the_sesv2_model(stubbed: tuple[SesSender, Stubber]) -> None:
     sender, stubber = stubbed
-    stubber.add_response("get_account", ACCOUNT)
     expected = {
         "FromEmailAddress": "Notifications <no-reply@mail.example.com>",
         "Destination": {"ToAddresses": ["a@example.com"], "CcAddresses": ["c@example.com"],
@@ -80,7 +78,6 @@ def test_templated_send_request_matches_the_sesv2_model(stubbed: tuple[SesSender
 
 def test_simple_content_send_request(stubbed: tuple[SesSender, Stubber]) -> None:
     sender, stubber = stubbed
-    stubber.add_response("get_account", ACCOUNT)
     stubber.add_response("send_email", {"MessageId": "m-2"}, {
         "FromEmailAddress": "Notifications <no-reply@mail.example.com>",
         "Destination": {"ToAddresses": ["a@example.com"]},
@@ -168,28 +165,22 @@ def test_throttling_is_retried_once_in_the_call(no_backoff: None) -> None:
     assert _count_attempts("TooManyRequestsException", 429) == 2
 
 
-def test_account_rate_is_read_once_per_container(make_settings: Callable[..., Settings]) -> None:
+def test_account_rate_is_read_once_then_again_after_its_max_age(make_settings: Callable[..., Settings]) -> None:
+    """A raised MaxSendRate reaches pacing within RATE_MAX_AGE_SECONDS, without a deploy."""
+    rates = [14.0, 50.0]
     calls = []
 
     class Client:
         def get_account(self) -> dict[str, Any]:
             calls.append(1)
-            return ACCOUNT
+            return {"SendQuota": {"MaxSendRate": rates[len(calls) - 1]}, "SendingEnabled": True}
 
-        def send_email(self, **_: Any) -> dict[str, str]:
-            return {"MessageId": "m"}
-
-    rates: list[float] = []
-
-    def pacer(rate: float) -> Pacer:
-        rates.append(rate)
-        return Pacer(rate, lambda: 0.0, lambda s: None)
-
-    sender = SesSender(make_settings(lane_rate_share=0.5, lane_max_concurrency=2), Client(), pacer)
-    for _ in range(3):
-        sender.send(templated_email())
-    assert calls == [1]
-    assert rates == [0.25]  # 1/s x 0.5 share / 2 instances
+    now = [0.0]
+    sender = SesSender(make_settings(), Client(), clock=lambda: now[0])
+    assert [sender.send_rate() for _ in range(3)] == [14.0, 14.0, 14.0]
+    now[0] += ses.RATE_MAX_AGE_SECONDS
+    assert sender.send_rate() == 50.0
+    assert len(calls) == 2
 
 
 def test_configured_rate_is_the_fallback_when_get_account_fails(make_settings: Callable[..., Settings]) -> None:
@@ -197,11 +188,11 @@ def test_configured_rate_is_the_fallback_when_get_account_fails(make_settings: C
         def get_account(self) -> dict[str, Any]:
             raise client_error("InternalFailure", 500, "GetAccount")
 
-    rates: list[float] = []
-    sender = SesSender(make_settings(account_send_rate=14.0, lane_rate_share=1.0, lane_max_concurrency=2), Client(),
-                       lambda rate: rates.append(rate) or Pacer(rate))
-    sender.pacer()
-    assert rates == [7.0]
+    sender = SesSender(make_settings(account_send_rate=14.0), Client())
+    with capture_logs() as logs:
+        assert sender.send_rate() == 14.0
+        assert sender.send_rate() == 14.0
+    assert [line["event"] for line in logs] == ["account_limits_unavailable"]  # tried again only after the max age
 
 
 def test_tag_values_are_made_safe_for_ses() -> None:
@@ -238,7 +229,6 @@ def test_headers_are_dropped_with_a_warning_when_the_runtimes_botocore_cannot_se
 ) -> None:
     client = _client_without_headers(tmp_path)
     stubber = Stubber(client)
-    stubber.add_response("get_account", ACCOUNT)
     expected = {
         "FromEmailAddress": "Notifications <no-reply@mail.example.com>",
         "Destination": {"ToAddresses": ["a@example.com"]},
@@ -251,7 +241,7 @@ def test_headers_are_dropped_with_a_warning_when_the_runtimes_botocore_cannot_se
     for _ in range(2):
         stubber.add_response("send_email", {"MessageId": "m-3"}, expected)  # validated against the old model
     stubber.activate()
-    sender = SesSender(make_settings(), client, pacer_factory=lambda rate: Pacer(rate, lambda: 0.0, lambda s: None))
+    sender = SesSender(make_settings(), client)
     with capture_logs() as logs:
         for _ in range(2):
             assert sender.send(templated_email(headers={"Importance": "high"})) == "m-3"
