@@ -3,24 +3,32 @@
 For each R, the real lane handlers (`lane.entry_point(templated.compose / priority.compose, ...)`)
 drain a backlog of ordinary mail in real time, as Lambda would run them: per lane, as many
 concurrent instances as its event source mapping allows (`lane_max_concurrency`), each a thread
-that receives a batch, invokes its own handler (one container, one pacer) with a 60 s deadline,
-and deletes what the handler did not report as failed. When 40% of the backlog is sent, a burst
-of priority alerts arrives. SQS, DynamoDB and SES are emulated in-process (bench/burst_model.py),
-with realistic latencies and an SES that answers 429 above R recipients per sliding second.
+that receives a batch, invokes its own handler (one container: its own clients and state; the
+handler may send the batch from threads of its own) with the function's deadline, and deletes
+what the handler did not report as failed (DeleteMessageBatch). When 40% of the backlog is sent,
+a burst of priority alerts arrives. SQS, DynamoDB and SES are emulated in-process
+(bench/burst_model.py), with realistic latencies and an SES that answers 429 above R recipients
+per sliding second.
 
-Reported per R: the backlog's drain rate between its 10% and 90% sends, as a fraction of R; the
-alerts' enqueue-to-send p50/p99 beside the ideal (alerts sent back to back at R); 429s; dead
-letters, lost and duplicated mail; DynamoDB requests per email sent (idempotency, and any other
-table: coordination for pacing). Exits 1 only on lost or duplicated mail, never on timing.
+Reported per R: how fully the account's rate was used while the backlog drained (every recipient
+SES accepted between the backlog's 10% and 90% sends, alerts included, per second, over R), and
+the ordinary mail's own share of that; the alerts' enqueue-to-send p50/p99 beside the ideal (alerts sent back to back at R); 429s; dead
+letters, lost and duplicated mail; DynamoDB requests per email sent (idempotency items, and any
+other: coordination for pacing). Then what each email took from every service that bills per use
+(Lambda GB-seconds and invocations, log bytes rendered exactly as production renders them, SQS
+requests, DynamoDB request units, X-Ray traces) and what that costs beside SES (bench/cost.py).
+Exits 1 only on lost or duplicated mail, never on timing or cost.
 
-Run: `.venv/bin/python bench/burst.py [R ...]` (default 1 14 50 200; about 4 minutes on 2 cores).
+Run: `.venv/bin/python bench/burst.py [R ...]` (default 1 14 50 200; about 4 minutes on 2 cores;
+one R alone, e.g. `bench/burst.py 14`, about a minute).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import inspect
 import json
-import logging
 import math
 import os
 import sys
@@ -41,11 +49,13 @@ os.environ.setdefault("AWS_REGION", "eu-west-1")
 
 import structlog  # noqa: E402
 
-from bench.burst_model import EVENT_TAG, FakeDynamoDb, FakeSes, FakeSqs, Sent, event_id  # noqa: E402
+from bench import cost  # noqa: E402
+from bench.burst_model import (  # noqa: E402
+    EVENT_TAG, SES_SEND_LATENCY, Consumption, FakeDynamoDb, FakeSes, FakeSqs, Sent, event_id)
 from local.sqs_events import lambda_event  # noqa: E402
 from ses_email_pipeline.email_sender import (  # noqa: E402
-    DEFAULT_LANES, LaneConfig, idempotency_ttl, lane_max_concurrency, visibility_timeout)
-from ses_email_pipeline.handlers import catalog, lane, priority, templated  # noqa: E402
+    DEFAULT_LANES, EmailSenderArgs, LaneConfig, idempotency_ttl, lane_max_concurrency, visibility_timeout)
+from ses_email_pipeline.handlers import catalog, lane, log, priority, templated  # noqa: E402
 from ses_email_pipeline.handlers.clients import Clients, Handler  # noqa: E402
 from ses_email_pipeline.handlers.settings import Env  # noqa: E402
 from ses_email_pipeline.template_files import deployed_catalog, discover  # noqa: E402
@@ -61,7 +71,12 @@ DEFAULT_ALERTS = 50
 ALERTS_AT = 0.4
 #: An alert goes to its recipient and the on-call address: two against the rate.
 ALERT_RECIPIENTS = 2
-FUNCTION_TIMEOUT_SECONDS = 60
+#: The deployed defaults, read from the component's Args so the bench cannot drift from them.
+_ARGS_DEFAULTS = {arg.name: arg.default for arg in dataclasses.fields(EmailSenderArgs)}
+FUNCTION_TIMEOUT_SECONDS: int = _ARGS_DEFAULTS["function_timeout_seconds"]
+MEMORY_MB: int = _ARGS_DEFAULTS["memory_mb"]
+#: Lambda's event source mapping deletes a batch's successes with DeleteMessageBatch, 10 at most.
+DELETE_BATCH = 10
 #: How often an idle poller looks again (Lambda long-polls; a message is seen within this).
 IDLE_POLL_SECONDS = 0.02
 #: A scenario gives up this long after the time its mail takes at the normal lane's share of R:
@@ -69,6 +84,11 @@ IDLE_POLL_SECONDS = 0.02
 #: still queued then is reported, not counted lost.
 SETTLE_SECONDS = 75.0
 STACK = "bench"
+#: Idempotency items are `<stack>.<lane>#<hash>` (handlers/idempotency.py); any other item the
+#: lanes touch (the send schedule, `<stack>#send-schedule`) is coordination.
+IDEMPOTENCY_PREFIX = f"{STACK}."
+#: `Env.LANE_URGENT` until it lands on main with the account-wide schedule.
+LANE_URGENT = getattr(Env, "LANE_URGENT", "EMAIL_LANE_URGENT")
 ONCALL = "oncall@example.com"
 ACCOUNT = "123456789012"
 COMPOSERS = {"normal": templated.compose, "priority": priority.compose}
@@ -140,6 +160,7 @@ class Result:
     backlog: int
     concurrency: str
     drain: float | None
+    normal_drain: float | None
     alert_p50: Wait | None
     alert_p99: Wait | None
     ideal_p50: float
@@ -153,37 +174,101 @@ class Result:
     coordination_per_email: float
     seconds: float
     problems: str
+    emails: int
+    per_email: cost.PerEmail
+    #: Lambda's START/END/REPORT lines per email in the text format, were they sent (see `cost.SYSTEM_LOG_LEVEL`).
+    platform_text_per_email: float
+    #: ReceiveMessage calls that found nothing: idle polling, a cost per hour, not per email.
+    empty_receives: int
 
 
-class LogCounter:
-    """A structlog processor that counts warnings and errors per scenario and drops every line.
+@dataclass(frozen=True)
+class Invocation:
+    """One invocation of a lane's function, as Lambda bills it."""
 
-    The counts say why mail was deferred or dead-lettered; an `EmulatorGap` or a client method the
-    emulator lacks shows up as `record_failed`, since the lane turns it into a dead letter. Lines
-    are attributed by thread name (`R<rate>:...`): an instance still finishing its invocation after
-    its scenario ended must not count in the next one.
+    lane: str
+    started: float
+    seconds: float
+    request_id: str
+
+
+class LogMeter:
+    """Renders every line the handlers log exactly as production does, counts its bytes, and drops it.
+
+    The processors are production's own (`handlers.log.configure`: contextvars, level, ISO UTC
+    timestamp, sorted JSON) at production's level (INFO), so the bytes are those Lambda ships to
+    CloudWatch Logs: one line and its newline per event. Warnings and errors are also counted by
+    name: they say why mail was deferred or dead-lettered; an `EmulatorGap` or a client method the
+    emulator lacks shows up as `record_failed`, since the lane turns it into a dead letter.
+
+    Lines are attributed to a scenario by thread name (`R<rate>:...`), so an instance still
+    finishing its invocation after its scenario ended does not count in the next one. A line from
+    any other thread (a pool the handler runs its sends on) counts in `current`, the scenario
+    running now.
     """
 
     def __init__(self) -> None:
-        self._counts: dict[str, Counter[str]] = {}
+        self.current = ""
+        self._problems: dict[str, Counter[str]] = {}
+        self._bytes: Counter[str] = Counter()
         self._lock = threading.Lock()
 
-    def __call__(self, _logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    def configure(self) -> None:
+        """Configure structlog as production does, with this meter around its renderer."""
+        log.configure()
+        *prepare, render = structlog.get_config()["processors"]
+        structlog.configure(processors=[*prepare, self._count_problem, render, self._count_bytes])
+
+    def _scenario(self) -> str:
+        prefix, colon, _ = threading.current_thread().name.partition(":")
+        return prefix if colon and prefix.startswith("R") else self.current
+
+    def _count_problem(self, _logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
         if method in ("warning", "error"):
-            scenario = threading.current_thread().name.partition(":")[0]
             name = " ".join(str(event[key]) for key in ("event", "error_code", "error_type") if event.get(key))
             with self._lock:
-                self._counts.setdefault(scenario, Counter())[name] += 1
+                self._problems.setdefault(self._scenario(), Counter())[name] += 1
+        return event
+
+    def _count_bytes(self, _logger: Any, _method: str, line: str) -> Any:
+        with self._lock:
+            self._bytes[self._scenario()] += len(line.encode()) + 1
         raise structlog.DropEvent
 
-    def summary(self, scenario: str) -> str:
-        """The scenario's counts so far, most frequent first."""
+    def installed(self) -> bool:
+        """Whether structlog still renders through this meter (a handler that reconfigures it would bypass it)."""
+        return self._count_bytes in structlog.get_config()["processors"]
+
+    def log_bytes(self, scenario: str) -> int:
+        """Bytes the scenario's handlers logged so far."""
         with self._lock:
-            counts = self._counts.get(scenario, Counter())
+            return self._bytes[scenario]
+
+    def summary(self, scenario: str) -> str:
+        """The scenario's warnings and errors so far, most frequent first."""
+        with self._lock:
+            counts = self._problems.get(scenario, Counter())
             return ", ".join(f"{name} x{count}" for name, count in counts.most_common()) or "none"
 
 
 # --- the stack -------------------------------------------------------------------------------------
+
+
+def is_urgent(config: LaneConfig) -> bool:
+    """Whether the lane books ahead of the others (`LaneConfig.urgent`; until it lands, the priority lane)."""
+    return bool(getattr(config, "urgent", config.name == "priority"))
+
+
+def lane_concurrency(rate: int, config: LaneConfig) -> int:
+    """The lane's maximum concurrency as EmailSender derives it, sized for the emulated SES latency.
+
+    `lane_max_concurrency(rate, lane, send_latency_seconds)` sizes a lane from the latency of one
+    send; the bench passes the latency its SES answers with. Today's `(rate, share)` form, for
+    per-instance pacing, is kept until the account-wide schedule lands: drop that branch then.
+    """
+    if len(inspect.signature(lane_max_concurrency).parameters) == 2:
+        return lane_max_concurrency(rate, config.rate_share)
+    return lane_max_concurrency(rate, config, SES_SEND_LATENCY)
 
 
 def lane_environment(rig: LaneRig, rate: int, aws: Aws, templates: str) -> dict[str, str]:
@@ -196,7 +281,7 @@ def lane_environment(rig: LaneRig, rate: int, aws: Aws, templates: str) -> dict[
         Env.ACCOUNT_SEND_RATE: str(rate), Env.IDEMPOTENCY_TABLE: aws.table,
         Env.LANE: config.name, Env.QUEUE_URL: rig.queue_url, Env.DEAD_LETTER_QUEUE_URL: rig.dead_letter_url,
         Env.LANE_RATE_SHARE: str(config.rate_share), Env.LANE_MAX_CONCURRENCY: str(rig.concurrency),
-        Env.LANE_DELIVERY: config.delivery.value,
+        Env.LANE_DELIVERY: config.delivery.value, LANE_URGENT: "true" if is_urgent(config) else "false",
         Env.IDEMPOTENCY_TTL_SECONDS: str(idempotency_ttl(FUNCTION_TIMEOUT_SECONDS, config.max_receive_count, 1)),
     }
 
@@ -224,7 +309,7 @@ def deploy(rate: int, aws: Aws, templates: str) -> dict[str, LaneRig]:
     """
     rigs: dict[str, LaneRig] = {}
     for config in DEFAULT_LANES:
-        rig = LaneRig(config, lane_max_concurrency(rate, config.rate_share))
+        rig = LaneRig(config, lane_concurrency(rate, config))
         aws.sqs.create_queue(rig.dead_letter_url, visibility_timeout(FUNCTION_TIMEOUT_SECONDS))
         aws.sqs.create_queue(rig.queue_url, visibility_timeout(FUNCTION_TIMEOUT_SECONDS), rig.dead_letter_url,
                              config.max_receive_count)
@@ -251,23 +336,38 @@ def receive_batch(rig: LaneRig, sqs: FakeSqs) -> list[dict[str, Any]]:
     return messages
 
 
-def run_instance(rig: LaneRig, handler: Handler, sqs: FakeSqs, stop: threading.Event, crashes: list[str]) -> None:
-    """One concurrent execution of the lane: receive, invoke, delete what succeeded, until stopped."""
+def run_instance(rig: LaneRig, handler: Handler, sqs: FakeSqs, stop: threading.Event, crashes: list[str],
+                 invocations: list[Invocation]) -> None:
+    """One concurrent execution of the lane: receive, invoke, delete what succeeded, until stopped.
+
+    Each invocation is recorded with its duration, start to return, whatever the handler does
+    inside it (threads of its own included): that is what Lambda bills.
+    """
     while not stop.is_set():
         messages = receive_batch(rig, sqs)
         if not messages:
             time.sleep(IDLE_POLL_SECONDS)
             continue
+        event, context = lambda_event(messages, rig.queue_arn), Context(time.monotonic() + FUNCTION_TIMEOUT_SECONDS)
+        started = time.monotonic()
         try:
-            response = handler(lambda_event(messages, rig.queue_arn),
-                               Context(time.monotonic() + FUNCTION_TIMEOUT_SECONDS))
+            response = handler(event, context)
         except Exception as exc:  # noqa: BLE001 - Lambda's view of a failed invocation: the batch stays queued
             crashes.append(type(exc).__name__)
             continue
+        finally:
+            invocations.append(Invocation(rig.config.name, started, time.monotonic() - started,
+                                          context.aws_request_id))
         kept = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
-        for message in messages:
-            if message["MessageId"] not in kept:
-                sqs.delete_message(QueueUrl=rig.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        delete_batch(rig, sqs, [message for message in messages if message["MessageId"] not in kept])
+
+
+def delete_batch(rig: LaneRig, sqs: FakeSqs, messages: list[dict[str, Any]]) -> None:
+    """Delete an invocation's successes as Lambda does: DeleteMessageBatch, 10 at a time."""
+    for start in range(0, len(messages), DELETE_BATCH):
+        entries = [{"Id": str(index), "ReceiptHandle": message["ReceiptHandle"]}
+                   for index, message in enumerate(messages[start:start + DELETE_BATCH])]
+        sqs.delete_message_batch(QueueUrl=rig.queue_url, Entries=entries)
 
 
 # --- one scenario ----------------------------------------------------------------------------------
@@ -292,6 +392,7 @@ class Scenario:
     alerts: int
     started: float = 0.0
     enqueued_at: dict[str, float] = field(default_factory=dict)
+    invocations: list[Invocation] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -314,17 +415,18 @@ class Outcome:
     ended_at: float
 
 
-def run_scenario(rate: int, templates: str, log_counter: LogCounter) -> Result:
+def run_scenario(rate: int, templates: str, meter: LogMeter) -> Result:
     """Drain one backlog at account rate `rate`, injecting the alerts at 40%, and measure it."""
     aws = Aws(FakeSqs(), FakeDynamoDb(), FakeSes(rate))
     scenario = Scenario(rate, aws, deploy(rate, aws, templates), BACKLOG.get(rate, 25 * rate),
                         ALERTS.get(rate, DEFAULT_ALERTS))
+    meter.current = scenario.name
     normal, urgent = scenario.rigs["normal"], scenario.rigs["priority"]
     for index in range(scenario.backlog):
         aws.sqs.enqueue(normal.queue_url, load_event("email_notification", f"n-{index:05d}"))
     stop, crashes = threading.Event(), list[str]()
-    threads = [threading.Thread(target=run_instance, args=(rig, handler, aws.sqs, stop, crashes), daemon=True,
-                                name=f"{scenario.name}:{rig.config.name}:{index}")
+    threads = [threading.Thread(target=run_instance, args=(rig, handler, aws.sqs, stop, crashes, scenario.invocations),
+                                daemon=True, name=f"{scenario.name}:{rig.config.name}:{index}")
                for rig in scenario.rigs.values() for index, handler in enumerate(rig.handlers)]
     scenario.started = time.monotonic()
     for thread in threads:
@@ -337,7 +439,10 @@ def run_scenario(rate: int, templates: str, log_counter: LogCounter) -> Result:
         thread.join(timeout=1)  # an instance mid-invocation finishes on its own, on this scenario's emulators
     if crashes:
         print(f"{scenario.name}: {len(crashes)} invocations raised: {Counter(crashes)}", file=sys.stderr)
-    return measure(scenario, outcome, log_counter.summary(scenario.name))
+    if not meter.installed():
+        raise RuntimeError("the handlers reconfigured structlog during the run, so their log lines bypassed the "
+                           "meter: configure it after whatever they call (LogMeter.configure)")
+    return measure(scenario, outcome, meter)
 
 
 def inject_alerts(scenario: Scenario, rig: LaneRig) -> None:
@@ -369,40 +474,97 @@ def finish(scenario: Scenario) -> Outcome:
                    [event_id(body) for rig in rigs for body in sqs.bodies(rig.dead_letter_url)], ended_at)
 
 
-def measure(scenario: Scenario, outcome: Outcome, problems: str) -> Result:
-    """Turn SES's record and the queues' contents into the reported figures."""
+def measure(scenario: Scenario, outcome: Outcome, meter: LogMeter) -> Result:
+    """Turn SES's record, the queues' contents and the services' bills into the reported figures."""
     rate, aws = scenario.rate, scenario.aws
-    first_sent: dict[str, float] = {}
+    first: dict[str, Sent] = {}
     for send in outcome.sent:
-        first_sent.setdefault(send.event_id, send.at)
+        first.setdefault(send.event_id, send)
+    first_sent = {event: send.at for event, send in first.items()}
     normal_times = sorted(at for event, at in first_sent.items() if event.startswith("n-"))
     waits = sorted((Wait(first_sent[alert] - at) if alert in first_sent else Wait(outcome.ended_at - at, True)
                     for alert, at in scenario.enqueued_at.items()), key=lambda wait: wait.seconds)
     expected = {f"n-{index:05d}" for index in range(scenario.backlog)} | set(scenario.enqueued_at)
     lost = expected - set(first_sent) - set(outcome.dead) - set(outcome.still_queued)
     emails = max(1, len(first_sent))
-    requests = aws.dynamodb.requests
-    idempotency = requests[aws.table]
+    idempotency, coordination = dynamodb_bill(aws)
+    invocations = list(scenario.invocations)
     return Result(
         rate=rate, backlog=scenario.backlog,
         concurrency=f"{scenario.rigs['normal'].concurrency}/{scenario.rigs['priority'].concurrency}",
-        drain=drain_fraction(normal_times, scenario.backlog, rate),
+        drain=drain_fraction(list(first.values()), drain_window(normal_times, scenario.backlog), rate),
+        normal_drain=drain_fraction([send for event, send in first.items() if event.startswith("n-")],
+                                    drain_window(normal_times, scenario.backlog), rate),
         alert_p50=percentile(waits, 0.5), alert_p99=percentile(waits, 0.99),
         ideal_p50=ideal_wait(scenario.alerts, rate, 0.5), ideal_p99=ideal_wait(scenario.alerts, rate, 0.99),
         throttles=aws.ses.throttles, dead_letters=len(outcome.dead), lost=len(lost),
         duplicates=len(outcome.sent) - len(first_sent), still_queued=len(outcome.still_queued),
-        idempotency_per_email=idempotency / emails,
-        coordination_per_email=(sum(requests.values()) - idempotency) / emails,
-        seconds=outcome.ended_at - scenario.started, problems=problems,
+        idempotency_per_email=idempotency.requests / emails, coordination_per_email=coordination.requests / emails,
+        seconds=outcome.ended_at - scenario.started, problems=meter.summary(scenario.name), emails=len(first),
+        per_email=per_email(scenario, invocations, (idempotency, coordination),
+                            sum(send.recipients for send in first.values()), meter.log_bytes(scenario.name), emails),
+        platform_text_per_email=sum(cost.platform_bytes(invocation.request_id, 1000 * invocation.seconds, MEMORY_MB,
+                                                        "INFO") for invocation in invocations) / emails,
+        empty_receives=aws.sqs.empty_receives,
     )
 
 
-def drain_fraction(times: list[float], backlog: int, rate: int) -> float | None:
-    """Sends per second between the backlog's 10% and 90% marks, over R (one recipient each)."""
+def dynamodb_bill(aws: Aws) -> tuple[Consumption, Consumption]:
+    """DynamoDB's bill split in two: the idempotency items, and everything else (coordination)."""
+    idempotency, coordination = Consumption(), Consumption()
+    for (table, key), used in dict(aws.dynamodb.consumption).items():
+        bill = idempotency if table == aws.table and key.startswith(IDEMPOTENCY_PREFIX) else coordination
+        bill.requests += used.requests
+        bill.write_units += used.write_units
+        bill.read_units += used.read_units
+    return idempotency, coordination
+
+
+def per_email(scenario: Scenario, invocations: list[Invocation], dynamodb: tuple[Consumption, Consumption],
+              recipients: int, log_bytes: int, emails: int) -> cost.PerEmail:
+    """What each email sent took from every service that bills per use (see `cost.PerEmail`).
+
+    Lambda's own START/END/REPORT lines count as the functions' system log level says (none at
+    WARN); empty receives are left out (see `FakeSqs`).
+    """
+    aws, (idempotency, coordination) = scenario.aws, dynamodb
+    billed_ms = [cost.billed_milliseconds(invocation.seconds) for invocation in invocations]
+    platform = sum(cost.platform_bytes(invocation.request_id, 1000 * invocation.seconds, MEMORY_MB)
+                   for invocation in invocations)
+    traces = sum(cost.sampled_traces(invocation.started for invocation in invocations if invocation.lane == name)
+                 for name in scenario.rigs)
+    return cost.PerEmail(
+        invocations=len(invocations) / emails,
+        gb_seconds=sum(cost.gb_seconds(ms, MEMORY_MB) for ms in billed_ms) / emails,
+        log_bytes=(log_bytes + platform) / emails,
+        sqs_requests=sum(dict(aws.sqs.requests).values()) / emails,
+        idempotency_writes=idempotency.write_units / emails, idempotency_reads=idempotency.read_units / emails,
+        coordination_writes=coordination.write_units / emails, coordination_reads=coordination.read_units / emails,
+        events=(scenario.backlog + scenario.alerts) / emails,
+        traces=traces / emails,
+        recipients=recipients / emails,
+    )
+
+
+def drain_window(times: list[float], backlog: int) -> tuple[float, float] | None:
+    """When the backlog's 10% and 90% marks were sent (None if it never got there)."""
     low, high = math.ceil(0.1 * backlog) - 1, math.ceil(0.9 * backlog) - 1
     if len(times) <= high or times[high] == times[low]:
         return None
-    return (high - low) / (times[high] - times[low]) / rate
+    return times[low], times[high]
+
+
+def drain_fraction(sends: list[Sent], window: tuple[float, float] | None, rate: int) -> float | None:
+    """Recipients per second SES accepted in the window, over R: how fully the account's rate was used.
+
+    Every recipient counts, alerts included: when alerts come, they take the rate from the backlog,
+    which is what work-conserving precedence should look like; idle rate is what this exposes.
+    """
+    if window is None:
+        return None
+    start, end = window
+    recipients = sum(send.recipients for send in sends if start < send.at <= end)
+    return recipients / (end - start) / rate
 
 
 def ideal_wait(alerts: int, rate: int, share: float) -> float:
@@ -423,36 +585,72 @@ def percentile(waits: list[Wait], share: float) -> Wait | None:
 
 # --- report ----------------------------------------------------------------------------------------
 
-COLUMNS = ("R", "backlog", "inst n/p", "drain/R", "alert p50", "alert p99", "ideal p50/p99", "429s", "dead",
+COLUMNS = ("R", "backlog", "inst n/p", "drain/R", "normal/R", "alert p50", "alert p99", "ideal p50/p99", "429s", "dead",
            "lost", "dup", "queued", "idem req/email", "coord req/email", "time")
 
 
 def row(result: Result) -> tuple[str, ...]:
     return (str(result.rate), str(result.backlog), result.concurrency,
-            "-" if result.drain is None else f"{result.drain:.2f}", str(result.alert_p50 or "-"),
+            "-" if result.drain is None else f"{result.drain:.2f}",
+            "-" if result.normal_drain is None else f"{result.normal_drain:.2f}", str(result.alert_p50 or "-"),
             str(result.alert_p99 or "-"), f"{result.ideal_p50:.1f}/{result.ideal_p99:.1f} s", str(result.throttles),
             str(result.dead_letters), str(result.lost), str(result.duplicates), str(result.still_queued),
             f"{result.idempotency_per_email:.2f}", f"{result.coordination_per_email:.2f}", f"{result.seconds:.0f} s")
 
 
-def print_table(results: list[Result]) -> None:
-    rows = [COLUMNS, *(row(result) for result in results)]
-    widths = [max(len(cells[i]) for cells in rows) for i in range(len(COLUMNS))]
-    for cells in rows:
+USAGE_COLUMNS = ("R", "emails", "inv/email", "GB-s/email", "log B/email", "SQS req/email", "idem WRU/RRU",
+                 "coord WRU/RRU", "traces/email")
+COST_COLUMNS = ("R", *(f"{part} $/M" for part in ("Lambda", "SQS", "DynamoDB", "Logs", "EventBridge", "X-Ray")),
+                "total $/M", "SES $/M", "% of SES")
+
+
+def usage_row(result: Result) -> tuple[str, ...]:
+    used = result.per_email
+    return (str(result.rate), str(result.emails), f"{used.invocations:.3f}", f"{used.gb_seconds:.4f}",
+            f"{used.log_bytes:.0f}", f"{used.sqs_requests:.2f}",
+            f"{used.idempotency_writes:.2f}/{used.idempotency_reads:.2f}",
+            f"{used.coordination_writes:.2f}/{used.coordination_reads:.2f}", f"{used.traces:.3f}")
+
+
+def cost_row(result: Result) -> tuple[str, ...]:
+    """Dollars per million emails by service, their total, SES's own for the same mail, and the share."""
+    used = result.per_email
+    costs = [1e6 * dollars for dollars in used.costs().values()]
+    ses = 1e6 * cost.PRICES["ses"].of(used.recipients)
+    return (str(result.rate), *(f"{dollars:.2f}" for dollars in costs), f"{sum(costs):.2f}", f"{ses:.2f}",
+            f"{100 * used.share_of_ses():.2f}%")
+
+
+def print_rows(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    table = [columns, *rows]
+    widths = [max(len(cells[i]) for cells in table) for i in range(len(columns))]
+    for cells in table:
         print("  ".join(cell.rjust(width) for cell, width in zip(cells, widths)))
+
+
+def print_table(results: list[Result]) -> None:
+    print_rows(COLUMNS, [row(result) for result in results])
     for result in results:
         print(f"R={result.rate} warnings and errors logged: {result.problems}")
+    print(f"\nPer email sent (Lambda at {MEMORY_MB} MB, billed per 1 ms; DynamoDB items: idempotency vs coordination):")
+    print_rows(USAGE_COLUMNS, [usage_row(result) for result in results])
+    print("\nCost per million emails, eu-west-1 list prices (bench/cost.py PRICES), beside SES's for the same mail:")
+    print_rows(COST_COLUMNS, [cost_row(result) for result in results])
+    for result in results:
+        print(f"R={result.rate}: Lambda's START/END/REPORT lines are not sent at system log level "
+              f"{cost.SYSTEM_LOG_LEVEL} (in text format at INFO: +{result.platform_text_per_email:.0f} B/email); "
+              f"{result.empty_receives} empty receives left out (idle polling costs per hour, not per email)")
 
 
 def main(argv: list[str]) -> int:
     rates = tuple(int(arg) for arg in argv) or RATES
-    log_counter = LogCounter()
-    structlog.configure(processors=[log_counter], wrapper_class=structlog.make_filtering_bound_logger(logging.INFO))
+    meter = LogMeter()
+    meter.configure()
     templates = catalog.to_json(deployed_catalog(discover(ROOT / "templates"), f"email-{STACK}"))
     started = time.monotonic()
     results = []
     for rate in rates:
-        results.append(run_scenario(rate, templates, log_counter))
+        results.append(run_scenario(rate, templates, meter))
         print(f"R={rate} done in {results[-1].seconds:.0f} s", file=sys.stderr)
     print_table(results)
     print(f"total {time.monotonic() - started:.0f} s")

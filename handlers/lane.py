@@ -39,10 +39,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from . import log
 from .clients import Clients, Handler
 from .contract import EmailRequest, parse_event
-from .errors import EmailError, Fate, NearTimeout, OutcomeUnknown
+from .errors import EmailError, Fate, NearTimeout, OutcomeUnknown, SendThrottled
 from .idempotency import OnceOnly
 from .pacing import Pacing, slot_offsets
-from .schedule import SendSchedule, horizon_slots
+from .schedule import MAX_LATENESS_SECONDS, SendSchedule, horizon_slots
 from .ses import OutgoingEmail, SesSender
 from .settings import Delivery, Settings
 from .timeouts import SEND_RESERVE_SECONDS
@@ -52,6 +52,10 @@ _VISIBILITY_BATCH = 10  # ChangeMessageVisibilityBatch takes at most 10 entries
 
 #: Sends of one batch in flight at once: enough for a batch of 10 (SQS's largest for these lanes).
 MAX_PARALLEL_SENDS = 10
+#: New slots a late send may book before it goes out anyway (late by at most one wake-up).
+_REBOOKINGS = 3
+#: Sends of one email within an invocation: the first, and one at a new slot after a throttle.
+_SEND_ATTEMPTS = 2
 
 Composer = Callable[[EmailRequest, Settings], OutgoingEmail]
 T = TypeVar("T")
@@ -374,14 +378,49 @@ class LaneProcessor:
                        resend_unknown=resend)
 
     def _send_at(self, email: OutgoingEmail, slot: float, batch: _Batch) -> str:
-        """Wait for the email's slot, then send, unless the batch stopped or time ran short meanwhile."""
-        wait = slot - self._clock()
-        if wait > 0:
-            self._sleep(wait)
-        if batch.stop is not None:
+        """Wait for the email's slot, then send, unless the batch stopped or time ran short meanwhile.
+
+        A throttle proves SES sent nothing. Under the schedule it means a send arrived off its slot
+        (or something else in the account is sending), so the email is tried once more at a new
+        slot; a second throttle stops the batch (see `handlers.errors.SendThrottled`).
+        """
+        for attempt in range(1, _SEND_ATTEMPTS + 1):
+            self._wait_for_slot(slot, len(email.recipients), batch)
+            if batch.stop is not None:
+                raise _Stopped(batch.stop)
+            self._check_time_budget(batch)
+            try:
+                return self._sender.send(email)
+            except SendThrottled:
+                if attempt == _SEND_ATTEMPTS:
+                    raise
+            slot = self._book_again(len(email.recipients), batch)
+        raise AssertionError("unreachable")
+
+    def _book_again(self, recipients: int, batch: _Batch) -> float:
+        """A new slot for one email whose slot passed; stops the batch if none is left in time."""
+        size, [offset] = slot_offsets([recipients])
+        latest_start = self._clock() + batch.remaining_seconds() - SEND_RESERVE_SECONDS
+        block = self._pacing.book(size, latest_start)
+        if block is None:
+            batch.stop = NearTimeout("no send slot free before the invocation's last safe send")
             raise _Stopped(batch.stop)
-        self._check_time_budget(batch)
-        return self._sender.send(email)
+        return block.start + offset * block.interval
+
+    def _wait_for_slot(self, slot: float, recipients: int, batch: _Batch) -> None:
+        """Sleep until the slot; one missed by more than the schedule allows gets a new slot.
+
+        A send that leaves late (its claim was slow, the thread woke late) lands beside the next
+        slot's and can put R + 1 in some second. Its slot is gone, so it books another (one more
+        write, rare) rather than go out late.
+        """
+        for rebookings in range(_REBOOKINGS + 1):
+            wait = slot - self._clock()
+            if wait > 0:
+                self._sleep(wait)
+            if self._clock() - slot <= MAX_LATENESS_SECONDS or batch.stop is not None or rebookings == _REBOOKINGS:
+                return
+            slot = self._book_again(recipients, batch)
 
     def _decide(self, error: EmailError) -> Fate:
         """The failure's fate; for an unknown outcome, the lane's delivery policy, logged and counted."""

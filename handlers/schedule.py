@@ -42,13 +42,23 @@ HORIZON_SECONDS = 0.5
 #: Slots are this much longer than 1/R, so that a send that leaves up to this much late (thread
 #: wake-up, network) still never makes a one-second window hold more than R.
 JITTER_ALLOWANCE = 0.02
+#: A send later than this after its slot could make a window hold more than R (slots are 2% longer
+#: than 1/R: 20 ms in every second); the lane books it a new slot instead (`handlers.lane`).
+MAX_LATENESS_SECONDS = JITTER_ALLOWANCE * 1.0
+#: A block starts at least this far ahead of its booking: each email's idempotency claim (a DynamoDB
+#: write, in parallel) comes between booking and sending, and a slot that passed while it ran
+#: would send late, bunched with the next ones. 50 ms covers the claim's p99 with room to spare.
+START_LEAD_SECONDS = 0.05
 #: No booking is legitimately further ahead than Lambda's longest timeout (900 s): no instance
 #: books past its own deadline. A `next_free` beyond this came from a skewed clock or a bug, and
 #: is reset instead of stalling every lane behind it.
 STALE_AHEAD_SECONDS = 900.0
 #: Digits kept after the decimal point of an epoch second: microseconds.
 _PLACES = Decimal("0.000001")
-_MAX_ATTEMPTS = 4
+#: Failed writes one booking may take before the instance paces on its own. A failed write is not
+#: an error: it returns where the schedule is, and an ordinary lane racing others for the horizon
+#: loses some; only a schedule that keeps changing under every attempt ends the loop.
+_MAX_CONFLICTS = 20
 
 
 class ScheduleUnavailable(Exception):
@@ -135,8 +145,8 @@ class SendSchedule:
         interval = slot_interval(rate_per_second)
         length = size * interval
         latest = latest_start - (length - interval)  # the latest the block may start
-        for _ in range(_MAX_ATTEMPTS):
-            now = self._clock()
+        for _ in range(_MAX_CONFLICTS):
+            now = self._clock() + START_LEAD_SECONDS  # the earliest a slot can be used
             seen = None if self._seen is None else float(self._seen)
             if seen is None or seen < now:
                 start = self._book_idle(now, length)
@@ -149,7 +159,7 @@ class SendSchedule:
                     return None
                 if wait > 0:
                     self._sleep(wait)
-                    now = self._clock()
+                    now = self._clock() + START_LEAD_SECONDS
                 limit = latest if urgent else min(latest, now + HORIZON_SECONDS)
                 start = self._book_busy(now, length, limit)
             if start is not None:

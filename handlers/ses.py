@@ -6,8 +6,10 @@ the privacy rules for logging are written once. When each send may go is `handle
 Retries: SES's SendEmail has no idempotency token, so a retry of a request SES may already have
 accepted can send the email twice. botocore's `standard` mode would retry read timeouts, closed
 connections and every 5xx; a `needs-retry` hook (`_retry_only_while_unsent`) lets it retry only
-what proves nothing was sent: a connection that was never established, throttling (429), 503
-ServiceUnavailable. The daily quota (`LimitExceededException`, which standard mode counts as
+what proves nothing was sent: a connection that was never established, 503 ServiceUnavailable.
+Throttling (429) proves nothing was sent too, but a retry after botocore's random backoff would
+land outside the send schedule and could be throttled in turn: the lane retries it at a slot it
+books (`handlers.lane`). The daily quota (`LimitExceededException`, which standard mode counts as
 throttling) is not retried either, since it only frees up as the 24-hour window rolls on.
 Whatever still fails is raised as a typed error; a request that went out and got no usable
 answer is `OutcomeUnknown`, and the lane's delivery policy decides (see `handlers.lane`).
@@ -63,6 +65,7 @@ ERROR_KINDS: Mapping[str, type[EmailError]] = {
 
 #: Answers that prove SES did not act on the request: it throttled it or was unavailable.
 _UNSENT_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling", "ServiceUnavailable"})
+_THROTTLING_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling"})
 _SERVICE_UNAVAILABLE = 503
 
 _CHARSET = "UTF-8"
@@ -89,6 +92,8 @@ def _retry_only_while_unsent(response: Any = None, caught_exception: Exception |
         return None
     http, parsed = response
     code = parsed.get("Error", {}).get("Code", "")
+    if code in _THROTTLING_CODES:
+        return False  # the lane retries it at a booked slot
     if _refused_before_acting(code, http.status_code):
         return None
     if code == "LimitExceededException" or http.status_code >= 500:

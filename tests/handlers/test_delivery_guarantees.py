@@ -22,6 +22,7 @@ from structlog.testing import capture_logs
 from ses_email_pipeline.handlers import lane, priority, ses, templated, timeouts
 from ses_email_pipeline.handlers.clients import Clients
 from ses_email_pipeline.email_sender import DEFAULT_LANES
+from ses_email_pipeline.handlers.schedule import START_LEAD_SECONDS
 from ses_email_pipeline.handlers.settings import Env
 from local.sqs_events import lambda_event, received_message
 from tests.conftest import HASH_KEY, FakeContext, Lanes, load_event
@@ -330,7 +331,9 @@ def test_a_send_starts_only_with_its_worst_case_in_hand(
     normal = make_lane()
     normal.enqueue(load_event("email_notification"))
     batch = normal.receive()
-    kept = normal.run(batch, remaining_ms=int(timeouts.SEND_RESERVE_SECONDS * 1000) + spare_ms)
+    # Its slot starts START_LEAD_SECONDS after the booking (the claim runs in between).
+    needed_ms = int((timeouts.SEND_RESERVE_SECONDS + START_LEAD_SECONDS) * 1000)
+    kept = normal.run(batch, remaining_ms=needed_ms + spare_ms)
     assert len(normal.ses.delivered) == sent
     assert len(kept) == 1 - sent
 

@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 
 from ses_email_pipeline.handlers import templated
 from ses_email_pipeline.handlers.lane import retry_delay
-from ses_email_pipeline.handlers.schedule import slot_interval
+from ses_email_pipeline.handlers.schedule import START_LEAD_SECONDS, slot_interval
 from ses_email_pipeline.handlers.settings import DEFAULT_MAX_RECEIVE_COUNT, Settings
 from tests.conftest import FakeContext, Lanes, load_event
 from tests.handlers.fakes import FakeSes, client_error
@@ -99,14 +99,26 @@ def test_ten_minutes_of_throttling_dead_letters_nothing() -> None:
     assert survived > 600
 
 
-def test_throttle_backs_off_the_rest_of_the_batch(harness: Callable[..., LaneHarness]) -> None:
-    lane = harness(client_error("TooManyRequestsException", 429))
+def test_a_throttle_that_persists_backs_off_the_rest_of_the_batch(harness: Callable[..., LaneHarness]) -> None:
+    lane = harness(client_error("TooManyRequestsException", 429), client_error("TooManyRequestsException", 429))
     lane.enqueue(numbered(1), numbered(2), numbered(3))
     batch = lane.receive()
     response = lane.run(batch)
     assert len(lane.failed_ids(response)) == 3
-    assert lane.ses.attempts == 1  # the others were not attempted
+    assert lane.ses.attempts == 2  # the first email and its retry; the others were not attempted
     assert lane.visibility_delays() == [30, 30, 30]
+
+
+def test_a_single_throttle_is_sent_again_at_a_new_slot(harness: Callable[..., LaneHarness]) -> None:
+    """SES refused it, so nothing went out; it books a slot after the batch's and goes on."""
+    lane = harness(client_error("TooManyRequestsException", 429))
+    lane.enqueue(numbered(1), numbered(2), numbered(3))
+    response = lane.run(lane.receive())
+    assert lane.failed_ids(response) == []
+    assert len(lane.ses.sent) == 3 and lane.ses.attempts == 4
+    # Each wait is a fresh slot's lead: the retry's, then, since this harness sends in order, the
+    # other two, whose slots passed during the retry (a send never goes out late: it books again).
+    assert lane.sleeps == pytest.approx([START_LEAD_SECONDS] * 4)
 
 
 def test_halt_keeps_every_message_and_attempts_nothing_more(
@@ -208,7 +220,7 @@ def test_a_batch_is_sent_at_its_booked_slots_spaced_by_recipients_at_the_account
     lane.run(lane.receive())
     assert len(lane.ses.sent) == 3
     interval = slot_interval(1000.0)
-    assert lane.sleeps == pytest.approx([interval, 2 * interval, 2 * interval])
+    assert lane.sleeps == pytest.approx([START_LEAD_SECONDS + interval, 2 * interval, 2 * interval])
 
 
 def test_the_account_rate_is_shared_by_instances_of_different_lanes(
@@ -222,7 +234,7 @@ def test_the_account_rate_is_shared_by_instances_of_different_lanes(
     assert len(normal.ses.sent) == 3
     alerts.enqueue(numbered(99))
     alerts.run(alerts.receive())  # at the same moment as the ordinary batch began
-    assert alerts.sleeps == pytest.approx([3 * slot_interval(1000.0)])
+    assert alerts.sleeps == pytest.approx([START_LEAD_SECONDS + 3 * slot_interval(1000.0)])
 
 
 def test_recipient_outside_the_allowlist_is_dead_lettered(harness: Callable[..., LaneHarness], aws: Lanes) -> None:

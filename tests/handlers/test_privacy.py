@@ -41,7 +41,8 @@ def records(*events: Any) -> dict[str, Any]:
 
 
 def run_every_handler(aws: Lanes, monkeypatch: pytest.MonkeyPatch) -> None:
-    outcomes = [None, client_error("MessageRejected"), client_error("TooManyRequestsException", 429)]
+    # A throttle is retried once at a new slot; the second one defers the email.
+    outcomes = [None, client_error("MessageRejected"), *[client_error("TooManyRequestsException", 429)] * 4]
     for lane_name, module, events in (
         ("normal", templated, [load_event("templated_receipt"), load_event("email_notification"), load_event("invalid"),
                      {**load_event("email_notification"), "id": "another-event"}]),

@@ -15,6 +15,7 @@ from botocore.awsrequest import AWSResponse
 
 from ses_email_pipeline.handlers.schedule import (
     HORIZON_SECONDS,
+    START_LEAD_SECONDS,
     Block,
     ScheduleUnavailable,
     SendSchedule,
@@ -104,7 +105,7 @@ def test_ordinary_mail_waits_without_writing_while_alerts_hold_the_schedule(
     assert block is not None and block.start == pytest.approx(alert_block.end)
     # Its first write (it assumed an idle schedule) failed and returned where the schedule was; it
     # slept until that came within the horizon, then booked with a second write.
-    assert clock.sleeps == pytest.approx([alert_block.end - HORIZON_SECONDS - START])
+    assert clock.sleeps == pytest.approx([alert_block.end - HORIZON_SECONDS - START - START_LEAD_SECONDS])
     assert writes.count == 2
 
 

@@ -160,9 +160,13 @@ def test_daily_quota_is_not_retried_within_the_call(no_backoff: None) -> None:
     assert _count_attempts("LimitExceededException", 400) == 1
 
 
-def test_throttling_is_retried_once_in_the_call(no_backoff: None) -> None:
-    """SES refused it, so nothing was sent: one retry in the call (2 attempts), then the queue."""
-    assert _count_attempts("TooManyRequestsException", 429) == 2
+def test_throttling_is_left_to_the_lane_not_retried_in_the_call(no_backoff: None) -> None:
+    """SES refused it, so nothing was sent; a blind retry would land off the schedule: the lane books one."""
+    assert _count_attempts("TooManyRequestsException", 429) == 1
+
+
+def test_service_unavailable_is_retried_once_in_the_call(no_backoff: None) -> None:
+    assert _count_attempts("ServiceUnavailable", 503) == 2
 
 
 def test_account_rate_is_read_once_then_again_after_its_max_age(make_settings: Callable[..., Settings]) -> None:
