@@ -30,7 +30,7 @@ readers = {
     "sender": config.get, "identity": config.get, "alarmEmail": config.get, "reportSchedule": config.get,
     "reportTimezone": config.get, "production": config.get_bool,
     "reservePriorityConcurrency": config.get_bool, "accountSendRate": config.get_float,
-    "sesSendLatencyMs": config.get_int, "accountConcurrency": config.get_int,
+    "sesSendLatencyMs": config.get_int, "accountConcurrency": config.get_int, "tracing": config.get,
     "maxReceiveCount": config.get_int, "functionTimeoutSeconds": config.get_int,
     "logRetentionDays": config.get_int, "archiveRetentionDays": config.get_int,
     "laneShares": config.get_object, "batchSizes": config.get_object, "laneDelivery": config.get_object,

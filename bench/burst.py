@@ -75,6 +75,9 @@ ALERT_RECIPIENTS = 2
 _ARGS_DEFAULTS = {arg.name: arg.default for arg in dataclasses.fields(EmailSenderArgs)}
 FUNCTION_TIMEOUT_SECONDS: int = _ARGS_DEFAULTS["function_timeout_seconds"]
 MEMORY_MB: int = _ARGS_DEFAULTS["memory_mb"]
+#: The functions' X-Ray mode. With PassThrough only invocations whose messages carry a sampled trace
+#: header are traced; the bench's producers trace nothing, so none are (Active's figure is printed).
+TRACING: str = _ARGS_DEFAULTS["tracing"]
 #: Lambda's event source mapping deletes a batch's successes with DeleteMessageBatch, 10 at most.
 DELETE_BATCH = 10
 #: How often an idle poller looks again (Lambda long-polls; a message is seen within this).
@@ -178,6 +181,8 @@ class Result:
     per_email: cost.PerEmail
     #: Lambda's START/END/REPORT lines per email in the text format, were they sent (see `cost.SYSTEM_LOG_LEVEL`).
     platform_text_per_email: float
+    #: X-Ray traces per email were the functions' tracing Active (see `TRACING`).
+    active_traces_per_email: float
     #: ReceiveMessage calls that found nothing: idle polling, a cost per hour, not per email.
     empty_receives: int
 
@@ -505,6 +510,7 @@ def measure(scenario: Scenario, outcome: Outcome, meter: LogMeter) -> Result:
                             sum(send.recipients for send in first.values()), meter.log_bytes(scenario.name), emails),
         platform_text_per_email=sum(cost.platform_bytes(invocation.request_id, 1000 * invocation.seconds, MEMORY_MB,
                                                         "INFO") for invocation in invocations) / emails,
+        active_traces_per_email=active_traces(scenario, invocations) / emails,
         empty_receives=aws.sqs.empty_receives,
     )
 
@@ -531,8 +537,7 @@ def per_email(scenario: Scenario, invocations: list[Invocation], dynamodb: tuple
     billed_ms = [cost.billed_milliseconds(invocation.seconds) for invocation in invocations]
     platform = sum(cost.platform_bytes(invocation.request_id, 1000 * invocation.seconds, MEMORY_MB)
                    for invocation in invocations)
-    traces = sum(cost.sampled_traces(invocation.started for invocation in invocations if invocation.lane == name)
-                 for name in scenario.rigs)
+    traces = active_traces(scenario, invocations) if TRACING == "Active" else 0.0
     return cost.PerEmail(
         invocations=len(invocations) / emails,
         gb_seconds=sum(cost.gb_seconds(ms, MEMORY_MB) for ms in billed_ms) / emails,
@@ -544,6 +549,12 @@ def per_email(scenario: Scenario, invocations: list[Invocation], dynamodb: tuple
         traces=traces / emails,
         recipients=recipients / emails,
     )
+
+
+def active_traces(scenario: Scenario, invocations: list[Invocation]) -> float:
+    """Traces X-Ray's default sampling would record with every function's tracing Active."""
+    return sum(cost.sampled_traces(invocation.started for invocation in invocations if invocation.lane == name)
+               for name in scenario.rigs)
 
 
 def drain_window(times: list[float], backlog: int) -> tuple[float, float] | None:
@@ -639,7 +650,10 @@ def print_table(results: list[Result]) -> None:
     for result in results:
         print(f"R={result.rate}: Lambda's START/END/REPORT lines are not sent at system log level "
               f"{cost.SYSTEM_LOG_LEVEL} (in text format at INFO: +{result.platform_text_per_email:.0f} B/email); "
-              f"{result.empty_receives} empty receives left out (idle polling costs per hour, not per email)")
+              f"{result.empty_receives} empty receives left out (idle polling costs per hour, not per email); "
+              f"tracing {TRACING}" + ("" if TRACING == "Active" else (
+                  f" (Active would record {result.active_traces_per_email:.3f} traces/email, "
+                  f"${1e6 * cost.PRICES['xray_trace'].of(result.active_traces_per_email):.2f}/M)")))
 
 
 def main(argv: list[str]) -> int:

@@ -1,10 +1,10 @@
 """`email-pipeline trace KEY-OR-EVENT-ID`: what happened to one event.
 
 Two places know: the idempotency table (one record per lane and key, `<stack>.<lane>#sha256(key)`,
-as `handlers.idempotency.OnceOnly` writes it) and the lanes' DLQs (searched without taking
-anything, for a body whose `id` or `detail.idempotencyKey` is the value). An event with an
-`idempotencyKey` is recorded under that key, one without under its EventBridge id. The lane
-queues themselves are not searched: every receive there counts towards the queue's
+as `handlers.idempotency.OnceOnly` writes it, completed in its batch's record) and the lanes'
+DLQs (searched without taking anything, for a body whose `id` or `detail.idempotencyKey` is the
+value). An event with an `idempotencyKey` is recorded under that key, one without under its
+EventBridge id. The lane queues themselves are not searched: every receive there counts towards the queue's
 `maxReceiveCount`, so looking could push a waiting email into the DLQ.
 """
 
@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from ..handlers.idempotency import record_key
 from . import dead_letters
 from .aws import Aws
 from .stack import Stack
@@ -46,12 +47,21 @@ def collect(stack: Stack, aws: Aws, value: str, lane: str | None, *, max_receive
 
 
 def _record(aws: Aws, table: str, prefix: str, lane: str, key: str) -> dict[str, Any]:
-    item = aws.client("dynamodb").get_item(
-        TableName=table, Key={"id": {"S": item_id(prefix, lane, key)}}, ConsistentRead=True).get("Item", {})
+    dynamodb = aws.client("dynamodb")
+    claim_id = item_id(prefix, lane, key)
+    item = dynamodb.get_item(TableName=table, Key={"id": {"S": claim_id}}, ConsistentRead=True).get("Item", {})
+    status, message_id = item.get("status", {}).get("S", ""), item.get("result", {}).get("S", "")
+    record_id = item.get("completed_in", {}).get("S")
+    if status == IN_PROGRESS and record_id:
+        # A lane's batch records what it sent in one item, which the claim names (`OnceOnly.batch`).
+        record = dynamodb.get_item(TableName=table, Key={"id": {"S": record_id}}, ConsistentRead=True).get("Item", {})
+        sent = record.get("sent", {}).get("M", {}).get(record_key(claim_id))
+        if sent is not None:
+            status, message_id = COMPLETED, sent.get("S", "")
     return {
         "lane": lane,
-        "status": item.get("status", {}).get("S", ""),
-        "ses_message_id": item.get("result", {}).get("S", ""),
+        "status": status,
+        "ses_message_id": message_id,
         "remembered_until": _epoch(item.get("expiration", {}).get("N")),
         "lease_until": _epoch(item.get("in_progress_expiry", {}).get("N"), milliseconds=True),
     }

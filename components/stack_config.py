@@ -38,6 +38,7 @@ _SENDER_ARGS: Mapping[str, str] = {
     "accountSendRate": "account_send_rate",
     "sesSendLatencyMs": "send_latency_ms",
     "accountConcurrency": "account_concurrency",
+    "tracing": "tracing",
     "reportRecipients": "report_recipients",
     "oncallRecipients": "oncall_recipients",
     "recipientAllowlist": "recipient_allowlist",

@@ -6,29 +6,38 @@ One DynamoDB item per key, moved through its states with conditional writes:
    only if no item exists (or its TTL has passed). The item itself lives for the whole TTL, so
    a claim outlives every redelivery of its message;
 2. run the action (the SES call: the last step before the record is marked done);
-3. complete: `UpdateItem` to COMPLETED with the SES message id; if the action failed in a way
-   that proves nothing was sent, `DeleteItem` so that redelivery can try again; if the outcome is
-   unknown (SES's answer never came), `UpdateItem` to UNKNOWN.
+3. complete: record the SES message id. Inside a lane's batch (`OnceOnly.batch`), the claims name
+   the batch's record (`completed_in`), and one `PutItem` at the end of the batch writes every
+   sent key's message id into it: one write for up to ten emails instead of one each, which
+   halves what idempotency costs. Outside a batch (the daily report), `UpdateItem` sets the
+   claim to COMPLETED. If the action failed in a way that proves nothing was sent, `DeleteItem`
+   the claim so that redelivery can try again; if the outcome is unknown (SES's answer never
+   came), `UpdateItem` it to UNKNOWN.
 
-A delivery that finds COMPLETED returns the stored message id without calling SES and logs
-`email_duplicate_skipped`; one that finds a live IN_PROGRESS lease (a concurrent delivery) is
-retried later. One that finds UNKNOWN, or an IN_PROGRESS whose lease has run out (its invocation
-died, timed out, or could not record the outcome), cannot know whether the email went out: it
-raises `OutcomeUnknown`, unless the caller's delivery policy says to send again, in which case
-it takes the claim over. Nothing is ever re-sent because a claim quietly expired.
+A delivery that finds the key completed (COMPLETED, or IN_PROGRESS and listed in the record its
+claim names) returns the stored message id without calling SES and logs `email_duplicate_skipped`;
+one that finds a live IN_PROGRESS lease (a concurrent delivery) is retried later. One that finds
+UNKNOWN, or an IN_PROGRESS whose lease has run out and that no record lists (its invocation died,
+timed out, or could not record the outcome), cannot know whether the email went out: it raises
+`OutcomeUnknown`, unless the caller's delivery policy says to send again, in which case it takes
+the claim over. Nothing is ever re-sent because a claim quietly expired.
 
 The key is hashed, so an idempotency key that embeds an address never reaches the table in clear.
 
-This is the protocol of Powertools for AWS Lambda's idempotency utility (plus the UNKNOWN state),
-written out here because `import aws_lambda_powertools` alone measured 56 ms of cold start (it
-loads Logger, Metrics and Tracer), which broke the handlers' cold-start budget; see bench/README.md.
+This is the protocol of Powertools for AWS Lambda's idempotency utility (plus the UNKNOWN state
+and the batch record), written out here because `import aws_lambda_powertools` alone measured 56 ms
+of cold start (it loads Logger, Metrics and Tracer), which broke the handlers' cold-start budget;
+see bench/README.md.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -41,6 +50,9 @@ COMPLETED = "COMPLETED"
 UNKNOWN = "UNKNOWN"
 #: Claim lease when no Lambda context tells the remaining time.
 _DEFAULT_CLAIM_MS = 60_000
+#: Hex digits of a key's hash in a batch record: unique among a batch's ten keys with any odds,
+#: and short enough that ten of them with SES message ids stay within one 1 KB write unit.
+_RECORD_KEY_CHARS = 16
 
 CLIENT_CONFIG = aws.config_for(timeouts.IDEMPOTENCY_STORE)
 
@@ -75,11 +87,32 @@ class OnceOnly:
         self._dynamodb = dynamodb_client
         self._clock = clock
         self._context: Any = None
+        self._record_id: str | None = None
+        self._sent: dict[str, str] = {}
+        self._lock = threading.Lock()
         self._log = log.get_logger()
 
     def register_lambda_context(self, context: Any) -> None:
         """Lease claims until the invocation's deadline: past it, an unfinished claim's holder is gone."""
         self._context = context
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Record the sends made inside the block in one write, when it ends (see the module docstring).
+
+        The record is written even if the block raises: what was sent was sent. If the write
+        fails, the claims stay IN_PROGRESS and, once their lease lapses, read as unknown outcomes,
+        as a lost completion always has.
+        """
+        self._record_id = f"{self._prefix}#batch#{os.urandom(8).hex()}"
+        self._sent = {}
+        try:
+            yield
+        finally:
+            record_id, sent = self._record_id, dict(self._sent)
+            self._record_id, self._sent = None, {}
+            if sent:
+                self._save_record(record_id, sent)
 
     def run(self, key: str, action: Callable[[], str], *, resend_unknown: bool = False) -> str:
         """Run `action` unless `key` already completed; return its (possibly stored) result.
@@ -114,7 +147,11 @@ class OnceOnly:
             # An error no one foresaw, possibly after SES accepted: nothing proves it unsent.
             self._mark_unknown(item_id)
             raise OutcomeUnknown(f"{type(exc).__name__} during the send", cause="unexpected_error") from exc
-        self._complete(item_id, result)
+        if self._record_id is not None:
+            with self._lock:
+                self._sent[record_key(item_id)] = result
+        else:
+            self._complete(item_id, result)
         return result
 
     def _item_id(self, key: str) -> str:
@@ -134,6 +171,7 @@ class OnceOnly:
                     "status": {"S": IN_PROGRESS},
                     "expiration": {"N": str(int(now + self._ttl))},
                     "in_progress_expiry": {"N": str(int(now * 1000 + self._lease_ms()))},
+                    **({"completed_in": {"S": self._record_id}} if self._record_id else {}),
                 },
                 ConditionExpression="attribute_not_exists(id) OR expiration < :now",
                 ExpressionAttributeValues={":now": {"N": str(int(now))}},
@@ -149,6 +187,9 @@ class OnceOnly:
         status = existing.get("status", {}).get("S")
         if status == COMPLETED:
             return existing.get("result", {}).get("S", "")
+        recorded = self._recorded_result(item_id, existing) if status == IN_PROGRESS else None
+        if recorded is not None:
+            return recorded
         lease_ends_ms = int(existing.get("in_progress_expiry", {}).get("N", "0"))
         if status == IN_PROGRESS and lease_ends_ms >= now * 1000:
             raise DependencyUnavailable("another delivery of this event is in progress", code="IdempotencyInProgress")
@@ -169,12 +210,15 @@ class OnceOnly:
             self._dynamodb.update_item(
                 TableName=self._table,
                 Key={"id": {"S": item_id}},
-                UpdateExpression="SET #status = :in_progress, in_progress_expiry = :lease",
+                # The claim now belongs to this delivery's batch record (or to none, outside a batch).
+                UpdateExpression="SET #status = :in_progress, in_progress_expiry = :lease"
+                                 + (", completed_in = :record" if self._record_id else " REMOVE completed_in"),
                 ConditionExpression="#status = :seen_status AND in_progress_expiry = :seen_lease",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
                     ":in_progress": {"S": IN_PROGRESS},
                     ":lease": {"N": str(int(now * 1000 + self._lease_ms()))},
+                    **({":record": {"S": self._record_id}} if self._record_id else {}),
                     ":seen_status": existing["status"],
                     ":seen_lease": existing.get("in_progress_expiry", {"N": "0"}),
                 },
@@ -185,6 +229,32 @@ class OnceOnly:
             raise _store_error(exc) from exc
         except BotoCoreError as exc:
             raise _store_error(exc) from exc
+
+    def _recorded_result(self, item_id: str, claim: dict[str, Any]) -> str | None:
+        """The message id the claim's batch record holds for this key, if its batch sent it."""
+        record_id = claim.get("completed_in", {}).get("S")
+        if not record_id:
+            return None
+        sent = self._get(record_id).get("sent", {}).get("M", {})
+        result = sent.get(record_key(item_id), {}).get("S")
+        return None if result is None else str(result)
+
+    def _save_record(self, record_id: str, sent: dict[str, str]) -> None:
+        """Write a batch's record: every key it sent, with SES's message id."""
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item={
+                    "id": {"S": record_id},
+                    "expiration": {"N": str(int(self._clock() + self._ttl))},
+                    "sent": {"M": {key: {"S": result} for key, result in sent.items()}},
+                },
+            )
+        except (ClientError, BotoCoreError) as exc:
+            # The emails went out; only recording them failed. The messages are reported done, and
+            # the claims stay IN_PROGRESS: if an event ever comes back, its lapsed lease reads as an
+            # unknown outcome and the lane's delivery policy decides, never a silent re-send.
+            self._log.warning(log.IDEMPOTENCY_RECORD_NOT_SAVED, error_code=type(exc).__name__, count=len(sent))
 
     def _get(self, item_id: str) -> dict[str, Any]:
         try:
@@ -238,6 +308,11 @@ class OnceOnly:
             # The claim stays; after its lease it reads as an unknown outcome (a documented cost:
             # an at-most-once lane then dead-letters an email that was in fact never sent).
             self._log.warning(log.IDEMPOTENCY_CLAIM_NOT_RELEASED, error_code=type(exc).__name__)
+
+
+def record_key(item_id: str) -> str:
+    """A key's entry in a batch record: the start of its hash."""
+    return item_id.rpartition("#")[2][:_RECORD_KEY_CHARS]
 
 
 def _code(exc: ClientError) -> str:

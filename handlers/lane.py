@@ -241,7 +241,8 @@ class LaneProcessor:
             if prepared is not None:
                 ready.append(prepared)
         structlog.contextvars.clear_contextvars()
-        self._send_all(ready, batch)
+        with self._once.batch():  # one write records every email the batch sent
+            self._send_all(ready, batch)
         structlog.contextvars.clear_contextvars()
         self._apply_delays(batch.delays)
         return {"batchItemFailures": [{"itemIdentifier": record["messageId"]} for record in records

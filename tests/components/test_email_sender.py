@@ -99,7 +99,7 @@ def test_every_function_logs_json_to_its_own_log_group_with_retention(declared: 
         assert logging_config["logFormat"] == "JSON"
         assert groups[logging_config["logGroup"]].inputs["retentionInDays"] == 30
         assert function.inputs["runtime"] == "python3.12" and function.inputs["architectures"] == ["arm64"]
-        assert function.inputs["tracingConfig"] == {"mode": "Active"}
+        assert function.inputs["tracingConfig"] == {"mode": "PassThrough"}  # traced when producers trace
 
 
 def test_priority_lane_has_reserved_concurrency(declared: RecordingMocks) -> None:

@@ -134,7 +134,10 @@ def test_every_setting_the_program_reads_is_declared() -> None:
 def test_dev_stack_reserves_no_concurrency_on_a_new_account(dev: RecordingMocks) -> None:
     functions = dev.of_type("aws:lambda/function:Function")
     assert all(f.inputs.get("reservedConcurrentExecutions") is None for f in functions)
-    reserving = run_stack("dev", overrides={"reservePriorityConcurrency": True})
+    # AWS keeps 100 executions unreserved (PutFunctionConcurrency refuses more): so does the program.
+    with pytest.raises(SystemExit, match="reservePriorityConcurrency: reserving 2 executions leaves fewer than the 100"):
+        run_stack("dev", overrides={"reservePriorityConcurrency": True})
+    reserving = run_stack("dev", overrides={"reservePriorityConcurrency": True, "accountConcurrency": 1000})
     reserved = {f.inputs["name"]: f.inputs.get("reservedConcurrentExecutions")
                 for f in reserving.of_type("aws:lambda/function:Function")}
     assert reserved["email-pipeline-dev-priority"] == 2

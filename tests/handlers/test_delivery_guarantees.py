@@ -261,17 +261,22 @@ def test_a_killed_alert_is_sent_again_and_counted(make_lane: Callable[..., Lane]
 def test_a_send_whose_completion_was_not_recorded_is_not_sent_again_when_the_event_returns(
     make_lane: Callable[..., Lane], aws: Lanes
 ) -> None:
-    def refuse_update(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
-        # A `before-call` answer short-circuits the request, as botocore's Stubber does.
+    def refuse_record(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        # The batch's record of what it sent. A `before-call` answer short-circuits the request,
+        # as botocore's Stubber does; None lets every other write through.
+        if "#batch#" not in json.loads(params["body"])["Item"]["id"]["S"]:
+            return None
         return (AWSResponse("https://dynamodb.test", 500, {}, None),
                 {"Error": {"Code": "InternalServerError", "Message": "refused"},
                  "ResponseMetadata": {"HTTPStatusCode": 500}})
 
     normal = make_lane()
-    aws.dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", refuse_update)
+    aws.dynamodb.meta.events.register("before-call.dynamodb.PutItem", refuse_record)
     normal.enqueue(load_event("email_notification"))
-    assert normal.run(normal.receive()) == []  # it was sent: the message is done
-    aws.dynamodb.meta.events.unregister("before-call.dynamodb.UpdateItem", refuse_update)
+    with capture_logs() as logs:
+        assert normal.run(normal.receive()) == []  # it was sent: the message is done
+    aws.dynamodb.meta.events.unregister("before-call.dynamodb.PutItem", refuse_record)
+    assert [line["event"] for line in logs if line["log_level"] == "warning"] == ["idempotency_record_not_saved"]
     normal.clock.now += 3600  # the same event, replayed from the archive an hour later
     normal.enqueue(load_event("email_notification"))
     assert normal.run(normal.receive()) == []

@@ -127,3 +127,34 @@ def test_keys_are_stored_hashed(aws: Lanes) -> None:
     once(aws, Clock()).run("reset-alice@example.com", lambda: "m-1")
     [item] = aws.dynamodb.scan(TableName=aws.table)["Items"]
     assert "alice" not in item["id"]["S"] and item["id"]["S"].startswith("test.normal#")
+
+
+# --- a batch records its sends in one write ---------------------------------------------------------
+
+
+def test_a_batch_records_every_send_in_one_write_and_its_duplicates_are_skipped(aws: Lanes) -> None:
+    clock, calls = Clock(), []
+    recording = Recording(aws.dynamodb)
+    guard = once(aws, clock, recording)
+    with guard.batch():
+        results = [guard.run(f"k{index}", lambda index=index: calls.append(index) or f"m-{index}")
+                   for index in range(10)]
+    writes = [name for name, _ in recording.calls if name in ("put_item", "update_item", "delete_item")]
+    assert writes == ["put_item"] * 11  # ten claims, one record: not twenty writes
+    # A duplicate delivery, even while the batch's claims are still leased, gets the stored id.
+    assert [once(aws, clock).run(f"k{index}", lambda: "never") for index in range(10)] == results
+    assert calls == list(range(10))
+
+
+def test_a_batch_record_lists_only_what_the_batch_sent(aws: Lanes) -> None:
+    clock = Clock()
+    guard = once(aws, clock)
+    with guard.batch():
+        guard.run("sent", lambda: "m-1")
+        with pytest.raises(KeyboardInterrupt):  # the invocation died mid-send, holding the claim
+            guard.run("died", lambda: (_ for _ in ()).throw(KeyboardInterrupt()))
+    clock.now += 31  # past the claim's lease
+    assert once(aws, clock).run("sent", lambda: "never") == "m-1"
+    with pytest.raises(OutcomeUnknown) as unknown:
+        once(aws, clock).run("died", lambda: "never")
+    assert unknown.value.cause == "claim_never_completed"
