@@ -14,6 +14,7 @@ instance needs around it:
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -69,6 +70,7 @@ class Pacing:
         self._clock = clock
         self._fallback_until = 0.0
         self._local_next = 0.0
+        self._local_lock = threading.Lock()  # a late or throttled send rebooks from its own thread
         self._log = log.get_logger()
 
     @property
@@ -94,8 +96,9 @@ class Pacing:
 
     def _book_locally(self, size: int, rate: float, latest_start: float) -> Block | None:
         interval = slot_interval(rate)
-        start = max(self._clock(), self._local_next)
-        if start + (size - 1) * interval > latest_start:
-            return None
-        self._local_next = start + size * interval
+        with self._local_lock:
+            start = max(self._clock(), self._local_next)
+            if start + (size - 1) * interval > latest_start:
+                return None
+            self._local_next = start + size * interval
         return Block(start, interval, size)

@@ -123,7 +123,10 @@ class SendSchedule:
         self._dynamodb = dynamodb_client
         self._clock = clock
         self._sleep = sleep
-        self._seen: str | None = None  # the last `next_free` this instance read, as DynamoDB wrote it
+        # The last `next_free` this instance read, as DynamoDB wrote it. Only a hint for which write
+        # to try first (a send thread may rebook while the batch's thread books): a stale value
+        # costs one failed write, which returns the current one.
+        self._seen: str | None = None
 
     def book(self, size: int, rate_per_second: float, *, urgent: bool, latest_start: float) -> Block | None:
         """Book `size` consecutive recipient slots, waiting for the horizon if not urgent.

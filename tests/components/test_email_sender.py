@@ -254,3 +254,27 @@ def test_a_name_too_long_for_aws_is_refused_before_anything_is_declared(stack: s
     [error] = errors
     assert "more than the" in str(error) and repr(stack) in str(error)
     assert mocks.resources == []
+
+
+def test_only_the_priority_lane_books_ahead_of_the_horizon(declared: RecordingMocks) -> None:
+    urgent = {f.name: f.inputs["environment"]["variables"].get("EMAIL_LANE_URGENT")
+              for f in declared.of_type("aws:lambda/function:Function")}
+    assert urgent == {"email-test-normal": "false", "email-test-priority": "true", "email-test-report": None}
+
+
+def test_lanes_that_outgrow_the_accounts_concurrency_are_refused_with_the_fix() -> None:
+    from ses_email_pipeline.checks import InvalidArgs
+
+    with pytest.raises(InvalidArgs) as caught:
+        sender_args(account_send_rate=2000, account_concurrency=50, reserve_concurrency=False)
+    [problem] = caught.value.problems
+    assert problem.field == "account_concurrency" and "request a higher Lambda concurrency quota" in str(problem)
+    assert sender_args(account_send_rate=2000, account_concurrency=1000).lane_concurrency(DEFAULT_LANES[0]) > 2
+
+
+@pytest.mark.parametrize("mode", ["active", "Off"])
+def test_an_unknown_tracing_mode_is_refused(mode: str) -> None:
+    from ses_email_pipeline.checks import InvalidArgs
+
+    with pytest.raises(InvalidArgs, match="tracing"):
+        sender_args(tracing=mode)

@@ -40,7 +40,8 @@ def test_a_missing_required_variable_is_named(missing: str) -> None:
 
 
 @pytest.mark.parametrize(("variable", "value"), [(Env.LANE_MAX_CONCURRENCY, "two"),
-                                                 (Env.LANE_DELIVERY, "exactly-once"), (Env.TEMPLATES, "{")])
+                                                 (Env.LANE_DELIVERY, "exactly-once"), (Env.TEMPLATES, "{"),
+                                                 (Env.LANE_URGENT, "yes")])
 def test_a_malformed_value_is_a_configuration_error(variable: str, value: str) -> None:
     with pytest.raises(ConfigurationError, match="cannot parse"):
         Settings.from_environ({**REQUIRED, variable: value})
