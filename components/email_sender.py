@@ -67,6 +67,9 @@ SES_FEEDBACK_FIELDS: Mapping[str, str] = {
     "lane": "$.detail.mail.tags.lane[0]",
     "template": "$.detail.mail.tags.template[0]",
     "stack": "$.detail.mail.tags.stack[0]",
+    # The pipeline event that sent it (`handlers.correlation`); never the producer's correlationId,
+    # which is the producer's value, not the pipeline's.
+    "eventId": "$.detail.mail.tags.event_id[0]",
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from . import correlation
 from .contract import MAX_RECIPIENTS, EmailRequest, check_allowlist, resolve_template
 from .errors import InvalidEvent
 from .ses import OutgoingEmail
@@ -57,7 +58,21 @@ def templated_email(
         template_data=data,
         headers=dict(headers or {}),
         tags=request.tags,
+        correlation=correlation_tags(request, settings),
     )
+
+
+def correlation_tags(request: EmailRequest, settings: Settings) -> dict[str, str]:
+    """The SES tags that tie the send's later SES events to this event (`handlers.correlation`)."""
+    tags = {correlation.KEY_HASH: correlation.key_hash(request.idempotency_key, settings.recipient_hash_key)}
+    if request.event_id and correlation.encode_tag_value(request.event_id) == request.event_id:
+        tags[correlation.EVENT_ID] = request.event_id  # EventBridge's ids are UUIDs
+    source = correlation.encode_tag_value(request.source)
+    if source is not None:
+        tags[correlation.SOURCE] = source
+    if request.correlation_id is not None:
+        tags[correlation.CORRELATION_ID] = request.correlation_id
+    return tags
 
 
 def _unique(addresses: Sequence[str], exclude: Sequence[str]) -> tuple[str, ...]:

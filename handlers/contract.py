@@ -17,8 +17,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import InvalidEvent
 from .catalog import Catalog, TemplateVersion, newest_version
+from .correlation import SES_MAX_TAGS, SYSTEM_TAGS
+from .errors import InvalidEvent
 
 #: SES accepts at most 50 recipients per message, across To, CC and BCC.
 MAX_RECIPIENTS = 50
@@ -26,8 +27,8 @@ MAX_RECIPIENTS = 50
 MAX_TEMPLATE_DATA_CHARS = 262_144
 #: SES's limit on a message tag's name and value.
 MAX_TAG_CHARS = 256
-#: SES's limit on tags per message, less the three this system adds (lane, template, stack).
-MAX_USER_TAGS = 47
+#: SES's limit on tags per message, less the ones this system adds (`correlation.SYSTEM_TAGS`).
+MAX_USER_TAGS = SES_MAX_TAGS - len(SYSTEM_TAGS)
 MAX_SUBJECT_CHARS = 998  # RFC 5322 line length, the most a subject header can carry
 MAX_IDEMPOTENCY_KEY_CHARS = 256
 PRIORITIES = ("low", "normal", "high", "critical")
@@ -66,6 +67,7 @@ class EmailRequest:
     template_version: str | None = None
     template_data: Mapping[str, Any] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
+    correlation_id: str | None = None
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -111,6 +113,7 @@ def parse_event(body: str) -> EmailRequest:
         template_version=_header_text(detail, "templateVersion", "detail.templateVersion", 64),
         template_data=_template_data(detail),
         tags=_tags(detail),
+        correlation_id=_correlation_id(detail),
     )
     _check_recipient_count(request)
     return request
@@ -321,6 +324,17 @@ def _template_data(detail: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _correlation_id(detail: Mapping[str, Any]) -> str | None:
+    """The producer's own id for this email, returned unchanged in its delivery status (an SES tag)."""
+    value = detail.get("correlationId")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _TAG.match(value):
+        raise InvalidEvent("detail.correlationId",
+                           "must be a string of 1-256 characters A-Z a-z 0-9 _ - (it travels as an SES message tag)")
+    return value
+
+
 def _tags(detail: Mapping[str, Any]) -> dict[str, str]:
     tags = detail.get("tags", {})
     if not isinstance(tags, dict):
@@ -331,6 +345,8 @@ def _tags(detail: Mapping[str, Any]) -> dict[str, str]:
     for index, (name, value) in enumerate(tags.items()):
         if not _TAG.match(name):
             raise InvalidEvent(f"detail.tags[{index}]", "tag names may use only A-Z a-z 0-9 _ - (max 256)")
+        if name in SYSTEM_TAGS:
+            raise InvalidEvent(f"detail.tags[{index}]", f"tag names {', '.join(SYSTEM_TAGS)} are the pipeline's own")
         if not isinstance(value, str) or not _TAG.match(value):
             raise InvalidEvent(f"detail.tags[{index}]", "tag values must be strings of A-Z a-z 0-9 _ - (max 256)")
     return dict(tags)

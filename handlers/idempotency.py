@@ -131,7 +131,10 @@ class OnceOnly:
             Whatever else `action` raises, after releasing the claim.
         """
         item_id = self._item_id(key)
-        stored = self._claim(item_id, resend_unknown)
+        with self._lock:
+            stored = self._sent.get(record_key(item_id)) if self._record_id is not None else None
+        if stored is None:
+            stored = self._claim(item_id, resend_unknown)
         if stored is not None:
             self._log.info(log.EMAIL_DUPLICATE_SKIPPED, ses_message_id=stored)
             return stored

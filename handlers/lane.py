@@ -301,7 +301,24 @@ class LaneProcessor:
     # --- sending ---------------------------------------------------------------------------------
 
     def _send_all(self, ready: Sequence[_Ready], batch: _Batch) -> None:
-        """Book slots for the ready emails and send each at its own, up to `parallel_sends` at once."""
+        """Send the ready emails; a second event with a key already in the batch goes after the first.
+
+        Sent in parallel, two events with one idempotency key would race for its claim, and which
+        went out would be chance. The first in the batch is sent; a repeat waits for it, then finds
+        the key sent (and is skipped) or released (and is sent).
+        """
+        firsts: list[_Ready] = []
+        repeats: list[_Ready] = []
+        keys: set[str] = set()
+        for item in ready:
+            (repeats if item.request.idempotency_key in keys else firsts).append(item)
+            keys.add(item.request.idempotency_key)
+        self._send_group(firsts, batch)
+        if repeats:
+            self._send_all(repeats, batch)
+
+    def _send_group(self, ready: Sequence[_Ready], batch: _Batch) -> None:
+        """Book slots for emails with distinct keys and send each at its own, `parallel_sends` at once."""
         threads: list[threading.Thread] = []
         in_flight = threading.BoundedSemaphore(self._parallel_sends)
         for chunk in self._chunks(ready):

@@ -26,7 +26,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, ParamValidationError
 from botocore.exceptions import ConnectionError as ConnectionNotEstablished
 
-from . import aws, log, timeouts
+from . import aws, correlation, log, timeouts
 from .errors import (
     DailyQuotaExhausted,
     DependencyUnavailable,
@@ -133,6 +133,8 @@ class OutgoingEmail:
     text: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: What ties SES's later events to the pipeline event (`handlers.correlation`), as SES tags.
+    correlation: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -336,7 +338,9 @@ def _content(email: OutgoingEmail, header_values: Mapping[str, str]) -> dict[str
 
 
 def _tags(email: OutgoingEmail, stack: str) -> list[dict[str, str]]:
-    tags = {"lane": email.lane, "template": email.template_label, "stack": stack, **email.tags}
+    """The producer's tags, then the pipeline's own, which win (the contract refuses their names)."""
+    tags = {**email.tags, correlation.LANE: email.lane, correlation.TEMPLATE: email.template_label,
+            correlation.STACK: stack, **email.correlation}
     return [{"Name": name, "Value": _tag_safe(value)} for name, value in tags.items()]
 
 

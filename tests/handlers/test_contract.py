@@ -81,6 +81,10 @@ def test_extended_event_parses_every_field() -> None:
         (with_detail(tags={"campaign": "spaces not allowed"}), "detail.tags[0]", "tag values"),
         (with_detail(idempotencyKey="a\nb"), "detail.idempotencyKey", "control character"),
         (with_detail(template="x" * 65), "detail.template", "longer than 64"),
+        (with_detail(correlationId="order 1042"), "detail.correlationId", "A-Z a-z 0-9 _ -"),
+        (with_detail(correlationId=1042), "detail.correlationId", "must be a string"),
+        (with_detail(correlationId="x" * 257), "detail.correlationId", "1-256 characters"),
+        (with_detail(tags={"campaign": "spring", "stack": "prod"}), "detail.tags[1]", "the pipeline's own"),
     ],
 )
 def test_invalid_events_name_field_and_reason(raw: str, field: str, reason: str) -> None:

@@ -448,3 +448,21 @@ def test_access_denied_halts_the_lane_and_keeps_every_message(make_lane: Callabl
     assert kept == [record["messageId"] for record in batch["Records"]]
     assert normal.ses.attempts in (1, 2) and normal.dead_letters() == []
     assert {line["event"] for line in logs if line["log_level"] == "error"} == {"ses_sending_not_authorized"}
+
+
+def test_two_events_with_one_key_in_one_batch_send_the_first_and_skip_the_second(
+    make_lane: Callable[..., Lane],
+) -> None:
+    """Sends go in parallel, but a repeated key waits for the first: which one goes out is not chance."""
+    normal = make_lane()
+    first, second = load_event("email_notification"), load_event("email_notification")
+    first["id"], second["id"] = "event-1", "event-2"
+    for sample in (first, second):
+        sample["detail"]["idempotencyKey"] = "order-1042-receipt"
+    normal.enqueue(first, second)
+    with capture_logs() as logs:
+        assert normal.run(normal.receive()) == []
+    [sent] = normal.ses.delivered
+    assert {tag["Name"]: tag["Value"] for tag in sent["EmailTags"]}["event_id"] == "event-1"
+    outcomes = [line["event"] for line in logs if line["event"] in ("email_sent", "email_duplicate_skipped")]
+    assert outcomes == ["email_sent", "email_duplicate_skipped"]

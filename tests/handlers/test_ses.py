@@ -66,12 +66,14 @@ def test_templated_send_request_matches_the_sesv2_model(stubbed: tuple[SesSender
             "TemplateData": '{"subject":"Hi","title":"T"}',
             "Headers": [{"Name": "Importance", "Value": "high"}],
         }},
-        "EmailTags": [{"Name": "lane", "Value": "normal"}, {"Name": "template", "Value": "notification-v1"},
-                      {"Name": "stack", "Value": "test"}, {"Name": "campaign", "Value": "spring"}],
+        "EmailTags": [{"Name": "campaign", "Value": "spring"}, {"Name": "lane", "Value": "normal"},
+                      {"Name": "template", "Value": "notification-v1"}, {"Name": "stack", "Value": "test"},
+                      {"Name": "event_id", "Value": "e-1"}, {"Name": "correlation_id", "Value": "order-1042"}],
     }
     stubber.add_response("send_email", {"MessageId": "m-1"}, expected)
     email = templated_email(cc=("c@example.com",), bcc=("b@example.com",), reply_to=("r@example.com",),
-                            headers={"Importance": "high"}, tags={"campaign": "spring"})
+                            headers={"Importance": "high"}, tags={"campaign": "spring"},
+                            correlation={"event_id": "e-1", "correlation_id": "order-1042"})
     assert sender.send(email) == "m-1"
     stubber.assert_no_pending_responses()
 

@@ -233,7 +233,9 @@ def test_ses_feedback_reaches_its_log_group_without_an_address(system: LocalSyst
                  "headers": [{"name": "To", "value": "Jane <jane@example.com>"}],
                  "commonHeaders": {"to": ["jane@example.com"], "subject": "Your order"},
                  "tags": {"ses:configuration-set": [configuration_set], "lane": ["normal"],
-                          "template": ["notification-v1"], "stack": ["email-pipeline-dev"]}},
+                          "template": ["notification-v1"], "stack": ["email-pipeline-dev"],
+                          "event_id": ["6a7e8feb-b491-4cf7-a9f1-bf3703467718"], "key_hash": ["0f" * 16],
+                          "correlation_id": ["checkout_7f3a"]}},
     }
     response = system.clients["events"].put_events(Entries=[{
         "Source": "aws.ses", "DetailType": "Email Bounced", "Detail": json.dumps(bounce)}])
@@ -247,4 +249,5 @@ def test_ses_feedback_reaches_its_log_group_without_an_address(system: LocalSyst
     assert written == {"eventType": "Bounce", "sesMessageId": "ses-0001", "sentAt": "2026-11-23T10:00:00Z",
                        "bounceType": "Permanent", "bounceSubType": "General",
                        "complaintFeedbackType": "<complaintFeedbackType>", "lane": "normal",
-                       "template": "notification-v1", "stack": "email-pipeline-dev"}
+                       "template": "notification-v1", "stack": "email-pipeline-dev",
+                       "eventId": "6a7e8feb-b491-4cf7-a9f1-bf3703467718"}  # never the producer's correlation_id
