@@ -88,9 +88,11 @@ class Pacing:
         if now >= self._fallback_until:
             try:
                 return self._schedule.book(size, rate, urgent=self._urgent, latest_start=latest_start)
-            except ScheduleUnavailable as exc:
-                self._log.warning(log.SEND_SCHEDULE_UNAVAILABLE, error_code=exc.code,
-                                  retry_in_seconds=int(FALLBACK_SECONDS))
+            except Exception as exc:  # noqa: BLE001 - sending must never stop for the coordinator
+                # ScheduleUnavailable is the expected case; anything else (an answer of a shape
+                # nobody foresaw) is treated the same way rather than failing the batch.
+                code = exc.code if isinstance(exc, ScheduleUnavailable) else type(exc).__name__
+                self._log.warning(log.SEND_SCHEDULE_UNAVAILABLE, error_code=code, retry_in_seconds=int(FALLBACK_SECONDS))
                 self._fallback_until = now + FALLBACK_SECONDS
         return self._book_locally(size, rate * self._fallback_share, latest_start)
 

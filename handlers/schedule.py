@@ -55,9 +55,10 @@ START_LEAD_SECONDS = 0.05
 STALE_AHEAD_SECONDS = 900.0
 #: Digits kept after the decimal point of an epoch second: microseconds.
 _PLACES = Decimal("0.000001")
-#: Failed writes one booking may take before the instance paces on its own. A failed write is not
-#: an error: it returns where the schedule is, and an ordinary lane racing others for the horizon
-#: loses some; only a schedule that keeps changing under every attempt ends the loop.
+#: Failed writes in a row (with no wait for the horizon between them) one booking may take before
+#: the instance paces on its own. A failed write is not an error: it returns where the schedule
+#: is; only a schedule that keeps changing under every attempt ends the loop. Waits for the
+#: horizon are bounded by the invocation's deadline instead (`latest_start`).
 _MAX_CONFLICTS = 20
 
 
@@ -148,7 +149,8 @@ class SendSchedule:
         interval = slot_interval(rate_per_second)
         length = size * interval
         latest = latest_start - (length - interval)  # the latest the block may start
-        for _ in range(_MAX_CONFLICTS):
+        conflicts = 0
+        while conflicts < _MAX_CONFLICTS:
             now = self._clock() + START_LEAD_SECONDS  # the earliest a slot can be used
             seen = None if self._seen is None else float(self._seen)
             if seen is None or seen < now:
@@ -163,10 +165,12 @@ class SendSchedule:
                 if wait > 0:
                     self._sleep(wait)
                     now = self._clock() + START_LEAD_SECONDS
+                    conflicts = 0  # waiting for the horizon is not contention; time bounds it
                 limit = latest if urgent else min(latest, now + HORIZON_SECONDS)
                 start = self._book_busy(now, length, limit)
             if start is not None:
                 return Block(start, interval, size) if start <= latest else None
+            conflicts += 1
         raise ScheduleUnavailable("ScheduleContended")
 
     def _book_idle(self, now: float, length: float) -> float | None:

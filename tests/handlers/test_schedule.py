@@ -164,3 +164,21 @@ def test_horizon_slots_never_drop_below_one() -> None:
     assert horizon_slots(1.0) == 1
     assert horizon_slots(14.0) == 6
     assert horizon_slots(200.0) == 98
+
+
+def test_ordinary_mail_keeps_waiting_behind_a_stream_of_alerts_instead_of_pacing_alone(aws: Lanes) -> None:
+    """Failed writes while waiting for the horizon are not contention: no fallback off the schedule."""
+    clock = Clock()
+    alerts = instance(aws, clock)
+    bursts = iter(range(30))
+
+    def sleep_while_alerts_arrive(seconds: float) -> None:
+        clock.sleep(seconds)
+        if next(bursts, None) is not None:  # an alert burst lands while ordinary mail waits
+            book(alerts, 3, urgent=True, clock=clock)
+
+    book(alerts, 10, urgent=True, clock=clock)
+    ordinary = SendSchedule(aws.table, "test", aws.dynamodb, clock=clock, sleep=sleep_while_alerts_arrive)
+    block = ordinary.book(1, RATE, urgent=False, latest_start=clock.now + 60)
+    assert block is not None  # 30 failed writes, each after a wait: it waited, it did not give up
+    assert block.start >= START + (10 + 30 * 3) * slot_interval(RATE)
