@@ -21,7 +21,6 @@ import hashlib
 import itertools
 import json
 import math
-import random
 import re
 import threading
 import time
@@ -29,13 +28,10 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from ses_email_pipeline.handlers.ses import _retry_only_while_unsent as retry_only_while_unsent
-from ses_email_pipeline.handlers.timeouts import SES_SEND
 
 SES_SEND_LATENCY = 0.100
 SES_GET_ACCOUNT_LATENCY = 0.050
@@ -45,8 +41,6 @@ SQS_LATENCY = 0.015
 _SQS_BATCH_MAX = 10
 #: The SendEmail tag that carries the event id: the request has no other trace of it.
 EVENT_TAG = "bench_event"
-#: botocore's standard mode waits `random() * 2 ** (retry - 1)` seconds before a retry, capped at 20 s.
-_MAX_BACKOFF_SECONDS = 20.0
 
 T = TypeVar("T")
 Item = dict[str, dict[str, str]]
@@ -95,11 +89,9 @@ class FakeSes:
     at R=1) would never fit: as SES does, it is accepted when nothing else is in the window, and
     its recipients then count for recipients/rate seconds instead of one.
 
-    `send_email` also does what the handlers' real client does after a failed attempt: it asks the
-    client's own `needs-retry` hook (`handlers.ses._retry_only_while_unsent`), and where the hook
-    leaves the decision to botocore's standard mode, backs off a random part of a second and tries
-    again, up to `SES_SEND.attempts` attempts. (The hook refuses to retry a 429: the lane retries
-    it at a booked slot.) Each 429 is counted.
+    `send_email` is one attempt, as the handlers' client makes (`handlers.ses.CLIENT_CONFIG`):
+    the one retry of a send SES cannot have acted on is `SesSender.send`'s, and a 429 is the
+    lane's to retry at a booked slot. Each 429 is counted.
     """
 
     max_send_rate: float
@@ -116,16 +108,8 @@ class FakeSes:
         return _timed(SES_GET_ACCOUNT_LATENCY, self._lock, lambda: {"SendQuota": quota, "SendingEnabled": True})
 
     def send_email(self, **request: Any) -> dict[str, Any]:
-        """SendEmail, retried on 429 as the handlers' client would (see the class docstring)."""
-        for attempt in range(1, SES_SEND.attempts + 1):
-            try:
-                return _timed(SES_SEND_LATENCY, self._lock, lambda: self._accept(request))
-            except ClientError as exc:
-                http = SimpleNamespace(status_code=exc.response["ResponseMetadata"]["HTTPStatusCode"])
-                if attempt == SES_SEND.attempts or retry_only_while_unsent(response=(http, exc.response)) is False:
-                    raise
-                time.sleep(random.random() * min(2.0 ** (attempt - 1), _MAX_BACKOFF_SECONDS))
-        raise AssertionError("unreachable")
+        """SendEmail: one attempt (see the class docstring)."""
+        return _timed(SES_SEND_LATENCY, self._lock, lambda: self._accept(request))
 
     def _accept(self, request: Mapping[str, Any]) -> dict[str, Any]:
         now = self.clock()

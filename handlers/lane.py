@@ -321,19 +321,30 @@ class LaneProcessor:
         """Book slots for emails with distinct keys and send each at its own, `parallel_sends` at once."""
         threads: list[threading.Thread] = []
         in_flight = threading.BoundedSemaphore(self._parallel_sends)
+        try:
+            self._book_and_start(ready, batch, threads, in_flight)
+        finally:
+            # Even if booking failed unforeseen: no send may outlive the invocation (a frozen
+            # container would resume it later), and the batch record must see every send.
+            self._join(threads, batch)
+
+    def _book_and_start(self, ready: Sequence[_Ready], batch: _Batch, threads: list[threading.Thread],
+                        in_flight: threading.BoundedSemaphore) -> None:
         for chunk in self._chunks(ready):
             sizes = [len(item.email.recipients) for item in chunk]
-            size, offsets = slot_offsets(sizes)
+            size, offsets = slot_offsets(sizes, self._pacing.account_rate())
             block = None
             if batch.stop is None:
-                latest_start = self._clock() + batch.remaining_seconds() - SEND_RESERVE_SECONDS
-                block = self._pacing.book(size, latest_start)
+                block = self._pacing.book(size, self._latest_start(batch))
                 if block is None:
                     batch.stop = NearTimeout(f"no {size} send slot(s) free before the invocation's last safe "
                                              "send; the next invocation takes them")
             for item, offset in zip(chunk, offsets):
                 slot = block.start + offset * block.interval if block is not None else 0.0
                 threads.append(self._start(item, slot, batch, in_flight))
+
+    @staticmethod
+    def _join(threads: Sequence[threading.Thread], batch: _Batch) -> None:
         for thread in threads:
             if thread.ident is not None:
                 thread.join()
@@ -341,6 +352,11 @@ class LaneProcessor:
             # What ends a thread other than an Exception (SystemExit, say) ends the invocation too,
             # as it would have without threads: Lambda then redelivers the batch.
             raise batch.crash
+
+    def _latest_start(self, batch: _Batch) -> float:
+        """The last moment a slot may start: one send's worst case and its record still fit after
+        it, even if the send leaves as late as the schedule allows."""
+        return self._clock() + batch.remaining_seconds() - SEND_RESERVE_SECONDS - MAX_LATENESS_SECONDS
 
     def _chunks(self, ready: Sequence[_Ready]) -> list[list[_Ready]]:
         """The bookings: the whole batch for an urgent lane, horizon-sized pieces for the others."""
@@ -417,9 +433,8 @@ class LaneProcessor:
 
     def _book_again(self, recipients: int, batch: _Batch) -> float:
         """A new slot for one email whose slot passed; stops the batch if none is left in time."""
-        size, [offset] = slot_offsets([recipients])
-        latest_start = self._clock() + batch.remaining_seconds() - SEND_RESERVE_SECONDS
-        block = self._pacing.book(size, latest_start)
+        size, [offset] = slot_offsets([recipients], self._pacing.account_rate())
+        block = self._pacing.book(size, self._latest_start(batch))
         if block is None:
             batch.stop = NearTimeout("no send slot free before the invocation's last safe send")
             raise _Stopped(batch.stop)

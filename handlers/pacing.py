@@ -14,33 +14,45 @@ instance needs around it:
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Sequence
 
 from . import log
-from .schedule import Block, ScheduleUnavailable, SendSchedule, slot_interval
+from .schedule import START_LEAD_SECONDS, Block, ScheduleUnavailable, SendSchedule, slot_interval
 
 #: How long an instance paces on its own after the schedule failed, before it tries it again.
 FALLBACK_SECONDS = 60.0
 
 
-def slot_offsets(recipients: Sequence[int]) -> tuple[int, list[int]]:
+def slot_offsets(recipients: Sequence[int], rate_per_second: float) -> tuple[int, list[int]]:
     """Slots to book for emails with these recipient counts, and the slot each email is sent at.
 
-    SES counts every recipient of a send at the moment it arrives. Sends spaced by their own
-    recipient counts keep any one-second window at or under R, except where a send with k
-    recipients follows sends with fewer: without k - 1 free slots before it, a window ending
-    at it can hold R + k - 1. So an email gets the gap max(0, k - k_before) before its slots,
-    counting the block as following single-recipient mail (another instance's, perhaps).
+    SES counts all of a send's recipients at the moment it arrives, so a send of k recipients
+    needs room in the second before it. With slots of 1.02/R and sends at their first slot, the
+    others in the second before a send fill at most the slots of that second that are not empty,
+    at most ceil(R/1.02) - 1 - gap; so a gap of k - 1 free slots before it keeps the second at R,
+    whoever (another instance, perhaps) sent before. A run of equal sends needs less: n sends of k
+    in any second are at most R when they are 1.02/floor(R/k) seconds apart, so each one after
+    the first is spaced that far from the one before.
     """
-    offsets, size, previous = [], 0, 1
+    offsets, size, previous = [], 0, 0
     for count in recipients:
-        size += max(0, count - previous)
+        if count == previous and count > 1:
+            size += _run_spacing(count, rate_per_second) - count
+        else:
+            size += count - 1
         offsets.append(size)
         size += count
         previous = count
     return size, offsets
+
+
+def _run_spacing(count: int, rate_per_second: float) -> int:
+    """Slots from one send of `count` recipients to the next in a run of them (see `slot_offsets`)."""
+    per_second = max(1, math.floor(rate_per_second / count))
+    return max(count, math.ceil(rate_per_second / per_second - 1e-9))
 
 
 class Pacing:
@@ -99,7 +111,7 @@ class Pacing:
     def _book_locally(self, size: int, rate: float, latest_start: float) -> Block | None:
         interval = slot_interval(rate)
         with self._local_lock:
-            start = max(self._clock(), self._local_next)
+            start = max(self._clock() + START_LEAD_SECONDS, self._local_next)  # claims first, as on the schedule
             if start + (size - 1) * interval > latest_start:
                 return None
             self._local_next = start + size * interval

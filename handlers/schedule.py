@@ -152,11 +152,13 @@ class SendSchedule:
         conflicts = 0
         while conflicts < _MAX_CONFLICTS:
             now = self._clock() + START_LEAD_SECONDS  # the earliest a slot can be used
-            seen = None if self._seen is None else float(self._seen)
-            if seen is None or seen < now:
-                start = self._book_idle(now, length)
-            elif seen > now + STALE_AHEAD_SECONDS:
-                start = self._reset(now, length)
+            seen_raw = self._seen  # read once: a send thread may rebook meanwhile
+            seen = None if seen_raw is None else float(seen_raw)
+            if seen is None or seen < now or seen > now + STALE_AHEAD_SECONDS:
+                if now > latest:
+                    return None  # no write: a block it cannot use would hold up every lane
+                start = self._book_idle(now, length) if seen_raw is None or seen is None or seen < now \
+                    else self._reset(now, length, seen_raw)
             else:
                 # Not urgent: wait, without writing, until the schedule is within the horizon.
                 wait = 0.0 if urgent else seen - HORIZON_SECONDS - now
@@ -182,11 +184,10 @@ class SendSchedule:
         self._seen = end["N"]
         return now
 
-    def _reset(self, now: float, length: float) -> float | None:
+    def _reset(self, now: float, length: float, seen: str) -> float | None:
         """Replace a `next_free` too far ahead to be real (see STALE_AHEAD_SECONDS)."""
         end = _number(now + length)
-        if self._update("SET next_free = :end", "next_free = :seen", {":end": end, ":seen": {"N": str(self._seen)}}) \
-                is None:
+        if self._update("SET next_free = :end", "next_free = :seen", {":end": end, ":seen": {"N": seen}}) is None:
             return None
         self._seen = end["N"]
         return now

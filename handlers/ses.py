@@ -5,19 +5,24 @@ the privacy rules for logging are written once. When each send may go is `handle
 
 Retries: SES's SendEmail has no idempotency token, so a retry of a request SES may already have
 accepted can send the email twice. botocore's `standard` mode would retry read timeouts, closed
-connections and every 5xx; a `needs-retry` hook (`_retry_only_while_unsent`) lets it retry only
-what proves nothing was sent: a connection that was never established, 503 ServiceUnavailable.
-Throttling (429) proves nothing was sent too, but a retry after botocore's random backoff would
-land outside the send schedule and could be throttled in turn: the lane retries it at a slot it
-books (`handlers.lane`). The daily quota (`LimitExceededException`, which standard mode counts as
-throttling) is not retried either, since it only frees up as the 24-hour window rolls on.
+connections and every 5xx, so the SES client makes one attempt only, and `SesSender.send` retries
+itself, once, only what proves nothing was sent: a connection that was never established, 503
+ServiceUnavailable (`retry_in_call`). (A `needs-retry` hook that vetoes botocore's retries is not
+enough: botocore before its `is False` check in `Endpoint._needs_retry` read a False answer as
+"retry now", and the handlers run on whatever botocore the Lambda runtime bundles.) Throttling
+(429) proves nothing was sent too, but a retry after a random backoff would land outside the send
+schedule and could be throttled in turn: the lane retries it at a slot it books
+(`handlers.lane`). The daily quota is not retried either: it only frees up as the 24-hour window
+rolls on.
 Whatever still fails is raised as a typed error; a request that went out and got no usable
 answer is `OutcomeUnknown`, and the lane's delivery policy decides (see `handlers.lane`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,7 +45,8 @@ from .errors import (
 )
 from .settings import Settings
 
-CLIENT_CONFIG = aws.config_for(timeouts.SES_SEND)
+#: One attempt per call: `SesSender.send` makes the only retry, of what SES cannot have acted on.
+CLIENT_CONFIG = aws.config_for(dataclasses.replace(timeouts.SES_SEND, attempts=1))
 #: How long an instance trusts the MaxSendRate it read: a raised quota reaches pacing within this.
 RATE_MAX_AGE_SECONDS = 300.0
 
@@ -65,40 +71,30 @@ ERROR_KINDS: Mapping[str, type[EmailError]] = {
 
 #: Answers that prove SES did not act on the request: it throttled it or was unavailable.
 _UNSENT_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling", "ServiceUnavailable"})
-_THROTTLING_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling"})
 _SERVICE_UNAVAILABLE = 503
 
 _CHARSET = "UTF-8"
 
 
 def create_client(region_name: str | None = None) -> Any:
-    """An SES v2 client with tight timeouts that never retries a send SES may have accepted."""
-    client = aws.create_client("sesv2", CLIENT_CONFIG, region_name)
-    client.meta.events.register_first("needs-retry.sesv2.SendEmail", _retry_only_while_unsent)
-    return client
+    """An SES v2 client with tight timeouts that never retries by itself (see the module docstring)."""
+    return aws.create_client("sesv2", CLIENT_CONFIG, region_name)
 
 
-def _retry_only_while_unsent(response: Any = None, caught_exception: Exception | None = None, **_: Any) -> bool | None:
-    """`needs-retry` hook: False stops botocore from retrying; None leaves the decision to it.
+def retry_in_call(exc: ClientError | BotoCoreError) -> bool:
+    """Whether a failed SendEmail proves SES never acted on it, so trying again cannot send twice.
 
-    botocore emits `needs-retry` after every attempt and stops at the first non-None answer
-    (botocore/endpoint.py, `Endpoint._needs_retry`), so registered first, this hook vetoes.
+    A connection that was never established carried no request, and 503 means SES refused it
+    unread. A throttle proves the same but is the lane's to retry, at a slot; anything later (a
+    read timeout, a connection closed mid-exchange, another 5xx) may have been acted on.
     """
-    if caught_exception is not None:
-        # A connection that was never established carried no request; anything later (a read
-        # timeout, a connection closed mid-exchange) may have been acted on.
-        return None if isinstance(caught_exception, ConnectionNotEstablished) else False
-    if response is None:
-        return None
-    http, parsed = response
-    code = parsed.get("Error", {}).get("Code", "")
-    if code in _THROTTLING_CODES:
-        return False  # the lane retries it at a booked slot
-    if _refused_before_acting(code, http.status_code):
-        return None
-    if code == "LimitExceededException" or http.status_code >= 500:
-        return False
-    return None
+    if isinstance(exc, ConnectionNotEstablished):
+        return True
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code == "ServiceUnavailable" or status == _SERVICE_UNAVAILABLE
+    return False
 
 
 def _refused_before_acting(code: str, status: int) -> bool:
@@ -151,12 +147,15 @@ class SesSender:
         settings: sender, configuration set, stack, hash key and the configured send rate.
         client: an SES v2 client; inject a stubbed or emulated one in tests.
         clock: monotonic seconds, for the age of the account limits (injectable for tests).
+        sleep: the wait before the one retry in a call (injectable for tests).
     """
 
-    def __init__(self, settings: Settings, client: Any, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, settings: Settings, client: Any, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self._settings = settings
         self._client = client
         self._clock = clock
+        self._sleep = sleep
         self._limits: AccountLimits | None = None
         self._rate_checked_at: float | None = None
         self._headers_supported: bool | None = None
@@ -218,12 +217,18 @@ class SesSender:
         }
         request = self.request_for(email)
         started = self._clock()
-        try:
-            response = self._client.send_email(**request)
-        except (ClientError, BotoCoreError) as exc:
-            error = classify(exc)
-            self._log_failure(error, fields)
-            raise error from exc
+        for attempt in range(1, timeouts.SES_SEND.attempts + 1):
+            try:
+                response = self._client.send_email(**request)
+                break
+            except (ClientError, BotoCoreError) as exc:
+                if attempt < timeouts.SES_SEND.attempts and retry_in_call(exc):
+                    # As botocore's standard mode would: a random part of 2^(attempt-1) seconds.
+                    self._sleep(random.random() * 2 ** (attempt - 1))
+                    continue
+                error = classify(exc)
+                self._log_failure(error, fields)
+                raise error from exc
         message_id = str(response["MessageId"])
         # ses_ms: the call's latency, what the stack's `sesSendLatencyMs` should be set from.
         self._log.info(log.EMAIL_SENT, ses_message_id=message_id, ses_ms=round(1000 * (self._clock() - started)),

@@ -45,7 +45,7 @@ class LaneHarness:
         def now() -> float:
             return clock[0]
 
-        sender = SesSender(settings, ses, clock=now)
+        sender = SesSender(settings, ses, clock=now, sleep=lambda seconds: None)  # its retry's backoff
         once = OnceOnly(settings.idempotency_table, settings.idempotency_ttl_seconds,
                         f"{settings.stack}.{settings.lane}", lanes.dynamodb)
         schedule = SendSchedule(settings.idempotency_table, settings.stack, dynamodb or lanes.dynamodb, clock=now,

@@ -79,7 +79,7 @@ def test_permanent_ses_rejection_goes_to_the_dlq_at_once(harness: Callable[..., 
 def test_transient_error_keeps_the_message_with_a_delay(
     harness: Callable[..., LaneHarness], code: str, status: int
 ) -> None:
-    lane = harness(client_error(code, status))
+    lane = harness(client_error(code, status), client_error(code, status))  # the call's retry fails too
     lane.enqueue(numbered(1), numbered(2))
     batch = lane.receive()
     response = lane.run(batch)

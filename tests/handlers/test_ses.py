@@ -21,6 +21,7 @@ from botocore.stub import Stubber
 from ses_email_pipeline.handlers import ses
 from ses_email_pipeline.handlers.errors import (
     DailyQuotaExhausted,
+    EmailError,
     OutcomeUnknown,
     PermanentSendError,
     RetryableSendError,
@@ -123,8 +124,8 @@ def test_every_failure_is_sorted_by_what_happens_next(error: Exception, kind: ty
     assert "victim@example.com" not in str(classified)
 
 
-def _count_attempts(code: str, status: int) -> int:
-    """Send through a real client whose HTTP layer answers every attempt with an error."""
+def _count_attempts(settings: Settings, code: str, status: int) -> int:
+    """Send through `SesSender` and a real client whose HTTP layer answers every attempt with an error."""
     client = ses.create_client("eu-west-1")
     attempts = []
 
@@ -135,9 +136,8 @@ def _count_attempts(code: str, status: int) -> int:
                            _RawBody(body))
 
     client.meta.events.register("before-send.sesv2.SendEmail", respond)
-    with pytest.raises(Exception):
-        client.send_email(FromEmailAddress="a@example.com", Destination={"ToAddresses": ["b@example.com"]},
-                          Content={"Simple": {"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "t"}}}})
+    with pytest.raises(EmailError):
+        SesSender(settings, client, sleep=lambda seconds: None).send(templated_email())
     return len(attempts)
 
 
@@ -153,22 +153,21 @@ class _RawBody:
         return data
 
 
-@pytest.fixture
-def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("botocore.endpoint.time.sleep", lambda seconds: None)
+@pytest.mark.parametrize(("code", "status", "attempts"), [
+    ("LimitExceededException", 400, 1),  # frees up only as the 24-hour window rolls on
+    ("TooManyRequestsException", 429, 1),  # the lane retries it, at a slot it books
+    ("InternalFailure", 500, 1),  # SES may have accepted it: never retried blindly
+    ("ServiceUnavailable", 503, 2),  # refused unread: one retry in the call
+])
+def test_only_a_send_ses_cannot_have_acted_on_is_retried_in_the_call(
+    make_settings: Callable[..., Settings], code: str, status: int, attempts: int,
+) -> None:
+    assert _count_attempts(make_settings(), code, status) == attempts
 
 
-def test_daily_quota_is_not_retried_within_the_call(no_backoff: None) -> None:
-    assert _count_attempts("LimitExceededException", 400) == 1
-
-
-def test_throttling_is_left_to_the_lane_not_retried_in_the_call(no_backoff: None) -> None:
-    """SES refused it, so nothing was sent; a blind retry would land off the schedule: the lane books one."""
-    assert _count_attempts("TooManyRequestsException", 429) == 1
-
-
-def test_service_unavailable_is_retried_once_in_the_call(no_backoff: None) -> None:
-    assert _count_attempts("ServiceUnavailable", 503) == 2
+def test_the_client_itself_never_retries_whatever_botocore_reads_a_hook_answer_as() -> None:
+    """Older botocores took a needs-retry hook's False for "retry now": retrying is not left to one."""
+    assert ses.create_client("eu-west-1").meta.config.retries["total_max_attempts"] == 1
 
 
 def test_account_rate_is_read_once_then_again_after_its_max_age(make_settings: Callable[..., Settings]) -> None:
