@@ -41,7 +41,7 @@ from .clients import Clients, Handler
 from .contract import EmailRequest, parse_event
 from .errors import EmailError, Fate, NearTimeout, OutcomeUnknown, SendThrottled
 from .idempotency import OnceOnly
-from .pacing import Pacing, slot_offsets
+from .pacing import Pacing, fallback_share, slot_offsets
 from .schedule import MAX_LATENESS_SECONDS, SendSchedule, horizon_slots
 from .ses import OutgoingEmail, SesSender
 from .settings import Delivery, Settings
@@ -221,8 +221,8 @@ class LaneProcessor:
         )
         sender = SesSender(settings, ses_client)
         schedule = SendSchedule(settings.idempotency_table, settings.stack, dynamodb_client, clock=clock)
-        fallback_share = settings.lane_rate_share / max(1, settings.lane_max_concurrency)
-        pacing = Pacing(schedule, sender.send_rate, fallback_share, urgent=settings.lane_urgent, clock=clock)
+        pacing = Pacing(schedule, sender.send_rate, fallback_share(settings), urgent=settings.lane_urgent,
+                        clock=clock)
         return cls(settings, compose, sender, once, sqs_client, pacing, clock=clock)
 
     def handle(self, event: dict[str, Any], context: Any) -> PartialBatchResponse:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 
 from . import log
 from .schedule import START_LEAD_SECONDS, Block, ScheduleUnavailable, SendSchedule, slot_interval
+from .settings import Settings
 
 #: How long an instance paces on its own after the schedule failed, before it tries it again.
 FALLBACK_SECONDS = 60.0
@@ -53,6 +54,15 @@ def _run_spacing(count: int, rate_per_second: float) -> int:
     """Slots from one send of `count` recipients to the next in a run of them (see `slot_offsets`)."""
     per_second = max(1, math.floor(rate_per_second / count))
     return max(count, math.ceil(rate_per_second / per_second - 1e-9))
+
+
+def fallback_share(settings: Settings) -> float:
+    """The share of the account's rate one instance of the lane uses without the schedule.
+
+    The lanes' shares sum to at most 1, and each lane's is split across its instances, so all
+    instances on the fallback together stay within R.
+    """
+    return settings.lane_rate_share / max(1, settings.lane_max_concurrency)
 
 
 class Pacing:

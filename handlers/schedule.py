@@ -157,7 +157,7 @@ class SendSchedule:
             if seen is None or seen < now or seen > now + STALE_AHEAD_SECONDS:
                 if now > latest:
                     return None  # no write: a block it cannot use would hold up every lane
-                start = self._book_idle(now, length) if seen_raw is None or seen is None or seen < now \
+                start = self._book_idle(now, length) if seen_raw is None or seen < now \
                     else self._reset(now, length, seen_raw)
             else:
                 # Not urgent: wait, without writing, until the schedule is within the horizon.

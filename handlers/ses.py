@@ -70,7 +70,8 @@ ERROR_KINDS: Mapping[str, type[EmailError]] = {
 }
 
 #: Answers that prove SES did not act on the request: it throttled it or was unavailable.
-_UNSENT_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling", "ServiceUnavailable"})
+_THROTTLING_CODES = frozenset({"TooManyRequestsException", "ThrottlingException", "Throttling"})
+_UNSENT_CODES = _THROTTLING_CODES | {"ServiceUnavailable"}
 _SERVICE_UNAVAILABLE = 503
 
 _CHARSET = "UTF-8"
@@ -93,7 +94,7 @@ def retry_in_call(exc: ClientError | BotoCoreError) -> bool:
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return code == "ServiceUnavailable" or status == _SERVICE_UNAVAILABLE
+        return _refused_before_acting(code, status) and code not in _THROTTLING_CODES
     return False
 
 

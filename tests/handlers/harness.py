@@ -8,7 +8,7 @@ from typing import Any
 
 from ses_email_pipeline.handlers.idempotency import OnceOnly
 from ses_email_pipeline.handlers.lane import Composer, LaneProcessor, PartialBatchResponse
-from ses_email_pipeline.handlers.pacing import Pacing
+from ses_email_pipeline.handlers.pacing import Pacing, fallback_share
 from ses_email_pipeline.handlers.schedule import SendSchedule
 from ses_email_pipeline.handlers.ses import SesSender
 from ses_email_pipeline.handlers.settings import Settings
@@ -50,8 +50,7 @@ class LaneHarness:
                         f"{settings.stack}.{settings.lane}", lanes.dynamodb)
         schedule = SendSchedule(settings.idempotency_table, settings.stack, dynamodb or lanes.dynamodb, clock=now,
                                 sleep=sleep)
-        pacing = Pacing(schedule, sender.send_rate, settings.lane_rate_share / settings.lane_max_concurrency,
-                        urgent=settings.lane_urgent, clock=now)
+        pacing = Pacing(schedule, sender.send_rate, fallback_share(settings), urgent=settings.lane_urgent, clock=now)
         processor = LaneProcessor(settings, compose, sender, once, sqs, pacing, clock=now, sleep=sleep,
                                   parallel_sends=1)
         return cls(lanes, settings, ses, sqs, processor, sleeps, clock)
