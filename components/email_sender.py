@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import importlib.util
 import math
 import re
@@ -17,6 +15,7 @@ import pulumi_aws as aws
 
 from .handlers.metrics import DEFAULT_NAMESPACE
 from .handlers.settings import DEFAULT_MAX_RECEIVE_COUNT, Delivery, Env
+from .functions import ARCHITECTURE, RUNTIME, HandlerRuntime, allow as _allow, handler_function, sha256_base64
 from .packaging import build_handler_zip, build_layer_zip
 from .queues import failure_queue
 from .checks import Problem, address_problems, raise_if_any, sender_problems
@@ -24,7 +23,6 @@ from .handlers import catalog
 from .handlers.timeouts import SEND_RESERVE_SECONDS
 from .template_files import TemplateFiles, deployed_catalog, discover
 
-RUNTIME = "python3.12"
 #: The lane handler that adds the on-call list to every email (the batch check charges for it).
 PRIORITY_HANDLER = "handlers.priority.handler"
 #: Retention periods CloudWatch Logs accepts (PutRetentionPolicy).
@@ -35,7 +33,6 @@ _LANE_NAME = re.compile(r"^[a-z0-9-]{1,20}$")
 _BATCH_SIZES = range(1, 11)
 #: Receives a message needs to ride out a 10-minute throttle (see `handlers.lane.retry_delay`).
 MIN_MAX_RECEIVE_COUNT = 5
-ARCHITECTURE = "arm64"
 #: SES SendEmail's latency from a function in the same region, as `email_sent` lines report it
 #: (`ses_ms`); the stack setting `sesSendLatencyMs` replaces it with a stack's measured p90.
 DEFAULT_SEND_LATENCY_MS = 100
@@ -290,6 +287,12 @@ class EmailSender(pulumi.ComponentResource):
             layer=self._build_layer(),
             code=self._build_code_archive(),
         )
+        #: What another component needs to add a function of this stack (`DeliveryStatus`).
+        self.runtime = HandlerRuntime(
+            code=shared.code, layer_arn=shared.layer.arn, table_arn=shared.table.arn, table_name=shared.table.name,
+            environment=self._common_environment(shared), timeout_seconds=args.function_timeout_seconds,
+            memory_mb=args.memory_mb, log_retention_days=args.log_retention_days, tracing=args.tracing,
+            tags=self._tags)
         lanes = {lane.name: self._build_lane(lane, shared) for lane in args.lanes}
         report = self._build_report(shared, lanes)
         identity, config_set, table = shared.identity, shared.config_set, shared.table
@@ -442,7 +445,7 @@ class EmailSender(pulumi.ComponentResource):
             f"{self._name}-dependencies",
             layer_name=f"{self._name}-dependencies",
             code=pulumi.FileArchive(str(archive)),
-            source_code_hash=_sha256_base64(archive),
+            source_code_hash=sha256_base64(archive),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
             opts=self._child,
@@ -542,55 +545,15 @@ class EmailSender(pulumi.ComponentResource):
         self, label: str, handler: str, shared: _Shared, environment: Mapping[str, pulumi.Input[str]],
         statements: list[Mapping[str, Any]], reserved: int | None = None,
     ) -> tuple[aws.lambda_.Function, aws.cloudwatch.LogGroup, aws.iam.RolePolicy]:
-        function_name = f"{self._name}-{label}"
-        log_group = self._log_group(f"{function_name}-logs", f"/aws/lambda/{function_name}")
-        role = aws.iam.Role(
-            f"{function_name}-role",
-            assume_role_policy=pulumi.Output.json_dumps({
-                "Version": "2012-10-17",
-                "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                               "Action": "sts:AssumeRole"}],
-            }),
-            tags=self._tags,
-            opts=self._child,
-        )
         common = [
-            _allow(["logs:CreateLogStream", "logs:PutLogEvents"], [pulumi.Output.concat(log_group.arn, ":*")]),
             _allow(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"],
                    [shared.table.arn]),
             # GetAccount (the send rate and quota) has no resource-level permissions: only "*".
             _allow(["ses:GetAccount"], ["*"]),
-            # X-Ray's PutTraceSegments and PutTelemetryRecords have no resource-level permissions.
-            # PassThrough still traces an invocation whose message carries a sampled trace header.
-            _allow(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]),
         ]
-        role_policy = aws.iam.RolePolicy(
-            f"{function_name}-policy",
-            role=role.id,
-            policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": common + statements}),
-            opts=self._child,
-        )
-        function = aws.lambda_.Function(
-            function_name,
-            name=function_name,
-            runtime=RUNTIME,
-            architectures=[ARCHITECTURE],
-            handler=handler,
-            code=pulumi.FileArchive(str(shared.code)),
-            source_code_hash=_sha256_base64(shared.code),
-            role=role.arn,
-            layers=[shared.layer.arn],
-            timeout=self._args.function_timeout_seconds,
-            memory_size=self._args.memory_mb,
-            reserved_concurrent_executions=reserved,
-            environment={"variables": {**self._common_environment(shared), **environment}},
-            logging_config={"log_format": "JSON", "log_group": log_group.name,
-                            "application_log_level": "INFO", "system_log_level": "WARN"},
-            tracing_config={"mode": self._args.tracing},
-            tags=self._tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, role_policy]),
-        )
-        return function, log_group, role_policy
+        built = handler_function(f"{self._name}-{label}", handler, self.runtime, environment=environment,
+                                 statements=common + statements, parent=self, reserved=reserved)
+        return built.function, built.log_group, built.role_policy
 
     def _recipient_identity_arns(self) -> list[pulumi.Output[str]]:
         """The identities of everyone a sandbox stack may send to (allowlist and report recipients).
@@ -775,10 +738,6 @@ def ses_feedback_template() -> str:
     return '{"timestamp":"<time>","message":"{' + message + '}"}'
 
 
-def _allow(actions: Sequence[str], resources: Sequence[pulumi.Input[str]]) -> dict[str, Any]:
-    return {"Effect": "Allow", "Action": list(actions), "Resource": list(resources)}
-
-
 def _ses_send(
     shared: _Shared, templates: Sequence[aws.ses.Template], recipients: Sequence[pulumi.Input[str]] = ()
 ) -> dict[str, Any]:
@@ -797,10 +756,6 @@ def _bundled(subpackage: str) -> str:
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(f"{__package__}.{subpackage} is not installed")
     return str(next(iter(spec.submodule_search_locations)))
-
-
-def _sha256_base64(path: Path) -> str:
-    return base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
 
 
 __all__ = ["DEFAULT_LANES", "EmailSender", "EmailSenderArgs", "LaneConfig"]

@@ -40,12 +40,14 @@ class LazyClient:
 
 @dataclass(frozen=True)
 class Clients:
-    """SES (sends), DynamoDB (idempotency), SQS (dead letters, retry delays), CloudWatch (the report)."""
+    """SES (sends), DynamoDB (idempotency), SQS (dead letters, retry delays), CloudWatch (the report),
+    EventBridge (the status handler's status events)."""
 
     ses: Any
     dynamodb: Any
     sqs: Any = None
     cloudwatch: Any = None
+    events: Any = None
 
     @classmethod
     def create(cls, region_name: str | None = None) -> Clients:

@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypedDict, TypeVar
+from typing import Any, TypeVar
 
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
@@ -45,6 +45,7 @@ from .pacing import Pacing, fallback_share, slot_offsets
 from .schedule import MAX_LATENESS_SECONDS, SendSchedule, horizon_slots
 from .ses import OutgoingEmail, SesSender
 from .settings import Delivery, Settings
+from .sqs_records import PartialBatchResponse, SQSRecord
 from .timeouts import SEND_RESERVE_SECONDS
 
 MAX_VISIBILITY_SECONDS = 43_200  # SQS's ceiling: 12 hours
@@ -59,31 +60,6 @@ _SEND_ATTEMPTS = 2
 
 Composer = Callable[[EmailRequest, Settings], OutgoingEmail]
 T = TypeVar("T")
-
-
-class BatchItemFailure(TypedDict):
-    itemIdentifier: str
-
-
-class PartialBatchResponse(TypedDict):
-    batchItemFailures: list[BatchItemFailure]
-
-
-class SQSMessageAttribute(TypedDict, total=False):
-    """A message attribute as Lambda delivers it (camelCase, unlike the SQS API's shape)."""
-
-    stringValue: str
-    dataType: str
-
-
-class SQSRecord(TypedDict, total=False):
-    """The fields of an SQS record (as Lambda's event source mapping delivers it) used here."""
-
-    messageId: str
-    receiptHandle: str
-    body: str
-    attributes: dict[str, str]
-    messageAttributes: dict[str, SQSMessageAttribute]
 
 
 def entry_point(compose: Composer, clients: Clients, *, clock: Callable[[], float] = time.time) -> Handler:

@@ -28,6 +28,8 @@ from .log_events import (  # noqa: E402  (re-exported: handlers log with log.EMA
     EMAIL_REJECTED,
     EMAIL_SEND_FAILED,
     EMAIL_SENT,
+    EMAIL_STATUS,
+    EMAIL_STATUS_SKIPPED,
     IDEMPOTENCY_CLAIM_NOT_RELEASED,
     IDEMPOTENCY_RECORD_NOT_SAVED,
     RECORD_FAILED,
@@ -37,6 +39,10 @@ from .log_events import (  # noqa: E402  (re-exported: handlers log with log.EMA
     SES_SENDING_NOT_AUTHORIZED,
     SES_SENDING_PAUSED,
     SEND_SCHEDULE_UNAVAILABLE,
+    SES_EVENT_REJECTED,
+    STATUS_NOT_PUBLISHED,
+    STATUS_RECORD_NOT_SAVED,
+    STATUS_RECORD_UNAVAILABLE,
     VISIBILITY_CHANGE_FAILED,
 )
 

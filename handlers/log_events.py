@@ -22,6 +22,13 @@ VISIBILITY_CHANGE_FAILED = "visibility_change_failed"
 ACCOUNT_LIMITS_UNAVAILABLE = "account_limits_unavailable"
 SEND_SCHEDULE_UNAVAILABLE = "send_schedule_unavailable"
 REPORT_SENT = "report_sent"
+# The status handler (`handlers.status`): SES's later events, as statuses.
+EMAIL_STATUS = "email_status"
+EMAIL_STATUS_SKIPPED = "email_status_skipped"
+SES_EVENT_REJECTED = "ses_event_rejected"
+STATUS_NOT_PUBLISHED = "status_not_published"
+STATUS_RECORD_UNAVAILABLE = "status_record_unavailable"
+STATUS_RECORD_NOT_SAVED = "status_record_not_saved"
 
 IDEMPOTENCY_RECORD_NOT_SAVED = "idempotency_record_not_saved"
 IDEMPOTENCY_CLAIM_NOT_RELEASED = "idempotency_claim_not_released"

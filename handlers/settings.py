@@ -62,6 +62,10 @@ class Env:
     HALT_DELAY_SECONDS = "EMAIL_HALT_DELAY_SECONDS"
     METRICS_NAMESPACE = "EMAIL_METRICS_NAMESPACE"
     REPORT_LANES = "EMAIL_REPORT_LANES"
+    STATUS_BUS = "EMAIL_STATUS_BUS"
+    STATUS_EVENTS = "EMAIL_STATUS_EVENTS"
+    STATUS_RECORDS = "EMAIL_STATUS_RECORDS"
+    STATUS_ADDRESSES = "EMAIL_STATUS_ADDRESSES"
 
 
 class ConfigurationError(RuntimeError):
@@ -111,6 +115,11 @@ class Settings:
     halt_delay_seconds: int = 900
     metrics_namespace: str = ""
     report_lanes: tuple[ReportLane, ...] = ()
+    #: The status handler: the bus its status events go on, and which halves are on.
+    status_bus: str = ""
+    status_events: bool = False
+    status_records: bool = False
+    status_addresses: bool = False
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -195,6 +204,10 @@ _FROM_ENVIRONMENT: Mapping[str, tuple[str, Callable[[str], Any]]] = {
     "halt_delay_seconds": (Env.HALT_DELAY_SECONDS, int),
     "metrics_namespace": (Env.METRICS_NAMESPACE, str),
     "report_lanes": (Env.REPORT_LANES, _report_lanes),
+    "status_bus": (Env.STATUS_BUS, str),
+    "status_events": (Env.STATUS_EVENTS, _flag),
+    "status_records": (Env.STATUS_RECORDS, _flag),
+    "status_addresses": (Env.STATUS_ADDRESSES, _flag),
 }
 #: Fields every function's environment must set.
 _REQUIRED = frozenset({"stack", "sender", "configuration_set", "recipient_hash_key"})

@@ -1,0 +1,125 @@
+"""The handlers' Lambda functions: one shape for every function of a stack, whichever component owns it.
+
+`EmailSender` builds the code archive, the dependency layer and the idempotency table once and
+hands them out as a `HandlerRuntime`; each function (a lane's, the report's, the status
+handler's) is then `handler_function(...)`: its log group (with the stack's retention), a role
+whose inline policy is exactly the statements given, and the function itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pulumi
+import pulumi_aws as aws
+
+RUNTIME = "python3.12"
+ARCHITECTURE = "arm64"
+
+
+@dataclass(frozen=True)
+class HandlerRuntime:
+    """What every handler function of one stack shares.
+
+    Attributes:
+        code: the handlers' zip (`packaging.build_handler_zip`).
+        layer_arn: the dependency layer's ARN.
+        table_arn, table_name: the idempotency table.
+        environment: the variables every function gets (stack, sender, hash key, templates, ...).
+        timeout_seconds, memory_mb, log_retention_days, tracing: the functions' settings.
+        tags: applied to every taggable resource.
+    """
+
+    code: Path
+    layer_arn: pulumi.Input[str]
+    table_arn: pulumi.Input[str]
+    table_name: pulumi.Input[str]
+    environment: Mapping[str, pulumi.Input[str]]
+    timeout_seconds: int
+    memory_mb: int
+    log_retention_days: int
+    tracing: str
+    tags: Mapping[str, str]
+
+
+class HandlerFunction(NamedTuple):
+    function: aws.lambda_.Function
+    log_group: aws.cloudwatch.LogGroup
+    role_policy: aws.iam.RolePolicy
+
+
+def allow(actions: Sequence[str], resources: Sequence[pulumi.Input[str]]) -> dict[str, Any]:
+    """An Allow statement of exact actions on exact resources."""
+    return {"Effect": "Allow", "Action": list(actions), "Resource": list(resources)}
+
+
+#: X-Ray's PutTraceSegments and PutTelemetryRecords have no resource-level permissions: only "*".
+#: PassThrough still traces an invocation whose message carries a sampled trace header.
+TRACING_STATEMENT = allow(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])
+
+
+def log_group(resource_name: str, path: str, runtime: HandlerRuntime, parent: pulumi.Resource) -> aws.cloudwatch.LogGroup:
+    """Every log group is declared, so it has the stack's retention (not "never expire")."""
+    return aws.cloudwatch.LogGroup(resource_name, name=path, retention_in_days=runtime.log_retention_days,
+                                   tags=dict(runtime.tags), opts=pulumi.ResourceOptions(parent=parent))
+
+
+def handler_function(
+    function_name: str, handler: str, runtime: HandlerRuntime, *, environment: Mapping[str, pulumi.Input[str]],
+    statements: Sequence[Mapping[str, Any]], parent: pulumi.Resource, reserved: int | None = None,
+) -> HandlerFunction:
+    """A function running `handler` from the runtime's code, with a role allowing `statements` and its logs.
+
+    The role may write to the function's own log group and send traces; everything else it may
+    do is in `statements`.
+    """
+    child = pulumi.ResourceOptions(parent=parent)
+    group = log_group(f"{function_name}-logs", f"/aws/lambda/{function_name}", runtime, parent)
+    role = aws.iam.Role(
+        f"{function_name}-role",
+        assume_role_policy=pulumi.Output.json_dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
+                           "Action": "sts:AssumeRole"}],
+        }),
+        tags=dict(runtime.tags),
+        opts=child,
+    )
+    own = [allow(["logs:CreateLogStream", "logs:PutLogEvents"], [pulumi.Output.concat(group.arn, ":*")]),
+           TRACING_STATEMENT]
+    role_policy = aws.iam.RolePolicy(
+        f"{function_name}-policy",
+        role=role.id,
+        policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [*own, *statements]}),
+        opts=child,
+    )
+    function = aws.lambda_.Function(
+        function_name,
+        name=function_name,
+        runtime=RUNTIME,
+        architectures=[ARCHITECTURE],
+        handler=handler,
+        code=pulumi.FileArchive(str(runtime.code)),
+        source_code_hash=sha256_base64(runtime.code),
+        role=role.arn,
+        layers=[runtime.layer_arn],
+        timeout=runtime.timeout_seconds,
+        memory_size=runtime.memory_mb,
+        reserved_concurrent_executions=reserved,
+        environment={"variables": {**runtime.environment, **environment}},
+        logging_config={"log_format": "JSON", "log_group": group.name,
+                        "application_log_level": "INFO", "system_log_level": "WARN"},
+        tracing_config={"mode": runtime.tracing},
+        tags=dict(runtime.tags),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=[group, role_policy]),
+    )
+    return HandlerFunction(function, group, role_policy)
+
+
+def sha256_base64(path: Path) -> str:
+    return base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()

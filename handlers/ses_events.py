@@ -1,0 +1,201 @@
+"""SES's events about a sent message, read into what each recipient's delivery came to.
+
+SES publishes a message's later events to the account's default EventBridge bus through the
+configuration set's event destination. The detail is SES's event record (SES Developer Guide,
+"Contents of event data that Amazon SES publishes to Amazon EventBridge"): `eventType`, the `mail`
+object (the message id, its recipients in `destination`, its tags as name -> [value]) and one
+object for the event's type, which names the recipients it is about:
+
+| detail-type               | eventType           | recipients in                        |
+|---------------------------|---------------------|--------------------------------------|
+| `Email Delivered`         | `Delivery`          | `delivery.recipients` (addresses)    |
+| `Email Bounced`           | `Bounce`            | `bounce.bouncedRecipients[].emailAddress` |
+| `Email Complaint Received`| `Complaint`         | `complaint.complainedRecipients[].emailAddress` |
+| `Email Delivery Delayed`  | `DeliveryDelay`     | `deliveryDelay.delayedRecipients[].emailAddress` |
+| `Email Rejected`          | `Reject`            | the whole message: `mail.destination` |
+| `Email Rendering Failed`  | `Rendering Failure` | the whole message: `mail.destination` |
+
+`parse` checks what it relies on and raises `InvalidSesEvent` naming the field and the rule,
+never a value: an event the status handler cannot read is dead-lettered with that reason.
+Nothing of SES's free text is kept (a bounce's `diagnosticCode` or a rendering failure's
+`errorMessage` can quote an address or template data).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from email.utils import parseaddr
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import correlation
+from .errors import InvalidEvent
+
+
+class Status(str, enum.Enum):
+    """What a recipient's delivery came to, as producers read it in a status event."""
+
+    DELAYED = "delayed"
+    DELIVERED = "delivered"
+    COMPLAINED = "complained"
+    BOUNCED = "bounced"
+    REJECTED = "rejected"
+    RENDERING_FAILED = "rendering_failed"
+
+    @property
+    def rank(self) -> int:
+        """Order of statuses: a later SES event with a lower rank never replaces a higher one.
+
+        A delay precedes a delivery; a delivery can be followed by a complaint or by a late
+        (asynchronous) bounce; a bounce, complaint, rejection or rendering failure ends it.
+        """
+        return _RANKS[self]
+
+    @property
+    def final(self) -> bool:
+        """Whether SES can still report something else for the recipient."""
+        return self.rank == _FINAL_RANK
+
+
+_FINAL_RANK = 3
+_RANKS = {Status.DELAYED: 1, Status.DELIVERED: 2, Status.COMPLAINED: 3, Status.BOUNCED: 3, Status.REJECTED: 3,
+          Status.RENDERING_FAILED: 3}
+
+SES_SOURCE = "aws.ses"
+
+
+@dataclass(frozen=True)
+class _Kind:
+    status: Status
+    event_type: str
+    body: str  # the detail's object for this type
+    recipients: str | None  # the list in it naming recipients (None: the whole message)
+    as_objects: bool = True  # [{emailAddress: ...}] rather than [address, ...]
+
+
+#: detail-type -> how to read it. Only these reach the status handler (its rule's pattern).
+KINDS: Mapping[str, _Kind] = {
+    "Email Delivered": _Kind(Status.DELIVERED, "Delivery", "delivery", "recipients", as_objects=False),
+    "Email Bounced": _Kind(Status.BOUNCED, "Bounce", "bounce", "bouncedRecipients"),
+    "Email Complaint Received": _Kind(Status.COMPLAINED, "Complaint", "complaint", "complainedRecipients"),
+    "Email Delivery Delayed": _Kind(Status.DELAYED, "DeliveryDelay", "deliveryDelay", "delayedRecipients"),
+    "Email Rejected": _Kind(Status.REJECTED, "Reject", "reject", None),
+    "Email Rendering Failed": _Kind(Status.RENDERING_FAILED, "Rendering Failure", "failure", None),
+}
+#: What SES's type objects say about an outcome that a producer can act on (no free text).
+_DETAILS: Mapping[Status, Mapping[str, str]] = {
+    Status.BOUNCED: {"bounceType": "type", "bounceSubType": "subType"},
+    Status.COMPLAINED: {"complaintFeedbackType": "feedbackType", "complaintSubType": "subType"},
+    Status.DELAYED: {"delayType": "type", "expirationTime": "expiresAt"},
+    Status.REJECTED: {"reason": "reason"},
+    Status.RENDERING_FAILED: {"templateName": "template"},
+}
+
+
+class InvalidSesEvent(InvalidEvent):
+    """An SES event the status handler cannot read: dead-lettered with the field and the rule."""
+
+    code = "InvalidSesEvent"
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What the pipeline's tags say about the send an SES event is about (`handlers.correlation`)."""
+
+    event_id: str | None
+    source: str | None
+    key_hash: str | None
+    correlation_id: str | None
+    lane: str | None
+    template: str | None
+    stack: str | None
+
+    @classmethod
+    def from_tags(cls, tags: Mapping[str, Sequence[str]]) -> Sent:
+        def first(name: str) -> str | None:
+            values = tags.get(name) or []
+            return str(values[0]) if values else None
+
+        source = first(correlation.SOURCE)
+        try:
+            decoded = correlation.decode_tag_value(source) if source else None
+        except ValueError as exc:
+            raise InvalidSesEvent(f"detail.mail.tags.{correlation.SOURCE}", "is not the pipeline's tag encoding") \
+                from exc
+        return cls(event_id=first(correlation.EVENT_ID), source=decoded, key_hash=first(correlation.KEY_HASH),
+                   correlation_id=first(correlation.CORRELATION_ID), lane=first(correlation.LANE),
+                   template=first(correlation.TEMPLATE), stack=first(correlation.STACK))
+
+
+@dataclass(frozen=True)
+class SesEvent:
+    """One SES event: which message, what happened, to whom, and when."""
+
+    event_id: str  # EventBridge's id of the SES event: the same on every delivery of it
+    status: Status
+    ses_message_id: str
+    sent_at: str
+    occurred_at: str
+    recipients: tuple[str, ...]
+    sent: Sent
+    details: Mapping[str, str] = field(default_factory=dict)
+
+
+def parse(body: str) -> SesEvent:
+    """Read an SQS message body holding an SES event as EventBridge delivered it.
+
+    Raises:
+        InvalidSesEvent: naming the field that is missing or malformed, and the rule.
+    """
+    try:
+        event = json.loads(body)
+    except ValueError as exc:
+        raise InvalidSesEvent("body", "is not JSON") from exc
+    _require(isinstance(event, dict), "body", "must be a JSON object (an EventBridge event)")
+    _require(event.get("source") == SES_SOURCE, "source", f"must be {SES_SOURCE}")
+    kind = KINDS.get(event.get("detail-type"))  # type: ignore[arg-type]
+    _require(kind is not None, "detail-type", f"must be one of {', '.join(KINDS)}")
+    assert kind is not None
+    event_id = event.get("id")
+    _require(isinstance(event_id, str) and bool(event_id), "id", "must be the EventBridge event id")
+    detail = event.get("detail")
+    _require(isinstance(detail, dict), "detail", "must be an object")
+    _require(detail.get("eventType") == kind.event_type, "detail.eventType",
+             f"must be {kind.event_type} for {event['detail-type']}")
+    mail = detail.get("mail")
+    _require(isinstance(mail, dict), "detail.mail", "must be an object")
+    message_id = mail.get("messageId")
+    _require(isinstance(message_id, str) and bool(message_id), "detail.mail.messageId", "must be a non-empty string")
+    tags = mail.get("tags", {})
+    _require(isinstance(tags, dict) and all(isinstance(v, list) for v in tags.values()), "detail.mail.tags",
+             "must map each tag name to a list of values")
+    body_object = detail.get(kind.body)
+    _require(isinstance(body_object, dict), f"detail.{kind.body}", "must be an object")
+    recipients = _recipients(kind, body_object, mail)
+    occurred = body_object.get("timestamp") or event.get("time") or ""
+    details = {name: str(body_object[key]) for key, name in _DETAILS.get(kind.status, {}).items()
+               if body_object.get(key) not in (None, "")}
+    return SesEvent(event_id=event_id, status=kind.status, ses_message_id=message_id,
+                    sent_at=str(mail.get("timestamp") or ""), occurred_at=str(occurred),
+                    recipients=recipients, sent=Sent.from_tags(tags), details=details)
+
+
+def _recipients(kind: _Kind, body_object: Mapping[str, Any], mail: Mapping[str, Any]) -> tuple[str, ...]:
+    where = f"detail.{kind.body}.{kind.recipients}" if kind.recipients else "detail.mail.destination"
+    raw = body_object.get(kind.recipients) if kind.recipients else mail.get("destination")
+    _require(isinstance(raw, list) and bool(raw), where, "must be a non-empty list")
+    assert isinstance(raw, list)
+    if kind.recipients and kind.as_objects:
+        _require(all(isinstance(r, dict) for r in raw), where, "must list objects with an emailAddress")
+        raw = [r.get("emailAddress") for r in raw]
+    _require(all(isinstance(r, str) for r in raw), where, "must list email addresses")
+    addresses = [(parseaddr(r)[1] or r).strip().lower() for r in raw]
+    _require(all("@" in address for address in addresses), where, "must list email addresses")
+    return tuple(dict.fromkeys(addresses))
+
+
+def _require(condition: bool, where: str, rule: str) -> None:
+    if not condition:
+        raise InvalidSesEvent(where, rule)

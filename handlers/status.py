@@ -1,0 +1,234 @@
+"""The status handler: SES's events for this stack's messages in, delivery statuses for producers out.
+
+A rule on the default bus (SES publishes nowhere else) queues this stack's SES events; this
+handler drains the queue in batches. For each SES event and each recipient it names, it:
+
+1. reads the message's status record (`status_record`): an outcome already recorded (the same SES
+   event again) or one lower than the recipient's status (a delay after the delivery) is skipped;
+2. publishes one `Email Status Changed` event on the pipeline's bus (`STATUS_SOURCE`), carrying
+   the producer's `source` and `correlationId`, the key hash, event id, lane, template, SES
+   message id, timestamps and the recipient as keyed hash and domain (`status_detail`);
+3. records the outcome, so `trace` can answer for the key and later events are ordered by it.
+
+Publishing comes before recording: a failed publish leaves the record as it was and the SES event
+on the queue, so it is published on the retry; a failed record write after a publish keeps the
+SES event too, and its retry may publish the status again (status events are at least once, as
+all EventBridge delivery is; each carries a `statusId` to drop repeats by). An SES event that
+cannot be read is dead-lettered with the field and the rule; nothing fails the batch.
+Either half can be turned off per stack (`Settings.status_events`, `status_records`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from botocore.exceptions import BotoCoreError, ClientError
+
+from . import aws, log
+from .clients import Clients, Handler, LazyClient
+from .errors import EmailError
+from .idempotency import create_dynamodb_client
+from .ses_events import InvalidSesEvent, SesEvent, parse
+from .settings import Settings
+from .sqs_records import PartialBatchResponse, SQSRecord
+from .status_record import Outcome, StatusRecords, outcomes
+
+#: The status events' `source` and `detail-type` on the pipeline's bus: what a producer's rule matches.
+STATUS_SOURCE = "email-pipeline.delivery-status"
+STATUS_DETAIL_TYPE = "Email Status Changed"
+#: PutEvents takes at most 10 entries per call (botocore's events model, PutEventsRequestEntryList).
+_PUT_EVENTS_MAX = 10
+
+
+def build(clients: Clients) -> Handler:
+    """The Lambda handler; settings are read on the first invocation, not at import."""
+
+    @functools.cache
+    def processor() -> StatusProcessor:
+        return StatusProcessor(Settings.from_environ(), clients)
+
+    def handler(event: dict[str, Any], context: Any) -> PartialBatchResponse:
+        return processor().handle(event)
+
+    return handler
+
+
+def status_detail(outcome: Outcome, *, with_address: bool) -> dict[str, Any]:
+    """The status event's detail: the contract producers read (README, "Delivery status")."""
+    event, sent = outcome.event, outcome.event.sent
+    recipient = {"hash": outcome.hash, "domain": outcome.domain}
+    if with_address:
+        recipient["address"] = outcome.address
+    detail: dict[str, Any] = {
+        "status": event.status.value,
+        "final": event.status.final,
+        "statusId": hashlib.sha256(outcome.seen_key.encode()).hexdigest()[:32],
+        "recipient": recipient,
+        "details": dict(event.details),
+        "source": sent.source,
+        "correlationId": sent.correlation_id,
+        "keyHash": sent.key_hash,
+        "eventId": sent.event_id,
+        "template": sent.template,
+        "lane": sent.lane,
+        "stack": sent.stack,
+        "sesMessageId": event.ses_message_id,
+        "sentAt": event.sent_at,
+        "occurredAt": event.occurred_at,
+    }
+    return detail
+
+
+@dataclass
+class _Item:
+    """One SQS record's SES event and what became of its outcomes in this invocation."""
+
+    record: SQSRecord
+    event: SesEvent
+    fresh: list[Outcome] = field(default_factory=list)
+    failed: bool = False
+
+
+class StatusProcessor:
+    """One batch of SES events: statuses published and recorded, a partial batch response back."""
+
+    def __init__(self, settings: Settings, clients: Clients) -> None:
+        self._settings = settings.require("dead_letter_queue_url", "idempotency_table")
+        if settings.status_events:
+            settings.require("status_bus")
+        self._clients = clients
+        self._records = StatusRecords(settings.idempotency_table, settings.stack, settings.idempotency_ttl_seconds,
+                                      clients.dynamodb)
+        self._log = log.get_logger()
+
+    def handle(self, event: dict[str, Any]) -> PartialBatchResponse:
+        records: list[SQSRecord] = event.get("Records", [])
+        kept: set[str] = set()
+        items = [item for record in records if (item := self._read(record, kept)) is not None]
+        for item in items:
+            self._sort(item)
+        self._publish([item for item in items if not item.failed])
+        for item in items:
+            if not item.failed:
+                self._record(item)
+        kept |= {item.record["messageId"] for item in items if item.failed}
+        structlog.contextvars.clear_contextvars()
+        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records if r["messageId"] in kept]}
+
+    def _read(self, record: SQSRecord, kept: set[str]) -> _Item | None:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(lane="status", sqs_message_id=record["messageId"])
+        try:
+            event = parse(record["body"])
+        except InvalidSesEvent as exc:
+            self._log.error(log.SES_EVENT_REJECTED, **exc.log_fields())
+            self._dead_letter(record, exc, kept)
+            return None
+        except Exception as exc:  # noqa: BLE001 - one record must never fail its batch
+            self._log.error(log.SES_EVENT_REJECTED, error_code="InternalError", error_type=type(exc).__name__)
+            self._dead_letter(record, EmailError(f"unexpected {type(exc).__name__} reading this SES event",
+                                                 code="InternalError"), kept)
+            return None
+        return _Item(record, event)
+
+    def _sort(self, item: _Item) -> None:
+        found = outcomes(item.event, self._settings.recipient_hash_key)
+        if not self._settings.status_records:
+            item.fresh = found
+            return
+        try:
+            sorted_ = self._records.sort(found)
+        except (ClientError, BotoCoreError) as exc:
+            self._log.warning(log.STATUS_RECORD_UNAVAILABLE, error_code=_code(exc), **self._fields(item.event))
+            item.failed = True
+            return
+        item.fresh = sorted_.fresh
+        for reason, skipped in (("repeated", sorted_.repeated), ("lower_than_recorded", sorted_.stale)):
+            for outcome in skipped:
+                self._log.info(log.EMAIL_STATUS_SKIPPED, reason=reason, **self._fields(item.event, outcome))
+
+    def _publish(self, items: Sequence[_Item]) -> None:
+        """One status event per fresh outcome; an item with any entry not published is kept."""
+        if not self._settings.status_events:
+            return
+        entries = [(item, outcome) for item in items for outcome in item.fresh]
+        for start in range(0, len(entries), _PUT_EVENTS_MAX):
+            chunk = entries[start:start + _PUT_EVENTS_MAX]
+            try:
+                results = self._clients.events.put_events(Entries=[self._entry(o) for _item, o in chunk])["Entries"]
+            except (ClientError, BotoCoreError) as exc:
+                results = [{"ErrorCode": _code(exc)}] * len(chunk)
+            for (item, outcome), result in zip(chunk, results):
+                if result.get("ErrorCode"):
+                    item.failed = True
+                    self._log.warning(log.STATUS_NOT_PUBLISHED, error_code=result["ErrorCode"],
+                                      **self._fields(item.event, outcome))
+
+    def _record(self, item: _Item) -> None:
+        if self._settings.status_records:
+            try:
+                superseded = not self._records.save(item.fresh)
+            except (ClientError, BotoCoreError) as exc:
+                self._log.warning(log.STATUS_RECORD_NOT_SAVED, error_code=_code(exc), **self._fields(item.event))
+                item.failed = True
+                return
+            if superseded:
+                for outcome in item.fresh:
+                    self._log.info(log.EMAIL_STATUS_SKIPPED, reason="superseded_meanwhile",
+                                   **self._fields(item.event, outcome))
+                return
+        for outcome in item.fresh:
+            self._log.info(log.EMAIL_STATUS, published=self._settings.status_events,
+                           recorded=self._settings.status_records, final=item.event.status.final,
+                           **self._fields(item.event, outcome))
+
+    def _entry(self, outcome: Outcome) -> dict[str, Any]:
+        return {"Source": STATUS_SOURCE, "DetailType": STATUS_DETAIL_TYPE, "EventBusName": self._settings.status_bus,
+                "Detail": json.dumps(status_detail(outcome, with_address=self._settings.status_addresses))}
+
+    @staticmethod
+    def _fields(event: SesEvent, outcome: Outcome | None = None) -> dict[str, Any]:
+        """What a status log line carries: never an address, never the producer's correlation id."""
+        fields: dict[str, Any] = {"status": event.status.value, "ses_message_id": event.ses_message_id,
+                                  "ses_event_id": event.event_id, "event_id": event.sent.event_id,
+                                  "key_hash": event.sent.key_hash, "template": event.sent.template,
+                                  "sent_lane": event.sent.lane, **{f"detail_{k}": v for k, v in event.details.items()}}
+        if outcome is not None:
+            fields.update(recipient_hashes=[outcome.hash], recipient_domains=[outcome.domain])
+        return fields
+
+    def _dead_letter(self, record: SQSRecord, error: EmailError, kept: set[str]) -> None:
+        """Copy the SES event to the status DLQ with the reason; if that fails, keep it on the queue."""
+        attributes = {"FailureCode": error.code, "FailureReason": str(error)[:1024], "FailureField": error.detail,
+                      "Lane": "status", "SourceMessageId": record["messageId"],
+                      "FailedAt": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+        try:
+            self._clients.sqs.send_message(
+                QueueUrl=self._settings.dead_letter_queue_url, MessageBody=record["body"],
+                MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()})
+        except (ClientError, BotoCoreError) as exc:
+            self._log.error(log.DEAD_LETTER_FORWARD_FAILED, error_code=_code(exc))
+            kept.add(record["messageId"])
+
+
+def _code(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    return type(exc).__name__
+
+
+def _clients() -> Clients:
+    """DynamoDB and EventBridge on every invocation; SQS only to dead-letter; no SES client at all."""
+    events = aws.create_client("events", aws.STANDARD_CONFIG)
+    sqs = LazyClient(functools.partial(aws.create_client, "sqs", aws.STANDARD_CONFIG))
+    return Clients(ses=None, dynamodb=create_dynamodb_client(), sqs=sqs, events=events)
+
+
+handler = build(_clients())

@@ -1,0 +1,180 @@
+"""One record per sent message of what SES said became of it: each recipient's latest status, and the history.
+
+The record lives in the idempotency table, under `<stack>#status#<SES message id>`, so the
+operator tool's `trace` goes from an idempotency key to the message id its claim recorded, then
+here, with two reads and no Logs Insights. It expires like the claims (the table's TTL).
+
+Item layout:
+
+| attribute            | what                                                            |
+|----------------------|-----------------------------------------------------------------|
+| `r_<recipient hash>` | the recipient's latest status: `status`, `rank`, `at`, `domain`, `details` |
+| `history`            | every status taken, in the order it was recorded                |
+| `seen`               | `<SES event id>/<recipient hash>` of each recorded outcome: a repeated SES event changes nothing |
+| `event_id`, `key_hash`, `lane`, `template`, `source`, `ses_message_id`, `sent_at` | the send, from its tags |
+
+SES events can arrive twice and out of order (EventBridge delivers at least once and does not
+order; a delay can follow a delivery in the queue). `fresh` reads the record once (strongly
+consistent) and keeps only the outcomes that are new and do not lower a recipient's status
+(`ses_events.Status.rank`); `save` writes them in one conditional update, which refuses to lower
+a status another instance raised meanwhile.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .log import recipient_hash
+from .ses_events import SesEvent
+
+#: DynamoDB's answer when a condition refused the write (botocore's dynamodb model).
+CONDITION_FAILED = "ConditionalCheckFailedException"
+
+
+def record_id(stack: str, ses_message_id: str) -> str:
+    """The status record's key for a message (`trace` reads it the same way)."""
+    return f"{stack}#status#{ses_message_id}"
+
+
+def recipient_attribute(recipient_hash_value: str) -> str:
+    return f"r_{recipient_hash_value}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One recipient's outcome in one SES event."""
+
+    event: SesEvent
+    address: str
+    hash: str
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2]
+
+    @property
+    def seen_key(self) -> str:
+        return f"{self.event.event_id}/{self.hash}"
+
+
+def outcomes(event: SesEvent, key: bytes) -> list[Outcome]:
+    """The event's outcomes, one per recipient it names."""
+    return [Outcome(event, address, recipient_hash(address, key)) for address in event.recipients]
+
+
+@dataclass(frozen=True)
+class Sorted:
+    """An event's outcomes against the record: which to publish and record, which were seen or are stale."""
+
+    fresh: list[Outcome]
+    repeated: list[Outcome]
+    stale: list[Outcome]
+
+
+class StatusRecords:
+    """Reads and writes the status records of one stack.
+
+    Args:
+        table_name: the idempotency table.
+        stack: the stack's name, the records' key prefix.
+        ttl_seconds: how long a record outlives its last event.
+        dynamodb_client: a botocore DynamoDB client.
+        clock: seconds since the epoch.
+    """
+
+    def __init__(self, table_name: str, stack: str, ttl_seconds: int, dynamodb_client: Any,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._table = table_name
+        self._stack = stack
+        self._ttl = ttl_seconds
+        self._dynamodb = dynamodb_client
+        self._clock = clock
+
+    def sort(self, found: Sequence[Outcome]) -> Sorted:
+        """Split one event's outcomes by what the message's record already holds.
+
+        Raises:
+            botocore's ClientError or BotoCoreError: the record could not be read.
+        """
+        if not found:
+            return Sorted([], [], [])
+        item = self._dynamodb.get_item(
+            TableName=self._table, Key={"id": {"S": record_id(self._stack, found[0].event.ses_message_id)}},
+            ConsistentRead=True, ProjectionExpression="#seen, " + ", ".join(f"#r{i}" for i in range(len(found))),
+            ExpressionAttributeNames={"#seen": "seen", **{f"#r{i}": recipient_attribute(o.hash)
+                                                          for i, o in enumerate(found)}},
+        ).get("Item", {})
+        seen = set(item.get("seen", {}).get("SS", []))
+        fresh, repeated, stale = [], [], []
+        for outcome in found:
+            recorded = item.get(recipient_attribute(outcome.hash), {}).get("M", {})
+            if outcome.seen_key in seen:
+                repeated.append(outcome)
+            elif int(recorded.get("rank", {}).get("N", "0")) > outcome.event.status.rank:
+                stale.append(outcome)
+            else:
+                fresh.append(outcome)
+        return Sorted(fresh, repeated, stale)
+
+    def save(self, fresh: Sequence[Outcome]) -> bool:
+        """Record one event's fresh outcomes; False when a higher status was recorded meanwhile.
+
+        Raises:
+            botocore's ClientError (other than a refused condition) or BotoCoreError.
+        """
+        if not fresh:
+            return True
+        event = fresh[0].event
+        now = int(self._clock())
+        names: dict[str, str] = {"#rank": "rank", "#seen": "seen", "#history": "history", "#exp": "expiration"}
+        values: dict[str, Any] = {
+            ":rank": {"N": str(event.status.rank)},
+            ":seen": {"SS": [o.seen_key for o in fresh]},
+            ":history": {"L": [{"M": _history_entry(o)} for o in fresh]},
+            ":none": {"L": []},
+            ":exp": {"N": str(now + self._ttl)},
+        }
+        assignments = ["#history = list_append(if_not_exists(#history, :none), :history)", "#exp = :exp"]
+        conditions = []
+        for index, outcome in enumerate(fresh):
+            names[f"#r{index}"] = recipient_attribute(outcome.hash)
+            values[f":r{index}"] = {"M": _latest(outcome)}
+            assignments.append(f"#r{index} = :r{index}")
+            conditions.append(f"(attribute_not_exists(#r{index}) OR #r{index}.#rank <= :rank)")
+        for index, (name, value) in enumerate(_send_fields(event).items()):
+            names[f"#m{index}"] = name
+            values[f":m{index}"] = {"S": value}
+            assignments.append(f"#m{index} = :m{index}")
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table, Key={"id": {"S": record_id(self._stack, event.ses_message_id)}},
+                UpdateExpression="SET " + ", ".join(assignments) + " ADD #seen :seen",
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+            )
+        except Exception as exc:
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") == CONDITION_FAILED:
+                return False
+            raise
+        return True
+
+
+def _latest(outcome: Outcome) -> dict[str, Any]:
+    event = outcome.event
+    return {"status": {"S": event.status.value}, "rank": {"N": str(event.status.rank)},
+            "at": {"S": event.occurred_at}, "domain": {"S": outcome.domain},
+            "details": {"M": {k: {"S": v} for k, v in event.details.items()}}}
+
+
+def _history_entry(outcome: Outcome) -> dict[str, Any]:
+    return {**_latest(outcome), "recipient": {"S": outcome.hash}, "ses_event_id": {"S": outcome.event.event_id}}
+
+
+def _send_fields(event: SesEvent) -> Mapping[str, str]:
+    sent = event.sent
+    fields = {"ses_message_id": event.ses_message_id, "sent_at": event.sent_at, "event_id": sent.event_id,
+              "key_hash": sent.key_hash, "lane": sent.lane, "template": sent.template, "source": sent.source}
+    return {name: value for name, value in fields.items() if value}
