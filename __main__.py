@@ -12,6 +12,8 @@ import pulumi
 import pulumi_random as random
 
 from ses_email_pipeline import (
+    DeliveryStatus,
+    DeliveryStatusArgs,
     EmailSender,
     EventRouter,
     EventRouterArgs,
@@ -31,6 +33,7 @@ readers = {
     "reportTimezone": config.get, "production": config.get_bool,
     "reservePriorityConcurrency": config.get_bool, "accountSendRate": config.get_float,
     "sesSendLatencyMs": config.get_int, "accountConcurrency": config.get_int, "tracing": config.get,
+    "statusEvents": config.get_bool, "statusRecords": config.get_bool, "statusAddresses": config.get_bool,
     "maxReceiveCount": config.get_int, "functionTimeoutSeconds": config.get_int,
     "logRetentionDays": config.get_int, "archiveRetentionDays": config.get_int,
     "laneShares": config.get_object, "batchSizes": config.get_object, "laneDelivery": config.get_object,
@@ -68,11 +71,26 @@ router = EventRouter(prefix, EventRouterArgs(
     tags=tags,
 ))
 
+# SES's events for this stack's messages, as status events on the bus and records `trace` reads.
+status = DeliveryStatus(prefix, DeliveryStatusArgs(
+    runtime=sender.runtime,
+    configuration_set_name=sender.configuration_set_name,
+    bus_name=router.bus_name,
+    bus_arn=router.bus_arn,
+    publish_events=settings.status_events,
+    keep_records=settings.status_records,
+    include_addresses=settings.status_addresses,
+    record_days=settings.archive_retention_days,
+    tags=tags,
+)) if settings.delivery_status else None
+
 monitoring = Monitoring(prefix, MonitoringArgs(
     functions=[
         WatchedFunction(name=sender.function_names[label], log_group_name=sender.log_group_names[label], label=label)
         for label in [lane.name for lane in settings.lanes] + ["report"]
-    ],
+    ] + ([WatchedFunction(name=status.function_name, log_group_name=status.log_group_name, label="status",
+                         lane_metrics=False)]
+         if status else []),
     lanes=[
         WatchedLane(name=lane.name, queue_name=sender.lane_queue_names[lane.name],
                     dead_letter_queue_name=sender.lane_dead_letter_queue_names[lane.name])
@@ -88,6 +106,8 @@ monitoring = Monitoring(prefix, MonitoringArgs(
         "daily-report-dlq": router.target_dead_letter_queue_names["daily-report"],
         "unrouted": router.unrouted_queue_name,
         "unrouted-dlq": router.unrouted_dead_letter_queue_name,
+        **({"status-dlq": status.dead_letter_queue_name, "status-undelivered": status.rule_dead_letter_queue_name}
+           if status else {}),
     },
     configuration_set_name=sender.configuration_set_name,
     tags=tags,

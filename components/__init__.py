@@ -7,6 +7,7 @@ or your own functions and queues to `Monitoring`. The Lambda handlers ship insid
 (`ses_email_pipeline.handlers`) so `EmailSender` can package them.
 """
 
+from .delivery_status import DeliveryStatus, DeliveryStatusArgs
 from .email_sender import DEFAULT_LANES, EmailSender, EmailSenderArgs, LaneConfig
 from .event_router import DEFAULT_ROUTES, EventRouter, EventRouterArgs, LaneQueue, Route
 from .monitoring import Monitoring, MonitoringArgs, WatchedFunction, WatchedLane
@@ -15,6 +16,8 @@ __version__ = "0.1.0"
 __all__ = [
     "DEFAULT_LANES",
     "DEFAULT_ROUTES",
+    "DeliveryStatus",
+    "DeliveryStatusArgs",
     "EmailSender",
     "EmailSenderArgs",
     "EventRouter",

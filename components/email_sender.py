@@ -48,7 +48,7 @@ MIN_EVENT_SOURCE_CONCURRENCY = 2
 VISIBILITY_TIMEOUT_FACTOR = 6
 #: The handlers' longest deliberate delay before a retry (halt and quota), in seconds.
 HANDLER_MAX_RETRY_DELAY_SECONDS = 900
-SES_EVENT_TYPES = ("SEND", "DELIVERY", "BOUNCE", "COMPLAINT", "REJECT", "RENDERING_FAILURE")
+SES_EVENT_TYPES = ("SEND", "DELIVERY", "BOUNCE", "COMPLAINT", "REJECT", "RENDERING_FAILURE", "DELIVERY_DELAY")
 #: SES events worth keeping beside the send logs: everything that means a message did not arrive.
 FORWARDED_SES_DETAIL_TYPES = ("Email Bounced", "Email Complaint Received", "Email Rejected", "Email Rendering Failed")
 #: What of an SES event reaches the feedback log group: nothing that carries an address (SES's

@@ -76,11 +76,14 @@ class WatchedFunction:
         name: the Lambda function name (the `FunctionName` dimension).
         log_group_name: the function's log group, where its JSON log lines land.
         label: short stable label used in child resource names, e.g. `normal`, `report`.
+        lane_metrics: its log lines are the send handlers' (`handlers.metrics.LANE_METRICS`), so
+            its log group gets their metric filters; off for a function that never sends.
     """
 
     name: pulumi.Input[str]
     log_group_name: pulumi.Input[str]
     label: str
+    lane_metrics: bool = True
 
 
 @dataclass(frozen=True)
@@ -312,7 +315,7 @@ class Monitoring(pulumi.ComponentResource):
 
     def _build_metric_filters(self) -> None:
         """One counter per handler log event and log group, dimensioned by the line's lane."""
-        for function in self._args.functions:
+        for function in (f for f in self._args.functions if f.lane_metrics):
             for metric, event in LANE_METRICS.items():
                 aws.cloudwatch.LogMetricFilter(
                     f"{self._name}-{function.label}-{_kebab(metric)}",

@@ -55,6 +55,8 @@ _LANE_KEYS: Mapping[str, str] = {
     "max_receive_count": "maxReceiveCount",
     "delivery": "laneDelivery.{}",
 }
+#: The delivery-status settings and their defaults (Pulumi.yaml declares the same).
+_STATUS_DEFAULTS: Mapping[str, bool] = {"statusEvents": True, "statusRecords": True, "statusAddresses": False}
 _NUMBERS = ("accountSendRate", "sesSendLatencyMs", "accountConcurrency", "functionTimeoutSeconds", "logRetentionDays", "archiveRetentionDays", "maxReceiveCount")
 
 
@@ -78,6 +80,15 @@ class StackSettings:
     report_schedule: str | None
     report_timezone: str | None
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: Delivery status (`DeliveryStatus`): status events, status records, addresses in the events.
+    status_events: bool = True
+    status_records: bool = True
+    status_addresses: bool = False
+
+    @property
+    def delivery_status(self) -> bool:
+        """Whether the stack has a status handler at all."""
+        return self.status_events or self.status_records
 
     @property
     def lanes(self) -> tuple[LaneConfig, ...]:
@@ -110,6 +121,9 @@ def parse(raw: Mapping[str, Any], recipient_hash_key: Any) -> StackSettings:
     lanes = _lanes(raw, problems)
     routes = _routes(raw, {lane.name for lane in lanes}, problems)
     sender_args = _sender_args(raw, recipient_hash_key, lanes, production, problems)
+    status = {key: bool(raw.get(key, default)) for key, default in _STATUS_DEFAULTS.items()}
+    if status["statusAddresses"] and not status["statusEvents"]:
+        problems.append("statusAddresses: needs statusEvents: true (addresses only ever appear in status events)")
     if problems or sender_args is None:
         raise ConfigErrors(list(dict.fromkeys(problems)))
     return StackSettings(
@@ -121,6 +135,9 @@ def parse(raw: Mapping[str, Any], recipient_hash_key: Any) -> StackSettings:
         report_schedule=raw.get("reportSchedule"),
         report_timezone=raw.get("reportTimezone"),
         tags={str(k): str(v) for k, v in (raw.get("tags") or {}).items()},
+        status_events=status["statusEvents"],
+        status_records=status["statusRecords"],
+        status_addresses=status["statusAddresses"],
     )
 
 

@@ -57,8 +57,10 @@ DOCUMENTED: dict[tuple[str, str], Documented] = {
 
 #: alarm name pattern -> the failure that fires it (every alarm matches exactly one).
 FAILURES: dict[str, str] = {
-    r"-(normal|priority|report)-errors$": "a handler raised or timed out (a bug: records fail alone)",
-    r"-(normal|priority|report)-throttles$": "Lambda refused an invocation (concurrency)",
+    r"-(normal|priority|report|status)-errors$": "a handler raised or timed out (a bug: records fail alone)",
+    r"-(normal|priority|report|status)-throttles$": "Lambda refused an invocation (concurrency)",
+    r"-status-dlq-not-empty$": "an SES event the status handler could not read, or kept failing to publish",
+    r"-status-undelivered-not-empty$": "EventBridge could not deliver SES events to the status queue",
     r"-(normal|priority)-dlq-not-empty$": "an email was dead-lettered (invalid, rejected, outcome unknown)",
     r"-(normal|priority)-oldest-message-age$": "a lane stopped draining (paused, denied, failing)",
     r"-report-failures-not-empty$": "the daily report failed all its attempts",

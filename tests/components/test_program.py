@@ -19,10 +19,10 @@ def alarm_dimensions(mocks: RecordingMocks) -> list[dict[str, str]]:
     return [a.inputs.get("dimensions") or {} for a in mocks.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")]
 
 
-def test_program_declares_the_three_components(dev: RecordingMocks) -> None:
+def test_program_declares_the_four_components(dev: RecordingMocks) -> None:
     components = {r.typ for r in dev.resources if r.typ.startswith("email-pipeline:")}
     assert components == {"email-pipeline:index:EmailSender", "email-pipeline:index:EventRouter",
-                          "email-pipeline:index:Monitoring"}
+                          "email-pipeline:index:DeliveryStatus", "email-pipeline:index:Monitoring"}
 
 
 def test_every_function_has_error_and_throttle_alarms(dev: RecordingMocks) -> None:
@@ -37,17 +37,18 @@ def test_every_function_has_error_and_throttle_alarms(dev: RecordingMocks) -> No
 def test_every_dead_letter_queue_has_an_alarm(dev: RecordingMocks) -> None:
     queues = dev.of_type("aws:sqs/queue:Queue")
     dead_letter_queues = {q.outputs["name"] for q in queues
-                          if q.outputs["name"].endswith(("-dlq", "-failures", "-unrouted"))}
+                          if q.outputs["name"].endswith(("-dlq", "-failures", "-unrouted", "-undelivered"))}
     watched = {d.get("QueueName") for d in alarm_dimensions(dev)}
-    # 2 lane DLQs, 3 route target DLQs, schedule DLQ, report failures, the unrouted queue and its DLQ
-    assert len(dead_letter_queues) == 9
+    # 2 lane DLQs, 3 route target DLQs, schedule DLQ, report failures, the unrouted queue and its DLQ,
+    # the status queue's DLQ and its rule target's
+    assert len(dead_letter_queues) == 11
     assert dead_letter_queues <= watched
 
 
-def test_lane_queue_policies_accept_only_their_rules(dev: RecordingMocks) -> None:
+def test_work_queue_policies_accept_only_their_rules(dev: RecordingMocks) -> None:
     policies = dev.of_type("aws:sqs/queuePolicy:QueuePolicy")
     lane_policies = [p for p in policies if p.inputs["queueUrl"].endswith("-queue")]
-    assert len(lane_policies) == 2
+    assert len(lane_policies) == 3  # the two lanes' and the status queue's
     for policy in lane_policies:
         [statement, deny] = json.loads(policy.inputs["policy"])["Statement"]
         assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
