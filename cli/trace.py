@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..handlers.idempotency import record_key
+from ..handlers.status_record import record_id as status_record_id
 from . import dead_letters
 from .aws import Aws
 from .stack import Stack
@@ -42,8 +43,31 @@ def collect(stack: Stack, aws: Aws, value: str, lane: str | None, *, max_receive
         sample = dead_letters.peek(aws.client("sqs"), name, stack.dead_letter_url(name), max_receives=max_receives)
         letters += [letter.summary() for letter in sample.letters if value in (letter.event_id, letter.idempotency_key)]
     found = [record for record in records if record["status"]]
+    for record in found:
+        if record["ses_message_id"]:
+            record["delivery"] = _delivery(aws, table, prefix, record["ses_message_id"])
     return {"stack": prefix, "lanes": lanes, "records": found, "dead_letters": letters,
             "verdict": _verdict(found, letters), "found": bool(found or letters)}
+
+
+def _delivery(aws: Aws, table: str, prefix: str, ses_message_id: str) -> dict[str, Any]:
+    """What SES said of the message since (the status handler's record): each recipient's latest and the history.
+
+    Recipients are shown as the keyed hash and domain the record keeps; `python -m handlers.log
+    ADDRESS` with the stack's key gives an address's hash.
+    """
+    item = aws.client("dynamodb").get_item(TableName=table, Key={"id": {"S": status_record_id(prefix, ses_message_id)}},
+                                           ConsistentRead=True).get("Item", {})
+    latest = {name.removeprefix("r_"): _status(value["M"]) for name, value in item.items() if name.startswith("r_")}
+    history = [{**_status(entry["M"]), "recipient": entry["M"].get("recipient", {}).get("S", "")}
+               for entry in item.get("history", {}).get("L", [])]
+    return {"recipients": latest, "history": history}
+
+
+def _status(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {"status": entry.get("status", {}).get("S", ""), "at": entry.get("at", {}).get("S", ""),
+            "domain": entry.get("domain", {}).get("S", ""),
+            "details": {k: v.get("S", "") for k, v in entry.get("details", {}).get("M", {}).items()}}
 
 
 def _record(aws: Aws, table: str, prefix: str, lane: str, key: str) -> dict[str, Any]:
@@ -67,6 +91,21 @@ def _record(aws: Aws, table: str, prefix: str, lane: str, key: str) -> dict[str,
     }
 
 
+def _delivery_lines(delivery: Mapping[str, Any] | None) -> list[str]:
+    if delivery is None:
+        return []
+    if not delivery["recipients"]:
+        return ["    delivery: no SES event recorded yet (or the stack keeps no status records)"]
+    lines = []
+    for recipient, latest in delivery["recipients"].items():
+        details = ", ".join(f"{k} {v}" for k, v in latest["details"].items())
+        lines.append(f"    recipient {recipient} @{latest['domain']}: {latest['status']} at {latest['at']}"
+                     + (f" ({details})" if details else ""))
+    steps = " -> ".join(f"{entry['status']} ({entry['recipient'][:8]})" for entry in delivery["history"])
+    lines.append(f"    history: {steps}")
+    return lines
+
+
 def _epoch(value: str | None, *, milliseconds: bool = False) -> str:
     if not value:
         return ""
@@ -82,6 +121,10 @@ def _verdict(records: list[Mapping[str, Any]], letters: list[Mapping[str, Any]])
     elif sent:
         parts.append(f"sent {len(sent)} times, once by each of the lanes {', '.join(sent)}")
     for record in records:
+        statuses = [latest["status"] for latest in (record.get("delivery") or {}).get("recipients", {}).values()]
+        if statuses:
+            tally = ", ".join(f"{statuses.count(s)} {s}" for s in dict.fromkeys(statuses))
+            parts.append(f"SES says: {tally}")
         if record["status"] == UNKNOWN:
             parts.append(f"outcome unknown on the {record['lane']} lane (SES never answered: it may have been sent)")
         elif record["status"] == IN_PROGRESS:
@@ -110,6 +153,7 @@ def text(value: str, document: Mapping[str, Any]) -> str:
         if record["remembered_until"]:
             line += f", remembered until {record['remembered_until']}"
         lines.append(line)
+        lines += _delivery_lines(record.get("delivery"))
     for letter in document["dead_letters"]:
         lines.append(f"  {letter['lane']} DLQ: {letter['code']}, field {letter['field'] or '-'}, reason "
                      f"{letter['reason'] or '-'}, failed at {letter['failed_at'] or '-'} (message {letter['message_id']})")

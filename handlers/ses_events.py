@@ -44,24 +44,16 @@ class Status(str, enum.Enum):
     REJECTED = "rejected"
     RENDERING_FAILED = "rendering_failed"
 
-    @property
-    def rank(self) -> int:
-        """Order of statuses: a later SES event with a lower rank never replaces a higher one.
-
-        A delay precedes a delivery; a delivery can be followed by a complaint or by a late
-        (asynchronous) bounce; a bounce, complaint, rejection or rendering failure ends it.
-        """
-        return _RANKS[self]
-
-    @property
-    def final(self) -> bool:
-        """Whether SES can still report something else for the recipient."""
-        return self.rank == _FINAL_RANK
 
 
-_FINAL_RANK = 3
-_RANKS = {Status.DELAYED: 1, Status.DELIVERED: 2, Status.COMPLAINED: 3, Status.BOUNCED: 3, Status.REJECTED: 3,
-          Status.RENDERING_FAILED: 3}
+#: Order of outcomes: a later SES event with a lower rank never replaces a higher one. A delay
+#: precedes a delivery; a delivery can be followed by a complaint or a late (asynchronous) hard
+#: bounce; a hard bounce, complaint, rejection or rendering failure ends it. A transient bounce
+#: ranks below a delivery: after one it is an automatic reply (an out-of-office), not a failure.
+FINAL_RANK = 30
+_RANKS = {Status.DELAYED: 10, Status.DELIVERED: 20, Status.COMPLAINED: FINAL_RANK, Status.BOUNCED: FINAL_RANK,
+          Status.REJECTED: FINAL_RANK, Status.RENDERING_FAILED: FINAL_RANK}
+TRANSIENT_BOUNCE_RANK = 15
 
 SES_SOURCE = "aws.ses"
 
@@ -131,9 +123,14 @@ class Sent:
 
 @dataclass(frozen=True)
 class SesEvent:
-    """One SES event: which message, what happened, to whom, and when."""
+    """One SES event: which message, what happened, to whom, and when.
 
-    event_id: str  # EventBridge's id of the SES event: the same on every delivery of it
+    The same outcome can reach the handler twice with different EventBridge ids (SES's event
+    publishing is at least once, as is EventBridge's delivery), so an outcome is known by its
+    content: status, time and recipient (`status_record.Outcome.seen_key`), not by `event_id`.
+    """
+
+    event_id: str  # EventBridge's id of this delivery of the SES event (for logs)
     status: Status
     ses_message_id: str
     sent_at: str
@@ -141,6 +138,19 @@ class SesEvent:
     recipients: tuple[str, ...]
     sent: Sent
     details: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def transient_bounce(self) -> bool:
+        return self.status is Status.BOUNCED and self.details.get("type") == "Transient"
+
+    @property
+    def rank(self) -> int:
+        """Where the outcome stands in the order above (`FINAL_RANK`: nothing can change it)."""
+        return TRANSIENT_BOUNCE_RANK if self.transient_bounce else _RANKS[self.status]
+
+    @property
+    def final(self) -> bool:
+        return self.rank == FINAL_RANK
 
 
 def parse(body: str) -> SesEvent:
@@ -174,7 +184,8 @@ def parse(body: str) -> SesEvent:
     body_object = detail.get(kind.body)
     _require(isinstance(body_object, dict), f"detail.{kind.body}", "must be an object")
     recipients = _recipients(kind, body_object, mail)
-    occurred = body_object.get("timestamp") or event.get("time") or ""
+    # A reject or rendering failure has no time of its own: it happened to the message as sent.
+    occurred = body_object.get("timestamp") or mail.get("timestamp") or event.get("time") or ""
     details = {name: str(body_object[key]) for key, name in _DETAILS.get(kind.status, {}).items()
                if body_object.get(key) not in (None, "")}
     return SesEvent(event_id=event_id, status=kind.status, ses_message_id=message_id,

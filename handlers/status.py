@@ -24,7 +24,6 @@ import datetime as dt
 import functools
 import hashlib
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,15 +59,21 @@ def build(clients: Clients) -> Handler:
     return handler
 
 
-def status_detail(outcome: Outcome, *, with_address: bool) -> dict[str, Any]:
-    """The status event's detail: the contract producers read (README, "Delivery status")."""
+def status_detail(outcome: Outcome, *, with_address: bool, after_delivery: bool = False) -> dict[str, Any]:
+    """The status event's detail: the contract producers read (README, "Delivery status").
+
+    `after_delivery`: a transient bounce of a recipient already delivered (an automatic reply),
+    which changes nothing: `final` is false and `afterDelivery` says why.
+    """
     event, sent = outcome.event, outcome.event.sent
     recipient = {"hash": outcome.hash, "domain": outcome.domain}
     if with_address:
         recipient["address"] = outcome.address
     detail: dict[str, Any] = {
         "status": event.status.value,
-        "final": event.status.final,
+        "rank": event.rank,
+        "final": event.final and not after_delivery,
+        "afterDelivery": after_delivery,
         "statusId": hashlib.sha256(outcome.seen_key.encode()).hexdigest()[:32],
         "recipient": recipient,
         "details": dict(event.details),
@@ -93,6 +98,7 @@ class _Item:
     record: SQSRecord
     event: SesEvent
     fresh: list[Outcome] = field(default_factory=list)
+    after_delivery: list[Outcome] = field(default_factory=list)
     failed: bool = False
 
 
@@ -111,20 +117,30 @@ class StatusProcessor:
     def handle(self, event: dict[str, Any]) -> PartialBatchResponse:
         records: list[SQSRecord] = event.get("Records", [])
         kept: set[str] = set()
-        items = [item for record in records if (item := self._read(record, kept)) is not None]
-        for item in items:
+        # One SES event after the other: two of one message (a delivery, then an automatic reply)
+        # often share a batch, and each must see the record as the one before left it.
+        for record in records:
+            item = self._read(record, kept)
+            if item is None:
+                continue
             self._sort(item)
-        self._publish([item for item in items if not item.failed])
-        for item in items:
+            if not item.failed:
+                self._publish(item)
             if not item.failed:
                 self._record(item)
-        kept |= {item.record["messageId"] for item in items if item.failed}
+            if item.failed:
+                kept.add(record["messageId"])
         structlog.contextvars.clear_contextvars()
         return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records if r["messageId"] in kept]}
 
-    def _read(self, record: SQSRecord, kept: set[str]) -> _Item | None:
+    @staticmethod
+    def _bind(record: SQSRecord) -> None:
+        """Every line about a record names it (the phases of a batch interleave records)."""
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(lane="status", sqs_message_id=record["messageId"])
+
+    def _read(self, record: SQSRecord, kept: set[str]) -> _Item | None:
+        self._bind(record)
         try:
             event = parse(record["body"])
         except InvalidSesEvent as exc:
@@ -139,6 +155,7 @@ class StatusProcessor:
         return _Item(record, event)
 
     def _sort(self, item: _Item) -> None:
+        self._bind(item.record)
         found = outcomes(item.event, self._settings.recipient_hash_key)
         if not self._settings.status_records:
             item.fresh = found
@@ -149,32 +166,34 @@ class StatusProcessor:
             self._log.warning(log.STATUS_RECORD_UNAVAILABLE, error_code=_code(exc), **self._fields(item.event))
             item.failed = True
             return
-        item.fresh = sorted_.fresh
+        item.fresh, item.after_delivery = sorted_.fresh, sorted_.after_delivery
         for reason, skipped in (("repeated", sorted_.repeated), ("lower_than_recorded", sorted_.stale)):
             for outcome in skipped:
                 self._log.info(log.EMAIL_STATUS_SKIPPED, reason=reason, **self._fields(item.event, outcome))
 
-    def _publish(self, items: Sequence[_Item]) -> None:
-        """One status event per fresh outcome; an item with any entry not published is kept."""
+    def _publish(self, item: _Item) -> None:
+        """One status event per outcome to tell; if any is not published, the SES event is kept for a retry."""
         if not self._settings.status_events:
             return
-        entries = [(item, outcome) for item in items for outcome in item.fresh]
+        entries = [(outcome, False) for outcome in item.fresh] + [(outcome, True) for outcome in item.after_delivery]
         for start in range(0, len(entries), _PUT_EVENTS_MAX):
             chunk = entries[start:start + _PUT_EVENTS_MAX]
             try:
-                results = self._clients.events.put_events(Entries=[self._entry(o) for _item, o in chunk])["Entries"]
+                results = self._clients.events.put_events(
+                    Entries=[self._entry(o, after_delivery=late) for o, late in chunk])["Entries"]
             except (ClientError, BotoCoreError) as exc:
                 results = [{"ErrorCode": _code(exc)}] * len(chunk)
-            for (item, outcome), result in zip(chunk, results):
+            for (outcome, _late), result in zip(chunk, results):
                 if result.get("ErrorCode"):
                     item.failed = True
                     self._log.warning(log.STATUS_NOT_PUBLISHED, error_code=result["ErrorCode"],
                                       **self._fields(item.event, outcome))
 
     def _record(self, item: _Item) -> None:
+        self._bind(item.record)
         if self._settings.status_records:
             try:
-                superseded = not self._records.save(item.fresh)
+                superseded = not self._records.save(item.fresh, item.after_delivery)
             except (ClientError, BotoCoreError) as exc:
                 self._log.warning(log.STATUS_RECORD_NOT_SAVED, error_code=_code(exc), **self._fields(item.event))
                 item.failed = True
@@ -186,12 +205,17 @@ class StatusProcessor:
                 return
         for outcome in item.fresh:
             self._log.info(log.EMAIL_STATUS, published=self._settings.status_events,
-                           recorded=self._settings.status_records, final=item.event.status.final,
+                           recorded=self._settings.status_records, final=item.event.final,
+                           **self._fields(item.event, outcome))
+        for outcome in item.after_delivery:
+            self._log.info(log.EMAIL_STATUS, published=self._settings.status_events,
+                           recorded=self._settings.status_records, final=False, after_delivery=True,
                            **self._fields(item.event, outcome))
 
-    def _entry(self, outcome: Outcome) -> dict[str, Any]:
+    def _entry(self, outcome: Outcome, *, after_delivery: bool = False) -> dict[str, Any]:
+        detail = status_detail(outcome, with_address=self._settings.status_addresses, after_delivery=after_delivery)
         return {"Source": STATUS_SOURCE, "DetailType": STATUS_DETAIL_TYPE, "EventBusName": self._settings.status_bus,
-                "Detail": json.dumps(status_detail(outcome, with_address=self._settings.status_addresses))}
+                "Detail": json.dumps(detail)}
 
     @staticmethod
     def _fields(event: SesEvent, outcome: Outcome | None = None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ Item layout:
 |----------------------|-----------------------------------------------------------------|
 | `r_<recipient hash>` | the recipient's latest status: `status`, `rank`, `at`, `domain`, `details` |
 | `history`            | every status taken, in the order it was recorded                |
-| `seen`               | `<SES event id>/<recipient hash>` of each recorded outcome: a repeated SES event changes nothing |
+| `seen`               | `<status>@<time>/<recipient hash>` of each recorded outcome: a repeated SES event changes nothing |
 | `event_id`, `key_hash`, `lane`, `template`, `source`, `ses_message_id`, `sent_at` | the send, from its tags |
 
 SES events can arrive twice and out of order (EventBridge delivers at least once and does not
@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .log import recipient_hash
-from .ses_events import SesEvent
+from .ses_events import SesEvent, Status
 
 #: DynamoDB's answer when a condition refused the write (botocore's dynamodb model).
 CONDITION_FAILED = "ConditionalCheckFailedException"
@@ -57,7 +57,8 @@ class Outcome:
 
     @property
     def seen_key(self) -> str:
-        return f"{self.event.event_id}/{self.hash}"
+        """What the outcome is known by, whichever delivery of whichever copy of the SES event brought it."""
+        return f"{self.event.status.value}@{self.event.occurred_at}/{self.hash}"
 
 
 def outcomes(event: SesEvent, key: bytes) -> list[Outcome]:
@@ -67,11 +68,18 @@ def outcomes(event: SesEvent, key: bytes) -> list[Outcome]:
 
 @dataclass(frozen=True)
 class Sorted:
-    """An event's outcomes against the record: which to publish and record, which were seen or are stale."""
+    """An event's outcomes against the record: which to publish and record, which were seen or are stale.
+
+    `after_delivery` are transient bounces of recipients already delivered: an automatic reply
+    (an out-of-office; SES's mailbox simulator's `ooto@` plays one) reached SES after the message
+    reached the mailbox. They are published and kept in the history, but the recipient stays
+    delivered. A transient bounce of a recipient not delivered is SES giving up: bounced.
+    """
 
     fresh: list[Outcome]
     repeated: list[Outcome]
     stale: list[Outcome]
+    after_delivery: list[Outcome] = field(default_factory=list)
 
 
 class StatusRecords:
@@ -108,32 +116,36 @@ class StatusRecords:
                                                           for i, o in enumerate(found)}},
         ).get("Item", {})
         seen = set(item.get("seen", {}).get("SS", []))
-        fresh, repeated, stale = [], [], []
+        fresh, repeated, stale, after_delivery = [], [], [], []
         for outcome in found:
             recorded = item.get(recipient_attribute(outcome.hash), {}).get("M", {})
             if outcome.seen_key in seen:
                 repeated.append(outcome)
-            elif int(recorded.get("rank", {}).get("N", "0")) > outcome.event.status.rank:
+            elif outcome.event.transient_bounce and recorded.get("status", {}).get("S") == Status.DELIVERED.value:
+                after_delivery.append(outcome)
+            elif int(recorded.get("rank", {}).get("N", "0")) > outcome.event.rank:
                 stale.append(outcome)
             else:
                 fresh.append(outcome)
-        return Sorted(fresh, repeated, stale)
+        return Sorted(fresh, repeated, stale, after_delivery)
 
-    def save(self, fresh: Sequence[Outcome]) -> bool:
-        """Record one event's fresh outcomes; False when a higher status was recorded meanwhile.
+    def save(self, fresh: Sequence[Outcome], history_only: Sequence[Outcome] = ()) -> bool:
+        """Record one event's fresh outcomes (and `history_only` ones, which leave the latest status as it is).
+
+        Returns False when a higher status was recorded meanwhile (nothing is written then).
 
         Raises:
             botocore's ClientError (other than a refused condition) or BotoCoreError.
         """
-        if not fresh:
+        if not (fresh or history_only):
             return True
-        event = fresh[0].event
+        event = (list(fresh) + list(history_only))[0].event
         now = int(self._clock())
         names: dict[str, str] = {"#rank": "rank", "#seen": "seen", "#history": "history", "#exp": "expiration"}
         values: dict[str, Any] = {
-            ":rank": {"N": str(event.status.rank)},
-            ":seen": {"SS": [o.seen_key for o in fresh]},
-            ":history": {"L": [{"M": _history_entry(o)} for o in fresh]},
+            ":rank": {"N": str(event.rank)},
+            ":seen": {"SS": [o.seen_key for o in [*fresh, *history_only]]},
+            ":history": {"L": [{"M": _history_entry(o)} for o in [*fresh, *history_only]]},
             ":none": {"L": []},
             ":exp": {"N": str(now + self._ttl)},
         }
@@ -148,12 +160,15 @@ class StatusRecords:
             names[f"#m{index}"] = name
             values[f":m{index}"] = {"S": value}
             assignments.append(f"#m{index} = :m{index}")
+        if not conditions:
+            del values[":rank"]
+            names.pop("#rank")
         try:
             self._dynamodb.update_item(
                 TableName=self._table, Key={"id": {"S": record_id(self._stack, event.ses_message_id)}},
                 UpdateExpression="SET " + ", ".join(assignments) + " ADD #seen :seen",
-                ConditionExpression=" AND ".join(conditions),
                 ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+                **({"ConditionExpression": " AND ".join(conditions)} if conditions else {}),
             )
         except Exception as exc:
             if getattr(exc, "response", {}).get("Error", {}).get("Code") == CONDITION_FAILED:
@@ -164,7 +179,7 @@ class StatusRecords:
 
 def _latest(outcome: Outcome) -> dict[str, Any]:
     event = outcome.event
-    return {"status": {"S": event.status.value}, "rank": {"N": str(event.status.rank)},
+    return {"status": {"S": event.status.value}, "rank": {"N": str(event.rank)},
             "at": {"S": event.occurred_at}, "domain": {"S": outcome.domain},
             "details": {"M": {k: {"S": v} for k, v in event.details.items()}}}
 

@@ -226,6 +226,7 @@ _NAMED_BY: Mapping[str, tuple[ArnKind, str]] = {
     "aws:sesv2/configurationSet:ConfigurationSet": (ArnKind.CONFIGURATION_SET, "configurationSetName"),
     "aws:ses/template:Template": (ArnKind.TEMPLATE, "name"),
     "aws:cloudwatch/logGroup:LogGroup": (ArnKind.LOG_GROUP, "name"),
+    "aws:cloudwatch/eventBus:EventBus": (ArnKind.EVENT_BUS, "name"),
 }
 
 

@@ -96,6 +96,7 @@ _ARN_FORMATS = {
     "aws:sns/topic:Topic": "arn:aws:sns:{region}:{account}:{name}",
     "aws:sesv2/configurationSet:ConfigurationSet": "arn:aws:ses:{region}:{account}:configuration-set/{name}",
     "aws:ses/template:Template": "arn:aws:ses:{region}:{account}:template/{name}",
+    "aws:cloudwatch/eventBus:EventBus": "arn:aws:events:{region}:{account}:event-bus/{name}",
 }
 #: Pulumi module -> ARN service, where they differ (EventBridge lives in `cloudwatch`).
 _ARN_SERVICES = {"cloudwatch": "events", "sesv2": "ses"}

@@ -39,7 +39,10 @@ from moto.events.models import EventPattern
 from moto.server import ThreadedMotoServer
 
 from ses_email_pipeline.handlers.clients import Clients
+from ses_email_pipeline.handlers.log import recipient_hash
 from ses_email_pipeline.handlers.log_events import EMAIL_DUPLICATE_SKIPPED, EMAIL_SENT
+from ses_email_pipeline.handlers.status import STATUS_DETAIL_TYPE, STATUS_SOURCE
+from ses_email_pipeline.handlers.status_record import record_id
 
 from local import iam
 from local.blueprint import AsyncInvokeSpec, Blueprint, FunctionSpec, QueueSpec, RuleSpec, provision
@@ -54,6 +57,13 @@ _CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", 
 _MAX_ROUNDS = 50
 #: Where the functions' role policies are declared: what a denial tells the reader to edit.
 ROLE_POLICY_SOURCE = "components/email_sender.py"
+
+#: The status handler's entry point (`DeliveryStatus`), and the rule a producer would write to
+#: hear of every status on the stack's bus (README, "Delivery status"): the local system
+#: subscribes a queue of its own with it, as a producer's would be.
+STATUS_HANDLER = "handlers.status.handler"
+STATUS_SUBSCRIPTION = "local-status-subscriber"
+STATUS_SUBSCRIPTION_PATTERN = {"source": [STATUS_SOURCE], "detail-type": [STATUS_DETAIL_TYPE]}
 
 #: Edits the policy a function's role declares before it is enforced: (function name, the role's
 #: inline statements as one policy document, a copy) -> the document to enforce.
@@ -138,6 +148,7 @@ class LocalSystem:
     @classmethod
     @contextlib.contextmanager
     def start(cls, stack: str = "dev", *, port: int = 0, routes: Sequence[Mapping[str, Any]] = (),
+              config: Mapping[str, Any] | None = None,
               policy_edits: PolicyEdits | None = None) -> Iterator[LocalSystem]:
         """Run the program for `stack`, start the emulator and provision; stop it on exit.
 
@@ -145,6 +156,7 @@ class LocalSystem:
             stack: the stack whose config the program reads.
             port: the emulator's port (0: any free one).
             routes: extra routes, as the stack's `routes` config would add them.
+            config: settings replacing the stack file's, as `pulumi config set` would (no prefix).
             policy_edits: change a function's role policy before it is enforced, to see what a
                 missing or extra statement does: `(function name, document) -> document`.
 
@@ -153,7 +165,7 @@ class LocalSystem:
                 destination, because the function's role cannot use the queue.
         """
         os.environ.update(_CREDENTIALS)
-        overrides = {"routes": list(routes)} if routes else None
+        overrides = {**(config or {}), **({"routes": list(routes)} if routes else {})} or None
         blueprint = Blueprint.from_mocks(run_stack(stack, overrides))
         config = stack_config(stack)
         sandbox = str(config.get(f"{PROJECT}:production", False)).lower() != "true"
@@ -168,9 +180,12 @@ class LocalSystem:
             clients = {name: boto3.client(name, region_name=REGION, endpoint_url=endpoint)
                        for name in ("sqs", "events", "ses", "sesv2", "dynamodb", "cloudwatch", "logs")}
             provision(blueprint, clients)
+            _subscribe_to_statuses(blueprint, clients)
             if sandbox:
                 _verify_recipients(clients["ses"], config.get(f"{PROJECT}:recipientAllowlist") or [])
-            ses = EmulatedSes(clients["sesv2"], blueprint.templates, sandbox=sandbox, region=REGION)
+            # SES publishes its events about each message on the default bus, as it does on AWS.
+            ses = EmulatedSes(clients["sesv2"], blueprint.templates, sandbox=sandbox, region=REGION,
+                              events=clients["events"])
             system = cls(server, endpoint, blueprint, ses, clients, sandbox=sandbox, policy_edits=policy_edits)
             system._check_provisioning()
             yield system
@@ -392,7 +407,7 @@ class LocalSystem:
         if function.name not in self._function_clients:
             authorizer = self._authorizer(function)
             clients = {name: authorizer.install(boto3.client(name, region_name=REGION, endpoint_url=self.endpoint))
-                       for name in ("sqs", "dynamodb", "cloudwatch")}
+                       for name in ("sqs", "dynamodb", "cloudwatch", "events")}
             clients["ses"] = self.ses.for_caller(
                 lambda operation, params: authorizer.authorize("sesv2", operation, params))
             self._function_clients[function.name] = clients
@@ -472,9 +487,11 @@ class LocalSystem:
     def summary(self) -> dict[str, Any]:
         """`{"sent": [...], "dead_letters": [...], "unrouted": [...], "counts": {...}, "access_denied": [...],
         "events": [...]}`: `events` says, for each entry `publish` put, what became of it."""
+        statuses = self.final_statuses()
         sent = [
             {"to": m.to, "cc": m.cc, "subject": m.subject, "text": m.text, "html": m.html,
-             "template": m.template, "lane": m.lane, "ses_message_id": m.message_id}
+             "template": m.template, "lane": m.lane, "ses_message_id": m.message_id,
+             "delivery": self._by_address(m.to + m.cc + m.bcc, statuses.get(m.message_id, {}))}
             for m in self.ses.outbox
         ]
         dead_letters = self.dead_letters()
@@ -489,6 +506,58 @@ class LocalSystem:
         return {"sent": sent, "dead_letters": letters, "unrouted": [event for _queue, event in unrouted],
                 "counts": counts, "access_denied": denied,
                 "events": EventOutcomes(self, dead_letters, unrouted).of_all()}
+
+    # --- delivery status ---------------------------------------------------------------------------
+
+    def status_events(self) -> list[dict[str, Any]]:
+        """Every status event the stack's bus carried, as a producer's subscription received it (details)."""
+        queue = QueueSpec(STATUS_SUBSCRIPTION, "", 30, None)
+        return [_parse(message["Body"]).get("detail", {}) for message in self._read_all(queue)]
+
+    def status_record(self, ses_message_id: str) -> dict[str, Any]:
+        """The status record of a message (DynamoDB's item shape), or {} when there is none."""
+        function = self.status_function()
+        if function is None:
+            return {}
+        table, stack = function.environment["EMAIL_IDEMPOTENCY_TABLE"], function.environment["EMAIL_STACK"]
+        return self.clients["dynamodb"].get_item(TableName=table, Key={"id": {"S": record_id(stack, ses_message_id)}},
+                                                 ConsistentRead=True).get("Item", {})
+
+    def status_function(self) -> FunctionSpec | None:
+        """The stack's status handler, if it has one (`statusEvents` or `statusRecords`)."""
+        return next((f for f in self.blueprint.functions.values() if f.handler == STATUS_HANDLER), None)
+
+    def final_statuses(self) -> dict[str, dict[str, str]]:
+        """SES message id -> recipient hash -> the recipient's final status.
+
+        From the status records when the stack keeps them, else from the status events (the
+        highest status each recipient reached, as a producer would keep it).
+        """
+        function = self.status_function()
+        if function is None:
+            return {}
+        found: dict[str, dict[str, str]] = {}
+        ranks: dict[tuple[str, str], int] = {}
+        if function.environment.get("EMAIL_STATUS_RECORDS") == "true":
+            for message in self.ses.outbox:
+                item = self.status_record(message.message_id)
+                found[message.message_id] = {name.removeprefix("r_"): value["M"]["status"]["S"]
+                                             for name, value in item.items() if name.startswith("r_")}
+            return found
+        for detail in self.status_events():
+            message, hashed = detail["sesMessageId"], detail["recipient"]["hash"]
+            if detail["rank"] >= ranks.get((message, hashed), 0):
+                ranks[(message, hashed)] = detail["rank"]
+                found.setdefault(message, {})[hashed] = detail["status"]
+        return found
+
+    def _by_address(self, addresses: Sequence[str], statuses: Mapping[str, str]) -> dict[str, str]:
+        """A message's recipients' statuses by address (the local summary may show addresses: they are yours)."""
+        function = self.status_function()
+        if function is None:
+            return {}
+        key = function.environment["EMAIL_RECIPIENT_HASH_KEY"].encode()
+        return {address: statuses.get(recipient_hash(address, key), "no status yet") for address in addresses}
 
     # --- which rules take an event ---------------------------------------------------------------
 
@@ -636,7 +705,17 @@ def _packaged(module_name: str) -> str:
 def _wire(module: Any, clients: Mapping[str, Any]) -> Any:
     """The handler as its module builds it (`build(clients)`), with the function's emulated clients."""
     return module.build(Clients(ses=clients["ses"], dynamodb=clients["dynamodb"], sqs=clients["sqs"],
-                                cloudwatch=clients["cloudwatch"]))
+                                cloudwatch=clients["cloudwatch"], events=clients["events"]))
+
+
+def _subscribe_to_statuses(blueprint: Blueprint, clients: Mapping[str, Any]) -> None:
+    """What a producer does to hear of statuses: a rule on the stack's bus, its queue as target."""
+    url = clients["sqs"].create_queue(QueueName=STATUS_SUBSCRIPTION)["QueueUrl"]
+    arn = clients["sqs"].get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = blueprint.buses[0]
+    clients["events"].put_rule(Name=STATUS_SUBSCRIPTION, EventBusName=bus,
+                               EventPattern=json.dumps(STATUS_SUBSCRIPTION_PATTERN))
+    clients["events"].put_targets(Rule=STATUS_SUBSCRIPTION, EventBusName=bus, Targets=[{"Id": "q", "Arn": arn}])
 
 
 def _verify_recipients(ses: Any, allowlist: Sequence[str]) -> None:
