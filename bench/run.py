@@ -32,10 +32,10 @@ from ses_email_pipeline.packaging import (  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "15"))
 BASELINE = 'import boto3; boto3.client("sesv2")'
-HANDLERS = ("handlers.templated", "handlers.priority", "handlers.report")
+HANDLERS = ("handlers.templated", "handlers.priority", "handlers.report", "handlers.status")
 #: The report runs once a day from a schedule, where nobody waits on its cold start, and needs three
 #: services (SES, DynamoDB, CloudWatch); its figure is reported, the budget binds the send lanes.
-BUDGETED = ("handlers.templated", "handlers.priority")
+BUDGETED = ("handlers.templated", "handlers.priority", "handlers.status")
 COLD_START_BUDGET = 1.3
 #: How far the ratio of minimums moves between runs of the same code on the shared 2-core machines
 #: (about 0.1; bench/README.md has the runs); a miss by less than that is reported, not failed.

@@ -31,8 +31,12 @@ from local.system import REGION, ROLE_POLICY_SOURCE, LocalSystem, Outcome, Polic
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "events.json"
-#: What the bundled samples must produce on the dev stack: (lane, subject) sent, (lane, field) dead-lettered.
-EXPECTED_SENT = {("normal", "Test Notification"), ("priority", "[HIGH] High Priority Alert")}
+#: What the bundled samples must produce on the dev stack: (lane, subject) sent, (lane, field) dead-lettered,
+#: and each sent email's final delivery status (SES's mailbox simulator bounces `bounce@`).
+EXPECTED_SENT = {("normal", "Test Notification"), ("priority", "[HIGH] High Priority Alert"),
+                 ("normal", "Reset your password")}
+EXPECTED_DELIVERY = {"Test Notification": {"delivered"}, "[HIGH] High Priority Alert": {"delivered"},
+                     "Reset your password": {"bounced"}}
 EXPECTED_DEAD_LETTERS = {("normal", "detail.emailConfig.recipient")}
 #: What a file of entries should look like, for messages about one that does not.
 ENTRIES_HINT = "write a JSON list of PutEvents entries, as in samples/events.json"
@@ -198,6 +202,7 @@ def run(stack: str, entries: Sequence[Mapping[str, Any]], *, report: bool = Fals
         system.drain()
         if report:
             system.run_report()
+            system.drain()  # SES's events about the report, for its delivery status
         return system.summary()
 
 
@@ -257,7 +262,15 @@ def _email_head(head: str, email: Mapping[str, Any]) -> str:
 
 def _email_body(email: Mapping[str, Any]) -> list[str]:
     return [f"  subject: {email['subject']}",
-            *(f"  | {line}" for line in email["text"].strip().splitlines() if line.strip())]
+            *(f"  | {line}" for line in email["text"].strip().splitlines() if line.strip()),
+            *_delivery_line(email)]
+
+
+def _delivery_line(email: Mapping[str, Any]) -> list[str]:
+    """What SES said of each recipient since (the status handler's final status), when the stack tracks it."""
+    delivery = email.get("delivery") or {}
+    return [f"  delivery: {', '.join(f'{address} {status}' for address, status in delivery.items())}"] \
+        if delivery else []
 
 
 def _event_id(event: Mapping[str, Any], *more: str) -> str:
@@ -326,6 +339,10 @@ def check_demo(summary: Mapping[str, Any]) -> int:
         problems.append(f"dead letters {sorted(letters)}, expected {sorted(EXPECTED_DEAD_LETTERS)}")
     if len(reports) != 1:
         problems.append(f"{len(reports)} daily reports sent, expected 1")
+    for email in summary["sent"]:
+        expected = EXPECTED_DELIVERY.get(email["subject"])
+        if expected is not None and set(email.get("delivery", {}).values()) != expected:
+            problems.append(f"{email['subject']!r} ended {email.get('delivery')}, expected {sorted(expected)}")
     if summary.get("access_denied"):
         problems.append(f"{len(summary['access_denied'])} calls denied by a function's role policy "
                         "(ACCESS DENIED above)")

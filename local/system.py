@@ -503,9 +503,13 @@ class LocalSystem:
         for letter in letters:
             counts.setdefault(letter["lane"], {"sent": 0, "dead_letters": 0})["dead_letters"] += 1
         denied = [{**asdict(denial), "message": denial.message} for denial in self.denials]
+        events = EventOutcomes(self, dead_letters, unrouted).of_all()
+        deliveries = {message["ses_message_id"]: message["delivery"] for message in sent}
+        for event in events:
+            if event.get("ses_message_id") in deliveries:
+                event["delivery"] = deliveries[event["ses_message_id"]]
         return {"sent": sent, "dead_letters": letters, "unrouted": [event for _queue, event in unrouted],
-                "counts": counts, "access_denied": denied,
-                "events": EventOutcomes(self, dead_letters, unrouted).of_all()}
+                "counts": counts, "access_denied": denied, "events": events}
 
     # --- delivery status ---------------------------------------------------------------------------
 
