@@ -34,6 +34,8 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
+from ses_email_pipeline.handlers.simulator import is_simulator_address
+
 #: Where `install` keeps a call's parameters between botocore's two events.
 _PARAMS_KEY = "local_iam_params"
 
@@ -47,6 +49,7 @@ class ArnKind(enum.StrEnum):
     CONFIGURATION_SET = "configuration-set"
     TEMPLATE = "template"
     LOG_GROUP = "log-group"
+    EVENT_BUS = "event-bus"
 
 
 #: ARN formats, from the "Resource types" table of each service's page of the AWS Service
@@ -58,6 +61,7 @@ ARN_FORMATS: Mapping[ArnKind, str] = {
     ArnKind.IDENTITY: "arn:{partition}:ses:{region}:{account}:identity/{name}",
     ArnKind.CONFIGURATION_SET: "arn:{partition}:ses:{region}:{account}:configuration-set/{name}",
     ArnKind.TEMPLATE: "arn:{partition}:ses:{region}:{account}:template/{name}",
+    ArnKind.EVENT_BUS: "arn:{partition}:events:{region}:{account}:event-bus/{name}",
     ArnKind.LOG_GROUP: "arn:{partition}:logs:{region}:{account}:log-group:{name}",
 }
 
@@ -205,11 +209,19 @@ class Scope:
         declared = {identity.lower(): identity for identity in self.identities}
         return declared.get(address) or declared.get(domain) or address
 
-    def recipient_access(self, action: str, recipient: str) -> Access:
-        """In the sandbox, a recipient's identity: the address's, or its domain's, will do."""
+    def recipient_access(self, action: str, recipient: str) -> tuple[Access, ...]:
+        """In the sandbox, a recipient's identity: the address's, or its domain's, will do.
+
+        SES's mailbox simulator addresses need none. SES lets a sandbox account send to them
+        unverified (SES Developer Guide, "Using the mailbox simulator manually"), so there is no
+        identity of the account to name; whether IAM still checks an `identity/<simulator address>`
+        ARN is documented nowhere we found (nor reported in issues), so none is required here.
+        """
+        if is_simulator_address(recipient):
+            return ()
         address = parseaddr(recipient)[1] or recipient
         domain = address.rpartition("@")[2].lower()
-        return Access(action, self.arn(ArnKind.IDENTITY, address), (self.arn(ArnKind.IDENTITY, domain),))
+        return (Access(action, self.arn(ArnKind.IDENTITY, address), (self.arn(ArnKind.IDENTITY, domain),)),)
 
 
 #: How a call's parameters become the permissions it needs.
@@ -250,8 +262,17 @@ def _ses_send_email(params: Mapping[str, Any], scope: Scope) -> tuple[Access, ..
     if scope.sandbox:
         destination = params.get("Destination") or {}
         for field_name in ("ToAddresses", "CcAddresses", "BccAddresses"):
-            accesses += [scope.recipient_access(action, r) for r in destination.get(field_name, [])]
+            accesses += [a for r in destination.get(field_name, []) for a in scope.recipient_access(action, r)]
     return tuple(accesses)
+
+
+def _events_put_events(params: Mapping[str, Any], scope: Scope) -> tuple[Access, ...]:
+    """PutEvents: events:PutEvents on each entry's bus (its name or ARN; none is the default bus).
+
+    Service Authorization Reference, list_amazoneventbridge: PutEvents' resource type is `event-bus`.
+    """
+    buses = dict.fromkeys(str(entry.get("EventBusName") or "default") for entry in params.get("Entries", []))
+    return tuple(Access("events:PutEvents", scope.arn(ArnKind.EVENT_BUS, bus)) for bus in buses)
 
 
 #: The permissions each call needs, by (botocore service name, operation). From the "Actions"
@@ -276,6 +297,7 @@ REQUESTS: Mapping[tuple[str, str], AccessRule] = {
     ("sesv2", "SendEmail"): _ses_send_email,
     ("sesv2", "GetAccount"): _on_everything("ses:GetAccount"),
     ("cloudwatch", "GetMetricData"): _on_everything("cloudwatch:GetMetricData"),
+    ("events", "PutEvents"): _events_put_events,
 }
 
 

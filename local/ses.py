@@ -7,8 +7,13 @@ and keeps an outbox of what was sent. It can also play SES's bad days: a throttl
 sends, a paused account, or an exhausted daily quota.
 
 In the sandbox (`sandbox=True`) it refuses recipients that are not verified identities, as SES
-does and moto does not. Each function gets its own view (`for_caller`), which authorizes every
-call against the function's role policy first (`local.iam`), as the botocore clients do.
+does and moto does not, except SES's mailbox simulator addresses, which SES lets a sandbox account
+send to. Each function gets its own view (`for_caller`), which authorizes every call against the
+function's role policy first (`local.iam`), as the botocore clients do.
+
+Given an `events` client, it also publishes what SES publishes later through the configuration
+set's EventBridge event destination: `Email Sent` for every accepted message, then each
+recipient's delivery, bounce or complaint as SES's mailbox simulator plays them (`local.ses_events`).
 """
 
 from __future__ import annotations
@@ -16,13 +21,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.utils import parseaddr
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from local import ses_events
 from local.blueprint import TemplateSpec
 from local.render import RenderingFailure, render_email
+from ses_email_pipeline.handlers.simulator import is_simulator_address
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,14 @@ class Faults:
 
 @dataclass
 class EmulatedSes:
-    """The `sesv2` client the local handlers get (send_email and get_account)."""
+    """The `sesv2` client the local handlers get (send_email and get_account).
+
+    Args:
+        events: a boto3 `events` client of the emulator: when given, every accepted send
+            publishes SES's events for it on the default bus (None: no events, as before).
+        publishing_failures: why publishing an accepted send's events failed, one line each.
+            SES publishes events apart from the send, so a failure never fails the send.
+    """
 
     moto_client: Any
     templates: Mapping[str, TemplateSpec]
@@ -62,6 +77,8 @@ class EmulatedSes:
     rendering_failures: list[str] = field(default_factory=list)
     sandbox: bool = False
     region: str = "eu-west-1"
+    events: Any = None
+    publishing_failures: list[str] = field(default_factory=list)
 
     def get_account(self) -> dict[str, Any]:
         return {
@@ -97,7 +114,42 @@ class EmulatedSes:
             headers={h["Name"]: h["Value"] for h in simple.get("Headers", [])},
             message_id=response["MessageId"],
         ))
+        if self.events is not None:
+            self._publish_events(request, simple["Subject"]["Data"], response["MessageId"])
         return {"MessageId": response["MessageId"]}
+
+    def _publish_events(self, request: Mapping[str, Any], subject: str, message_id: str) -> None:
+        """Put what SES publishes for this message on the default bus (`ses_events.after_send`).
+
+        SES publishes through the configuration set's event destination, so a send without one
+        publishes nothing. Every record goes in one PutEvents call (at most 5, under its 10).
+        """
+        configuration_set = request.get("ConfigurationSetName")
+        if not configuration_set:
+            return
+        destination = request.get("Destination", {})
+        recipients = [r for key in ("ToAddresses", "CcAddresses", "BccAddresses") for r in destination.get(key, [])]
+        sender = str(request["FromEmailAddress"])
+        mail = ses_events.mail_object(
+            message_id, sender, recipients, ses_events.message_tags(request.get("EmailTags", []), configuration_set),
+            datetime.now(UTC), subject=subject, to=destination.get("ToAddresses", []),
+            source_arn=request.get("FromEmailAddressIdentityArn") or self._identity_arn(sender),
+            region=self.region)
+        try:
+            response = self.events.put_events(Entries=[ses_events.entry(r) for r in ses_events.after_send(mail)])
+        except (ClientError, BotoCoreError) as exc:
+            self.publishing_failures.append(f"{message_id}: PutEvents failed: {exc}")
+            return
+        failed = [e.get("ErrorCode", "") for e in response.get("Entries", []) if e.get("ErrorCode")]
+        if failed:
+            self.publishing_failures.append(f"{message_id}: PutEvents refused {len(failed)} entries: {', '.join(failed)}")
+
+    def _identity_arn(self, sender: str) -> str:
+        """The verified identity a sender is sent as: the address's, else its domain's (SES's `sourceArn`)."""
+        address = (parseaddr(sender)[1] or sender).lower()
+        verified = self._verified_identities()
+        identity = address if address in verified else address.rpartition("@")[2]
+        return f"arn:aws:ses:{self.region}:{ses_events.ACCOUNT}:identity/{identity}"
 
     def _render(self, template: Mapping[str, Any]) -> dict[str, Any]:
         name = template["TemplateName"]
@@ -118,14 +170,16 @@ class EmulatedSes:
         }
 
     def _check_recipients_verified(self, destination: Mapping[str, Any]) -> None:
-        """The sandbox sends only to verified identities: the address, or its domain.
+        """The sandbox sends only to verified identities (the address, or its domain) and the simulator.
 
         SES's words (SES Developer Guide, "Troubleshooting: errors"; in region upper case):
         "Email address is not verified. The following identities failed the check in region ...".
+        "You can use the mailbox simulator even if your account is in the Amazon SES sandbox"
+        (SES Developer Guide, "Using the mailbox simulator manually").
         """
         verified = self._verified_identities()
         recipients = [r for key in ("ToAddresses", "CcAddresses", "BccAddresses") for r in destination.get(key, [])]
-        failed = [r for r in recipients if not _covered(parseaddr(r)[1] or r, verified)]
+        failed = [r for r in recipients if not is_simulator_address(r) and not _covered(parseaddr(r)[1] or r, verified)]
         if failed:
             raise _error("MessageRejected", 400, "Email address is not verified. The following identities failed "
                          f"the check in region {self.region.upper()}: {', '.join(failed)}")

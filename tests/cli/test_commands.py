@@ -177,6 +177,22 @@ def test_trace_of_a_sent_event(system: LocalSystem, cli: Any) -> None:
     assert (record["lane"], record["status"], record["ses_message_id"]) == ("normal", "COMPLETED", sent.message_id)
 
 
+def test_trace_answers_what_became_of_the_email(system: LocalSystem, cli: Any) -> None:
+    """The status record, read after the idempotency record: a bounce, without Logs Insights."""
+    system.publish([notification("bounce@simulator.amazonses.com", idempotencyKey="reset-7f3a")])
+    drain(system)
+
+    status, out, _ = cli("trace", "reset-7f3a")
+    _, document, _ = cli("trace", "reset-7f3a", "--json")
+
+    [record] = json.loads(document)["records"]
+    [(recipient, latest)] = record["delivery"]["recipients"].items()
+    assert (latest["status"], latest["details"]) == ("bounced", {"type": "Permanent", "subType": "General"})
+    assert latest["domain"] == "simulator.amazonses.com" and "@" not in recipient
+    assert json.loads(document)["verdict"] == "sent once (normal lane); SES says: 1 bounced"
+    assert status == 0 and "bounced" in out and "bounce@" not in out
+
+
 def test_trace_of_a_duplicate_shows_one_send(system: LocalSystem, cli: Any) -> None:
     system.publish([notification(idempotencyKey="reset-42"), notification(idempotencyKey="reset-42")])
     drain(system)
@@ -186,7 +202,7 @@ def test_trace_of_a_duplicate_shows_one_send(system: LocalSystem, cli: Any) -> N
     document = json.loads(out)
     assert len(system.ses.outbox) == 1
     assert len(document["records"]) == 1 and document["records"][0]["status"] == "COMPLETED"
-    assert document["verdict"] == "sent once (normal lane)" and document["dead_letters"] == []
+    assert document["verdict"] == "sent once (normal lane); SES says: 1 delivered" and document["dead_letters"] == []
 
 
 def test_trace_of_a_dead_lettered_event(system: LocalSystem, cli: Any) -> None:

@@ -220,6 +220,19 @@ def test_allowlist_accepts_listed_addresses_and_domains() -> None:
     assert caught.value.field == "recipients[1]"
 
 
+@pytest.mark.parametrize("address", ["success@simulator.amazonses.com", "bounce+order-1042@simulator.amazonses.com",
+                                     "OOTO@Simulator.AmazonSES.com", "complaint@simulator.amazonses.com",
+                                     "suppressionlist@simulator.amazonses.com"])
+def test_simulator_addresses_pass_every_allowlist(address: str) -> None:
+    check_allowlist(["a@example.com", address], ["a@example.com"])
+
+
+def test_an_undocumented_mailbox_of_the_simulators_domain_is_not_let_through() -> None:
+    with pytest.raises(InvalidEvent, match="allowlist") as caught:
+        check_allowlist(["someone@simulator.amazonses.com"], ["@example.com"])
+    assert caught.value.field == "recipients[0]"
+
+
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_template_data_is_strict_json(constant: str) -> None:
     raw = body(load_event("templated_receipt")).replace('"title": "Order 1042"', f'"title": {constant}')

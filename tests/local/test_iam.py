@@ -314,10 +314,19 @@ def dev_system(**options: Any) -> Iterator[LocalSystem]:
         yield system
 
 
+#: An SES event the status handler cannot read (its status DLQ is used only then), as SES would
+#: publish it on the default bus for the stack's configuration set.
+UNREADABLE_SES_EVENT = {"Source": "aws.ses", "DetailType": "Email Bounced", "EventBusName": "default",
+                        "Detail": json.dumps({"eventType": "Bounce", "mail": {
+                            "messageId": "ses-unreadable", "tags": {"ses:configuration-set": DEV.configuration_sets}}})}
+
+
 def play(system: LocalSystem) -> dict[str, Any]:
     system.publish(SCENARIO)
+    assert system.clients["events"].put_events(Entries=[UNREADABLE_SES_EVENT])["FailedEntryCount"] == 0
     system.drain()
     system.run_report()
+    system.drain()
     return system.summary()
 
 
@@ -327,7 +336,7 @@ def test_the_dev_scenario_runs_without_a_denied_call() -> None:
     assert summary["access_denied"] == []
     assert {(e["lane"], e["subject"]) for e in summary["sent"] if e["lane"] != "report"} == cli.EXPECTED_SENT
     assert {(d["lane"], d["reason"].split(":")[0]) for d in summary["dead_letters"]} == {
-        *cli.EXPECTED_DEAD_LETTERS, ("priority", "detail.emailConfig.recipient[0]")}
+        *cli.EXPECTED_DEAD_LETTERS, ("priority", "detail.emailConfig.recipient[0]"), ("status", "detail.bounce")}
 
 
 def without(function: str, index: int) -> Any:

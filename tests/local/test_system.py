@@ -56,7 +56,9 @@ def test_the_recipes_samples_do_what_they_should() -> None:
     assert alert["to"] == ["test-recipient@example.com", "oncall@example.com"]
     assert "Immediate attention required" in alert["text"]
     report = next(e for e in summary["sent"] if e["lane"] == "report")
-    assert "Lane normal: 1 sent, 1 rejected" in report["text"]
+    assert "Lane normal: 2 sent, 1 rejected" in report["text"]
+    reset = next(e for e in summary["sent"] if e["subject"] == "Reset your password")
+    assert reset["delivery"] == {"bounce@simulator.amazonses.com": "bounced"}  # SES's mailbox simulator
 
 
 def test_every_sample_names_the_dev_stacks_bus() -> None:
@@ -88,7 +90,7 @@ def test_the_serve_banners_command_delivers_the_samples() -> None:
         assert response["FailedEntryCount"] == 0
         lines = cli.ServeWatch(system).new_lines()
     assert sorted(line.split(" to ")[0] for line in lines if line.startswith("SENT")) == [
-        "SENT [normal]", "SENT [priority]"]
+        "SENT [normal]", "SENT [normal]", "SENT [priority]"]
     [letter] = [line for line in lines if line.startswith("DEAD LETTER")]
     assert letter.startswith("DEAD LETTER [normal] detail.emailConfig.recipient: missing")
 
@@ -101,7 +103,7 @@ def test_the_serve_banners_command_works_in_a_shell_as_printed() -> None:
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["FailedEntryCount"] == 0
         system.drain()
-        assert len(system.ses.outbox) == 2
+        assert len(system.ses.outbox) == 3
 
 
 def test_the_serve_banner_says_when_the_samples_name_another_stacks_bus() -> None:
@@ -220,7 +222,7 @@ def test_an_event_no_route_takes_is_listed_as_unrouted() -> None:
 
 def test_ses_feedback_reaches_its_log_group_without_an_address(system: LocalSystem) -> None:
     """A bounce as SES publishes it to the default bus (SES developer guide, event publishing examples)."""
-    [rule] = [r for r in system.blueprint.rules if r.bus == "default"]
+    [rule] = [r for r in system.blueprint.rules if r.bus == "default" and r.name.endswith("-ses-feedback")]
     pattern = json.loads(rule.pattern)
     configuration_set = pattern["detail"]["mail"]["tags"]["ses:configuration-set"][0]
     bounce = {
