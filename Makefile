@@ -29,10 +29,11 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(PY) -m local serve --stack $(or $(STACK),dev)
 
-## bench: cold start, package size and per-message CPU budgets, then the burst benchmark (see bench/README.md)
+## bench: cold start, package size and per-message CPU budgets, the burst benchmark, what delivery status costs (see bench/README.md)
 bench: $(STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/burst.py
+	$(PY) bench/status_cost.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache node_modules

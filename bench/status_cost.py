@@ -22,6 +22,7 @@ import contextlib
 import io
 import json
 import math
+import random
 import sys
 import time
 from collections import Counter
@@ -47,6 +48,7 @@ MEMORY_MB = 256
 
 def run(emails: int) -> dict[str, Any]:
     mailboxes = [box for box, share in MIX.items() for _ in range(share)]
+    random.Random(13).shuffle(mailboxes)  # the mix spread over any run length, the same every run
     addresses = [f"{mailboxes[i % len(mailboxes)]}+{i}@simulator.amazonses.com" for i in range(emails)]
     with LocalSystem.start("dev") as system, contextlib.redirect_stdout(io.StringIO()):
         calls: Counter[str] = Counter()

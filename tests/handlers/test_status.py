@@ -1,0 +1,183 @@
+"""The status handler alone, on moto: what it keeps, retries and dead-letters when the table or the bus fails.
+
+Faults are injected below the handler, on the botocore clients it is given (`before-call` hooks
+answering with AWS's error responses), never by patching the handler's own functions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from local import ses_events
+from ses_email_pipeline.handlers.clients import Clients
+from ses_email_pipeline.handlers.settings import Settings
+from ses_email_pipeline.handlers.status import STATUS_DETAIL_TYPE, STATUS_SOURCE, StatusProcessor
+from ses_email_pipeline.handlers.status_record import record_id
+from tests.conftest import HASH_KEY, REGION, Lanes, sqs_event, sqs_record
+
+BUS = "pipeline-bus"
+SENT_AT = dt.datetime(2026, 12, 3, 8, 0, tzinfo=dt.timezone.utc)
+
+
+@dataclass
+class Bus:
+    events: Any
+    sqs: Any
+    url: str
+
+    def received(self) -> list[dict[str, Any]]:
+        messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"])["detail"] for m in messages]
+
+
+@pytest.fixture
+def bus(aws: Lanes) -> Iterator[Bus]:
+    """The pipeline's bus, with a producer's subscription (a rule for status events to a queue)."""
+    events = boto3.client("events", region_name=REGION)
+    events.create_event_bus(Name=BUS)
+    url = aws.sqs.create_queue(QueueName="producer")["QueueUrl"]
+    arn = aws.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="statuses", EventBusName=BUS,
+                    EventPattern=json.dumps({"source": [STATUS_SOURCE], "detail-type": [STATUS_DETAIL_TYPE]}))
+    events.put_targets(Rule="statuses", EventBusName=BUS, Targets=[{"Id": "q", "Arn": arn}])
+    yield Bus(events, aws.sqs, url)
+
+
+def settings(aws: Lanes, **overrides: Any) -> Settings:
+    return Settings(**{"stack": "test", "lane": "status", "sender": "no-reply@example.com",
+                       "configuration_set": "email-test", "recipient_hash_key": HASH_KEY.encode(),
+                       "queue_url": aws.queue_url, "dead_letter_queue_url": aws.dlq_url,
+                       "idempotency_table": aws.table, "status_bus": BUS, "status_events": True,
+                       "status_records": True, **overrides})
+
+
+def processor(aws: Lanes, bus: Bus, **overrides: Any) -> StatusProcessor:
+    return StatusProcessor(settings(aws, **overrides),
+                           Clients(ses=None, dynamodb=aws.dynamodb, sqs=aws.sqs, events=bus.events))
+
+
+def eventbridge(detail: dict[str, Any], event_id: str = "eb-1") -> dict[str, Any]:
+    entry = ses_events.entry(detail)
+    return {"version": "0", "id": event_id, "source": entry["Source"], "detail-type": entry["DetailType"],
+            "account": "123456789012", "time": "2026-12-03T08:00:05Z", "region": REGION, "resources": [],
+            "detail": detail}
+
+
+def mail(*recipients: str) -> dict[str, Any]:
+    tags = {"lane": "normal", "template": "notification-v1", "stack": "test", "event_id": "ev-1",
+            "source": "shop_2Eorders", "key_hash": "ab" * 16, "correlation_id": "order_1042"}
+    return ses_events.mail_object("ses-1", "no-reply@example.com", list(recipients), tags, SENT_AT)
+
+
+def fail(client: Any, operation: str, code: str, *, times: int = 1) -> list[int]:
+    """Answer the next `times` calls of `operation` with AWS's error `code` (the call never reaches moto)."""
+    left = [times]
+
+    def answer(**_kwargs: Any) -> Any:
+        if left[0] <= 0:
+            return None
+        left[0] -= 1
+        body = json.dumps({"__type": code, "message": f"{code} injected"}).encode()
+        return AWSResponse("https://aws", 400, {"x-amzn-query-error": f"{code};Sender"}, _Raw(body)), {
+            "Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+    client.meta.events.register(f"before-call.*.{operation}", answer)
+    return left
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_kwargs: Any) -> Iterator[bytes]:
+        yield self._body
+
+
+def test_a_delivery_is_published_and_recorded(aws: Lanes, bus: Bus) -> None:
+    response = processor(aws, bus).handle(sqs_event(sqs_record(eventbridge(ses_events.delivery(mail("a@example.com"),
+                                                                                               ["a@example.com"])))))
+    assert response == {"batchItemFailures": []}
+    [detail] = bus.received()
+    assert (detail["status"], detail["source"], detail["correlationId"]) == ("delivered", "shop.orders", "order_1042")
+    item = aws.dynamodb.get_item(TableName=aws.table, Key={"id": {"S": record_id("test", "ses-1")}})["Item"]
+    assert [entry["M"]["status"]["S"] for entry in item["history"]["L"]] == ["delivered"]
+
+
+def test_a_bus_that_refuses_keeps_the_ses_event_for_a_retry_and_records_nothing(aws: Lanes, bus: Bus) -> None:
+    record = sqs_record(eventbridge(ses_events.bounce(mail("a@example.com"), ["a@example.com"])))
+    handler = processor(aws, bus)
+    fail(bus.events, "PutEvents", "ThrottlingException")
+    assert handler.handle(sqs_event(record)) == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    assert bus.received() == []
+    assert "Item" not in aws.dynamodb.get_item(TableName=aws.table, Key={"id": {"S": record_id("test", "ses-1")}})
+    # The retry publishes it, once.
+    assert handler.handle(sqs_event(record)) == {"batchItemFailures": []}
+    assert [d["status"] for d in bus.received()] == ["bounced"]
+
+
+def test_a_table_that_cannot_be_read_keeps_the_ses_event_and_publishes_nothing(aws: Lanes, bus: Bus) -> None:
+    record = sqs_record(eventbridge(ses_events.delivery(mail("a@example.com"), ["a@example.com"])))
+    fail(aws.dynamodb, "GetItem", "ProvisionedThroughputExceededException")
+    assert processor(aws, bus).handle(sqs_event(record)) == {
+        "batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    assert bus.received() == []
+
+
+def test_a_record_not_saved_after_the_publish_is_kept_and_told_again_with_the_same_status_id(
+        aws: Lanes, bus: Bus) -> None:
+    """At least once: the retry publishes again, and the producer drops the repeat by statusId."""
+    record = sqs_record(eventbridge(ses_events.complaint(mail("a@example.com"), ["a@example.com"])))
+    handler = processor(aws, bus)
+    fail(aws.dynamodb, "UpdateItem", "InternalServerError")
+    assert handler.handle(sqs_event(record))["batchItemFailures"] == [{"itemIdentifier": record["messageId"]}]
+    assert handler.handle(sqs_event(record)) == {"batchItemFailures": []}
+    first, second = bus.received()
+    assert first["statusId"] == second["statusId"] and first["status"] == "complained"
+    assert handler.handle(sqs_event(record)) == {"batchItemFailures": []}  # recorded now: a third copy is dropped
+    assert bus.received() == []
+
+
+def test_one_bad_ses_event_is_dead_lettered_and_the_batch_goes_on(aws: Lanes, bus: Bus) -> None:
+    good = sqs_record(eventbridge(ses_events.delivery(mail("a@example.com"), ["a@example.com"])))
+    bad_detail = ses_events.delivery(mail("a@example.com"), ["a@example.com"])
+    bad_detail["mail"]["tags"]["source"] = ["shop_ZZorders"]  # not the pipeline's escape
+    bad = sqs_record(eventbridge(bad_detail, "eb-2"))
+    assert processor(aws, bus).handle(sqs_event(bad, good)) == {"batchItemFailures": []}
+    [letter] = aws.dead_letters()
+    assert letter["attributes"]["FailureCode"] == "InvalidSesEvent"
+    assert letter["attributes"]["FailureField"] == "detail.mail.tags.source"
+    assert "shop_ZZorders" not in letter["attributes"]["FailureReason"]
+    assert [d["status"] for d in bus.received()] == ["delivered"]
+
+
+def test_a_dead_letter_that_cannot_be_written_stays_on_the_queue(aws: Lanes, bus: Bus) -> None:
+    bad = sqs_record("not json")
+    fail(aws.sqs, "SendMessage", "AWS.SimpleQueueService.NonExistentQueue")
+    assert processor(aws, bus).handle(sqs_event(bad)) == {"batchItemFailures": [{"itemIdentifier": bad["messageId"]}]}
+
+
+def test_events_only_publishes_every_copy_as_ses_sent_it(aws: Lanes, bus: Bus) -> None:
+    """Without records nothing is read or written: repeats are told, with one statusId."""
+    record = sqs_record(eventbridge(ses_events.delivery(mail("a@example.com"), ["a@example.com"])))
+    handler = processor(aws, bus, status_records=False)
+    fail(aws.dynamodb, "GetItem", "AccessDeniedException", times=5)
+    fail(aws.dynamodb, "UpdateItem", "AccessDeniedException", times=5)
+    assert handler.handle(sqs_event(record, dict(record, messageId="copy"))) == {"batchItemFailures": []}
+    first, second = bus.received()
+    assert first["statusId"] == second["statusId"]
+
+
+def test_records_only_publishes_nothing(aws: Lanes, bus: Bus) -> None:
+    record = sqs_record(eventbridge(ses_events.delivery(mail("a@example.com"), ["a@example.com"])))
+    fail(bus.events, "PutEvents", "AccessDeniedException", times=5)
+    assert processor(aws, bus, status_events=False).handle(sqs_event(record)) == {"batchItemFailures": []}
+    item = aws.dynamodb.get_item(TableName=aws.table, Key={"id": {"S": record_id("test", "ses-1")}})["Item"]
+    assert item["r_" + next(k[2:] for k in item if k.startswith("r_"))]["M"]["status"]["S"] == "delivered"
