@@ -123,11 +123,17 @@ class StatusProcessor:
             item = self._read(record, kept)
             if item is None:
                 continue
-            self._sort(item)
-            if not item.failed:
-                self._publish(item)
-            if not item.failed:
-                self._record(item)
+            try:
+                self._sort(item)
+                if not item.failed:
+                    self._publish(item)
+                if not item.failed:
+                    self._record(item)
+            except Exception as exc:  # noqa: BLE001 - one record must never fail its batch
+                # Kept, not dead-lettered: the event was readable, so a retry may well go through;
+                # after the queue's receives it reaches the DLQ. Only the type is logged.
+                self._log.error(log.RECORD_FAILED, error_code="InternalError", error_type=type(exc).__name__)
+                item.failed = True
             if item.failed:
                 kept.add(record["messageId"])
         structlog.contextvars.clear_contextvars()

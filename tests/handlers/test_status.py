@@ -181,3 +181,20 @@ def test_records_only_publishes_nothing(aws: Lanes, bus: Bus) -> None:
     assert processor(aws, bus, status_events=False).handle(sqs_event(record)) == {"batchItemFailures": []}
     item = aws.dynamodb.get_item(TableName=aws.table, Key={"id": {"S": record_id("test", "ses-1")}})["Item"]
     assert item["r_" + next(k[2:] for k in item if k.startswith("r_"))]["M"]["status"]["S"] == "delivered"
+
+
+def test_anything_unforeseen_keeps_that_ses_event_only(aws: Lanes, bus: Bus) -> None:
+    first = sqs_record(eventbridge(ses_events.delivery(mail("a@example.com"), ["a@example.com"])))
+    second_mail = ses_events.mail_object("ses-2", "no-reply@example.com", ["b@example.com"], {}, SENT_AT)
+    second = sqs_record(eventbridge(ses_events.delivery(second_mail, ["b@example.com"]), "eb-2"))
+    calls = []
+
+    def explode_once(**_kwargs: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug below the handler")
+
+    aws.dynamodb.meta.events.register("before-call.dynamodb.GetItem", explode_once)
+    assert processor(aws, bus).handle(sqs_event(first, second)) == {
+        "batchItemFailures": [{"itemIdentifier": first["messageId"]}]}
+    assert [d["sesMessageId"] for d in bus.received()] == ["ses-2"]
