@@ -80,7 +80,8 @@ status = DeliveryStatus(prefix, DeliveryStatusArgs(
     publish_events=settings.status_events,
     keep_records=settings.status_records,
     include_addresses=settings.status_addresses,
-    record_days=settings.archive_retention_days,
+    # As long as the archive can replay the events that sent them (0 keeps them for ever: a year).
+    record_days=min(settings.archive_retention_days or 365, 365),
     tags=tags,
 )) if settings.delivery_status else None
 
@@ -115,10 +116,20 @@ monitoring = Monitoring(prefix, MonitoringArgs(
 
 pulumi.export("busName", router.bus_name)
 pulumi.export("busArn", router.bus_arn)
-pulumi.export("laneQueueUrls", sender.lane_queue_urls)
-pulumi.export("laneDeadLetterQueueUrls", sender.lane_dead_letter_queue_urls)
+
+
+def with_status(lanes: pulumi.Output[dict[str, str]], status_value: pulumi.Output[str] | None) -> pulumi.Output:
+    """The lanes' map, plus the status queue's as lane `status` (the operator tool reads its DLQ too)."""
+    if status_value is None:
+        return lanes
+    return pulumi.Output.all(lanes, status_value).apply(lambda both: {**both[0], "status": both[1]})
+
+
+pulumi.export("laneQueueUrls", with_status(sender.lane_queue_urls, status.queue_url if status else None))
+pulumi.export("laneDeadLetterQueueUrls", with_status(sender.lane_dead_letter_queue_urls,
+                                                     status.dead_letter_queue_url if status else None))
 pulumi.export("unroutedQueueUrl", router.unrouted_queue_url)
-pulumi.export("functionNames", sender.function_names)
+pulumi.export("functionNames", with_status(sender.function_names, status.function_name if status else None))
 pulumi.export("dashboardName", monitoring.dashboard_name)
 pulumi.export("configurationSetName", sender.configuration_set_name)
 pulumi.export("idempotencyTableName", sender.idempotency_table_name)

@@ -108,10 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--poll-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
 
     hashing = _command(commands, "hash", "the hash under which the logs name a recipient", _run_hash,
-                       description="Print each address's recipient hash, one a line, as the handlers log it. "
+                       description="Print each address's recipient hash, one a line, as the handlers log it "
+                                   "(with --idempotency-key: each key's keyHash, as status events carry it). "
                                    "The key: --hash-key, else the stack outputs' recipientHashKey, else "
                                    "$EMAIL_RECIPIENT_HASH_KEY.")
     hashing.add_argument("addresses", nargs="+", metavar="ADDRESS")
+    hashing.add_argument("--idempotency-key", action="store_true",
+                         help="the values are idempotency keys (case-sensitive), not addresses")
     hashing.add_argument("--hash-key", help="the stack's key (prefer the environment variable: a flag stays "
                                             "in shell history)")
 
@@ -255,12 +258,14 @@ def _run_replay(context: Context) -> int:
 
 
 def _run_hash(context: Context) -> int:
+    from ses_email_pipeline.handlers import correlation
     from ses_email_pipeline.handlers.log import recipient_hash
     from ses_email_pipeline.handlers.settings import Env
 
     key = _hash_key(context, Env.RECIPIENT_HASH_KEY)
-    for address in context.args.addresses:
-        print(recipient_hash(address, key.encode()))
+    hashed = correlation.key_hash if context.args.idempotency_key else recipient_hash
+    for value in context.args.addresses:
+        print(hashed(value, key.encode()))
     return 0
 
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..handlers.idempotency import record_key
-from ..handlers.status_record import record_id as status_record_id
+from ..handlers.status_names import STATUS_LANE, record_id as status_record_id
 from . import dead_letters
 from .aws import Aws
 from .stack import Stack
@@ -35,7 +35,8 @@ def collect(stack: Stack, aws: Aws, value: str, lane: str | None, *, max_receive
     """The trace document (`--json` prints it as is)."""
     prefix, table = stack.require_prefix(), stack.require_table()
     lanes = stack.lane_names(lane)
-    records = [_record(aws, table, prefix, name, value) for name in lanes]
+    # The status queue is listed with the lanes (its DLQ is searched below) but claims nothing.
+    records = [_record(aws, table, prefix, name, value) for name in lanes if name != STATUS_LANE]
     letters = []
     for name in lanes:
         if not stack.lanes[name].dead_letter_url:
@@ -143,6 +144,8 @@ def text(value: str, document: Mapping[str, Any]) -> str:
     lines = [f"trace {value} (stack {document['stack']})"]
     recorded = {record["lane"]: record for record in document["records"]}
     for lane in document["lanes"]:
+        if lane == STATUS_LANE:
+            continue
         record = recorded.get(lane)
         if record is None:
             lines.append(f"  {lane}: no idempotency record")

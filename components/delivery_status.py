@@ -20,6 +20,7 @@ from .email_sender import VISIBILITY_TIMEOUT_FACTOR
 from .functions import HandlerRuntime, allow, handler_function
 from .handlers.ses_events import KINDS, SES_SOURCE
 from .handlers.settings import Env
+from .handlers.status_names import STATUS_DETAIL_TYPE, STATUS_LANE, STATUS_SOURCE, record_id
 from .queues import deny_insecure_transport, failure_queue, policy_document
 
 TYPE_TOKEN = "email-pipeline:index:DeliveryStatus"
@@ -99,6 +100,8 @@ class DeliveryStatus(pulumi.ComponentResource):
     function_name: pulumi.Output[str]
     log_group_name: pulumi.Output[str]
     queue_name: pulumi.Output[str]
+    queue_url: pulumi.Output[str]
+    dead_letter_queue_url: pulumi.Output[str]
     dead_letter_queue_name: pulumi.Output[str]
     rule_dead_letter_queue_name: pulumi.Output[str]
     rule_name: pulumi.Output[str]
@@ -150,11 +153,20 @@ class DeliveryStatus(pulumi.ComponentResource):
             allow(["sqs:SendMessage"], [dlq.arn]),
         ]
         if args.publish_events:
-            statements.append(allow(["events:PutEvents"], [args.bus_arn]))
+            # Only status events: a role that could put any source on the bus could put a
+            # "Email Notification Request" there and send mail (EventBridge User Guide, "Using IAM
+            # policy conditions": events:source and events:detail-type apply to PutEvents).
+            statements.append({**allow(["events:PutEvents"], [args.bus_arn]), "Condition": {"StringEquals": {
+                "events:source": [STATUS_SOURCE], "events:detail-type": [STATUS_DETAIL_TYPE]}}})
         if args.keep_records:
-            statements.append(allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [runtime.table_arn]))
+            # Only the status records: the table also holds the send claims, which this role must
+            # never touch (DynamoDB Developer Guide, "Using IAM policy conditions for fine-grained
+            # access control": dynamodb:LeadingKeys is the item's partition key).
+            statements.append({**allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [runtime.table_arn]),
+                               "Condition": {"ForAllValues:StringLike": {
+                                   "dynamodb:LeadingKeys": [record_id(name, "*")]}}})
         environment: dict[str, pulumi.Input[str]] = {
-            Env.LANE: "status",
+            Env.LANE: STATUS_LANE,
             Env.QUEUE_URL: queue.url,
             Env.DEAD_LETTER_QUEUE_URL: dlq.url,
             Env.STATUS_BUS: args.bus_name,
@@ -179,12 +191,15 @@ class DeliveryStatus(pulumi.ComponentResource):
         self.function_name = built.function.name
         self.log_group_name = built.log_group.name
         self.queue_name = queue.name
+        self.queue_url = queue.url
+        self.dead_letter_queue_url = dlq.url
         self.dead_letter_queue_name = dlq.name
         self.rule_dead_letter_queue_name = rule_dlq.name
         self.rule_name = rule.name
         self.register_outputs({
             "function_name": self.function_name, "log_group_name": self.log_group_name,
             "queue_name": self.queue_name, "dead_letter_queue_name": self.dead_letter_queue_name,
+            "queue_url": self.queue_url, "dead_letter_queue_url": self.dead_letter_queue_url,
             "rule_dead_letter_queue_name": self.rule_dead_letter_queue_name, "rule_name": self.rule_name,
         })
 

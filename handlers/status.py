@@ -37,13 +37,17 @@ from .idempotency import create_dynamodb_client
 from .ses_events import InvalidSesEvent, SesEvent, parse
 from .settings import Settings
 from .sqs_records import PartialBatchResponse, SQSRecord
+from .status_names import STATUS_DETAIL_TYPE, STATUS_LANE, STATUS_SOURCE
 from .status_record import Outcome, StatusRecords, outcomes
 
-#: The status events' `source` and `detail-type` on the pipeline's bus: what a producer's rule matches.
-STATUS_SOURCE = "email-pipeline.delivery-status"
-STATUS_DETAIL_TYPE = "Email Status Changed"
 #: PutEvents takes at most 10 entries per call (botocore's events model, PutEventsRequestEntryList).
 _PUT_EVENTS_MAX = 10
+#: Writes of one SES event's outcomes while other instances keep raising its recipients.
+_SAVE_ATTEMPTS = 3
+
+
+class ContendedRecord(ClientError):
+    """The status record kept changing under the write: the SES event is kept for a retry."""
 
 
 def build(clients: Clients) -> Handler:
@@ -74,7 +78,8 @@ def status_detail(outcome: Outcome, *, with_address: bool, after_delivery: bool 
         "rank": event.rank,
         "final": event.final and not after_delivery,
         "afterDelivery": after_delivery,
-        "statusId": hashlib.sha256(outcome.seen_key.encode()).hexdigest()[:32],
+        # The message's id too: one recipient can have the same status at the same instant on two messages.
+        "statusId": hashlib.sha256(f"{event.ses_message_id}/{outcome.seen_key}".encode()).hexdigest()[:32],
         "recipient": recipient,
         "details": dict(event.details),
         "source": sent.source,
@@ -143,7 +148,7 @@ class StatusProcessor:
     def _bind(record: SQSRecord) -> None:
         """Every line about a record names it (the phases of a batch interleave records)."""
         structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(lane="status", sqs_message_id=record["messageId"])
+        structlog.contextvars.bind_contextvars(lane=STATUS_LANE, sqs_message_id=record["messageId"])
 
     def _read(self, record: SQSRecord, kept: set[str]) -> _Item | None:
         self._bind(record)
@@ -199,15 +204,10 @@ class StatusProcessor:
         self._bind(item.record)
         if self._settings.status_records:
             try:
-                superseded = not self._records.save(item.fresh, item.after_delivery)
+                self._save(item)
             except (ClientError, BotoCoreError) as exc:
                 self._log.warning(log.STATUS_RECORD_NOT_SAVED, error_code=_code(exc), **self._fields(item.event))
                 item.failed = True
-                return
-            if superseded:
-                for outcome in item.fresh:
-                    self._log.info(log.EMAIL_STATUS_SKIPPED, reason="superseded_meanwhile",
-                                   **self._fields(item.event, outcome))
                 return
         for outcome in item.fresh:
             self._log.info(log.EMAIL_STATUS, published=self._settings.status_events,
@@ -217,6 +217,25 @@ class StatusProcessor:
             self._log.info(log.EMAIL_STATUS, published=self._settings.status_events,
                            recorded=self._settings.status_records, final=False, after_delivery=True,
                            **self._fields(item.event, outcome))
+
+    def _save(self, item: _Item) -> None:
+        """Write the item's outcomes; when another instance raised a recipient meanwhile, sort again and retry.
+
+        The write is all or nothing, so one recipient raised meanwhile refuses the others' outcomes
+        too: each retry drops only what is now repeated or lower, and writes the rest. An outcome
+        dropped that way was already published (`superseded_meanwhile`). Still refused after
+        `_SAVE_ATTEMPTS`: raised as a failed write, so the SES event is kept and retried.
+        """
+        for _attempt in range(_SAVE_ATTEMPTS):
+            if self._records.save(item.fresh, item.after_delivery):
+                return
+            again = self._records.sort([*item.fresh, *item.after_delivery])
+            for outcome in again.stale:
+                self._log.info(log.EMAIL_STATUS_SKIPPED, reason="superseded_meanwhile",
+                               **self._fields(item.event, outcome))
+            item.fresh, item.after_delivery = again.fresh, again.after_delivery
+        raise ContendedRecord(
+            {"Error": {"Code": "StatusRecordContended", "Message": "status record kept changing"}}, "UpdateItem")
 
     def _entry(self, outcome: Outcome, *, after_delivery: bool = False) -> dict[str, Any]:
         detail = status_detail(outcome, with_address=self._settings.status_addresses, after_delivery=after_delivery)
@@ -237,7 +256,7 @@ class StatusProcessor:
     def _dead_letter(self, record: SQSRecord, error: EmailError, kept: set[str]) -> None:
         """Copy the SES event to the status DLQ with the reason; if that fails, keep it on the queue."""
         attributes = {"FailureCode": error.code, "FailureReason": str(error)[:1024], "FailureField": error.detail,
-                      "Lane": "status", "SourceMessageId": record["messageId"],
+                      "Lane": STATUS_LANE, "SourceMessageId": record["messageId"],
                       "FailedAt": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
         try:
             self._clients.sqs.send_message(

@@ -28,15 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .log import recipient_hash
-from .ses_events import SesEvent, Status
+from .ses_events import FINAL_RANK, SesEvent, Status
+from .status_names import record_id
 
 #: DynamoDB's answer when a condition refused the write (botocore's dynamodb model).
 CONDITION_FAILED = "ConditionalCheckFailedException"
-
-
-def record_id(stack: str, ses_message_id: str) -> str:
-    """The status record's key for a message (`trace` reads it the same way)."""
-    return f"{stack}#status#{ses_message_id}"
 
 
 def recipient_attribute(recipient_hash_value: str) -> str:
@@ -123,7 +119,7 @@ class StatusRecords:
                 repeated.append(outcome)
             elif outcome.event.transient_bounce and recorded.get("status", {}).get("S") == Status.DELIVERED.value:
                 after_delivery.append(outcome)
-            elif int(recorded.get("rank", {}).get("N", "0")) > outcome.event.rank:
+            elif _lowers(int(recorded.get("rank", {}).get("N", "0")), outcome.event.rank):
                 stale.append(outcome)
             else:
                 fresh.append(outcome)
@@ -144,6 +140,7 @@ class StatusRecords:
         names: dict[str, str] = {"#rank": "rank", "#seen": "seen", "#history": "history", "#exp": "expiration"}
         values: dict[str, Any] = {
             ":rank": {"N": str(event.rank)},
+            ":final": {"N": str(FINAL_RANK)},
             ":seen": {"SS": [o.seen_key for o in [*fresh, *history_only]]},
             ":history": {"L": [{"M": _history_entry(o)} for o in [*fresh, *history_only]]},
             ":none": {"L": []},
@@ -155,13 +152,15 @@ class StatusRecords:
             names[f"#r{index}"] = recipient_attribute(outcome.hash)
             values[f":r{index}"] = {"M": _latest(outcome)}
             assignments.append(f"#r{index} = :r{index}")
-            conditions.append(f"(attribute_not_exists(#r{index}) OR #r{index}.#rank <= :rank)")
+            # The mirror of `_lowers`: refused if another instance raised the recipient meanwhile.
+            conditions.append(f"(attribute_not_exists(#r{index}) OR (#r{index}.#rank <= :rank AND "
+                              f"#r{index}.#rank < :final))")
         for index, (name, value) in enumerate(_send_fields(event).items()):
             names[f"#m{index}"] = name
             values[f":m{index}"] = {"S": value}
             assignments.append(f"#m{index} = :m{index}")
         if not conditions:
-            del values[":rank"]
+            del values[":rank"], values[":final"]
             names.pop("#rank")
         try:
             self._dynamodb.update_item(
@@ -175,6 +174,15 @@ class StatusRecords:
                 return False
             raise
         return True
+
+
+def _lowers(recorded_rank: int, rank: int) -> bool:
+    """Whether an outcome of `rank` would lower (or replace a final) status of `recorded_rank`.
+
+    A final status stays: the first hard bounce, complaint, rejection or rendering failure recorded
+    is the recipient's last word, so producers never see two different final statuses.
+    """
+    return recorded_rank > rank or recorded_rank == FINAL_RANK
 
 
 def _latest(outcome: Outcome) -> dict[str, Any]:

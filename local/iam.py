@@ -16,9 +16,13 @@ identity-based policy (IAM User Guide, "Policy evaluation logic"):
 A denied call fails as AWS fails it (`Authorizer.install` answers it in a botocore `before-call`
 hook, as botocore's Stubber does, so the handlers' own code paths run unchanged) and is recorded.
 
-Not modeled: `Condition` blocks (a statement with one is ignored, so neither grants nor denies),
-managed policies attached to the role, permission boundaries, SCPs, session policies and the
-resource-based policies of the queues and the SES identities.
+Conditions are evaluated for the operators the program writes (`StringEquals`, `StringLike`, and
+their `ForAllValues:` forms) on the request's context keys `REQUESTS` supplies (`events:source`,
+`events:detail-type`, `dynamodb:LeadingKeys`): a plain operator on a key the request lacks is
+false, a `ForAllValues:` one true, as AWS evaluates them (IAM User Guide, "Condition operators";
+"Multivalued context keys"). A statement with any other operator is ignored (neither grants nor
+denies). Not modeled: managed policies attached to the role, permission boundaries, SCPs, session
+policies and the resource-based policies of the queues and the SES identities.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
-from ses_email_pipeline.handlers.simulator import is_simulator_address
+from ses_email_pipeline.handlers.simulator import SIMULATOR_DOMAIN, is_simulator_address
 
 #: Where `install` keeps a call's parameters between botocore's two events.
 _PARAMS_KEY = "local_iam_params"
@@ -115,18 +119,28 @@ class Statement:
     not_actions: tuple[str, ...] = ()
     resources: tuple[str, ...] = ()
     not_resources: tuple[str, ...] = ()
-    conditional: bool = False
+    #: (operator, context key, values) of each condition; all must hold
+    conditions: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+    conditional: bool = False  # has a condition this module cannot evaluate: the statement is ignored
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Statement:
+        conditions = tuple((operator, key.lower(), _strings(values))
+                           for operator, keys in (raw.get("Condition") or {}).items()
+                           for key, values in keys.items())
         return cls(effect=str(raw.get("Effect", "")), actions=_strings(raw.get("Action")),
                    not_actions=_strings(raw.get("NotAction")), resources=_strings(raw.get("Resource")),
-                   not_resources=_strings(raw.get("NotResource")), conditional=bool(raw.get("Condition")))
+                   not_resources=_strings(raw.get("NotResource")), conditions=conditions,
+                   conditional=any(operator not in _CONDITION_OPERATORS for operator, _key, _values in conditions))
 
-    def covers(self, action: str, resource: str) -> bool:
-        """Whether the statement speaks about `action` on `resource` (whatever its effect)."""
+    def covers(self, action: str, resource: str, context: Mapping[str, tuple[str, ...]] | None = None) -> bool:
+        """Whether the statement speaks about `action` on `resource` in a request of `context`."""
         if self.conditional:
-            return False  # conditions are not evaluated: see the module docstring
+            return False  # a condition this module cannot evaluate: see the module docstring
+        context = context or {}
+        if not all(_CONDITION_OPERATORS[operator](context.get(key), values)
+                   for operator, key, values in self.conditions):
+            return False
         if self.not_actions:
             acts = not any(action_matches(p, action) for p in self.not_actions)
         else:
@@ -134,6 +148,26 @@ class Statement:
         if self.not_resources:
             return acts and not any(resource_matches(p, resource) for p in self.not_resources)
         return acts and any(resource_matches(p, resource) for p in self.resources)
+
+
+def _string_match(wanted: tuple[str, ...], value: str, *, like: bool) -> bool:
+    return any(_glob(pattern, ignore_case=False).match(value) if like else pattern == value for pattern in wanted)
+
+
+def _single(like: bool) -> Callable[[tuple[str, ...] | None, tuple[str, ...]], bool]:
+    """`StringEquals`/`StringLike`: the request's value matches one of the condition's (false without one)."""
+    return lambda actual, wanted: bool(actual) and all(_string_match(wanted, value, like=like) for value in actual)
+
+
+def _for_all(like: bool) -> Callable[[tuple[str, ...] | None, tuple[str, ...]], bool]:
+    """`ForAllValues:...`: every value of the request matches one of the condition's (true without any)."""
+    return lambda actual, wanted: all(_string_match(wanted, value, like=like) for value in actual or ())
+
+
+_CONDITION_OPERATORS: Mapping[str, Callable[[tuple[str, ...] | None, tuple[str, ...]], bool]] = {
+    "StringEquals": _single(False), "StringLike": _single(True),
+    "ForAllValues:StringEquals": _for_all(False), "ForAllValues:StringLike": _for_all(True),
+}
 
 
 @dataclass(frozen=True)
@@ -150,9 +184,9 @@ class Policy:
             statements += [Statement.from_json(s) for s in ([raw] if isinstance(raw, Mapping) else raw)]
         return cls(tuple(statements))
 
-    def decide(self, action: str, resource: str) -> Decision:
+    def decide(self, action: str, resource: str, context: Mapping[str, tuple[str, ...]] | None = None) -> Decision:
         """AWS's evaluation of one action on one resource: explicit deny, then any allow."""
-        applying = [s for s in self.statements if s.covers(action, resource)]
+        applying = [s for s in self.statements if s.covers(action, resource, context)]
         if any(s.effect == "Deny" for s in applying):
             return Decision.EXPLICIT_DENY
         if any(s.effect == "Allow" for s in applying):
@@ -170,6 +204,8 @@ class Access:
     action: str
     resource: str
     alternatives: tuple[str, ...] = ()
+    #: the request's condition context keys (lower case) and their values
+    context: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -212,14 +248,15 @@ class Scope:
     def recipient_access(self, action: str, recipient: str) -> tuple[Access, ...]:
         """In the sandbox, a recipient's identity: the address's, or its domain's, will do.
 
-        SES's mailbox simulator addresses need none. SES lets a sandbox account send to them
-        unverified (SES Developer Guide, "Using the mailbox simulator manually"), so there is no
-        identity of the account to name; whether IAM still checks an `identity/<simulator address>`
-        ARN is documented nowhere we found (nor reported in issues), so none is required here.
+        SES lets a sandbox account send to its mailbox simulator unverified (SES Developer Guide,
+        "Using the mailbox simulator manually"); whether IAM still checks the recipient's identity
+        ARN for it is documented nowhere we found. The stack's role names the simulator's domain
+        with the other recipient identities (`EmailSender._recipient_identity_arns`), and this
+        checks it as it checks the others', so a role without it fails here rather than maybe on AWS.
         """
-        if is_simulator_address(recipient):
-            return ()
         address = parseaddr(recipient)[1] or recipient
+        if is_simulator_address(recipient):
+            return (Access(action, self.arn(ArnKind.IDENTITY, address), (self.arn(ArnKind.IDENTITY, SIMULATOR_DOMAIN),)),)
         domain = address.rpartition("@")[2].lower()
         return (Access(action, self.arn(ArnKind.IDENTITY, address), (self.arn(ArnKind.IDENTITY, domain),)),)
 
@@ -233,7 +270,13 @@ def _on_queue(action: str) -> AccessRule:
 
 
 def _on_table(action: str) -> AccessRule:
-    return lambda params, scope: (Access(action, scope.arn(ArnKind.TABLE, params["TableName"])),)
+    """An item call on a table; its partition key is the `dynamodb:LeadingKeys` context key (the
+    tables here are keyed by `id`, a string)."""
+    def rule(params: Mapping[str, Any], scope: Scope) -> tuple[Access, ...]:
+        key = (params.get("Key") or params.get("Item") or {}).get("id", {}).get("S")
+        context = (("dynamodb:leadingkeys", (key,)),) if key is not None else ()
+        return (Access(action, scope.arn(ArnKind.TABLE, params["TableName"]), context=context),)
+    return rule
 
 
 def _on_everything(action: str) -> AccessRule:
@@ -270,9 +313,14 @@ def _events_put_events(params: Mapping[str, Any], scope: Scope) -> tuple[Access,
     """PutEvents: events:PutEvents on each entry's bus (its name or ARN; none is the default bus).
 
     Service Authorization Reference, list_amazoneventbridge: PutEvents' resource type is `event-bus`.
+    The entry's `Source` and `DetailType` are the `events:source` and `events:detail-type` context
+    keys (EventBridge User Guide, "Using IAM policy conditions in Amazon EventBridge").
     """
-    buses = dict.fromkeys(str(entry.get("EventBusName") or "default") for entry in params.get("Entries", []))
-    return tuple(Access("events:PutEvents", scope.arn(ArnKind.EVENT_BUS, bus)) for bus in buses)
+    entries = dict.fromkeys((str(entry.get("EventBusName") or "default"), str(entry.get("Source", "")),
+                             str(entry.get("DetailType", ""))) for entry in params.get("Entries", []))
+    return tuple(Access("events:PutEvents", scope.arn(ArnKind.EVENT_BUS, bus),
+                        context=(("events:source", (source,)), ("events:detail-type", (detail_type,))))
+                 for bus, source, detail_type in entries)
 
 
 #: The permissions each call needs, by (botocore service name, operation). From the "Actions"
@@ -420,7 +468,8 @@ class Authorizer:
     def check(self, call: str, accesses: Sequence[Access]) -> Denial | None:
         """The first access the policy refuses (recorded), or None when all are allowed."""
         for access in accesses:
-            decisions = [self.caller.policy.decide(access.action, r) for r in (access.resource, *access.alternatives)]
+            decisions = [self.caller.policy.decide(access.action, r, dict(access.context))
+                         for r in (access.resource, *access.alternatives)]
             if Decision.ALLOWED in decisions:
                 continue
             denial = Denial(self.caller.function, call, access.action, access.resource, self.caller.principal,

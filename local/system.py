@@ -41,8 +41,7 @@ from moto.server import ThreadedMotoServer
 from ses_email_pipeline.handlers.clients import Clients
 from ses_email_pipeline.handlers.log import recipient_hash
 from ses_email_pipeline.handlers.log_events import EMAIL_DUPLICATE_SKIPPED, EMAIL_SENT
-from ses_email_pipeline.handlers.status import STATUS_DETAIL_TYPE, STATUS_SOURCE
-from ses_email_pipeline.handlers.status_record import record_id
+from ses_email_pipeline.handlers.status_names import STATUS_DETAIL_TYPE, STATUS_SOURCE, record_id
 
 from local import iam
 from local.blueprint import AsyncInvokeSpec, Blueprint, FunctionSpec, QueueSpec, RuleSpec, provision

@@ -19,8 +19,8 @@ from botocore.awsrequest import AWSResponse
 from local import ses_events
 from ses_email_pipeline.handlers.clients import Clients
 from ses_email_pipeline.handlers.settings import Settings
-from ses_email_pipeline.handlers.status import STATUS_DETAIL_TYPE, STATUS_SOURCE, StatusProcessor
-from ses_email_pipeline.handlers.status_record import record_id
+from ses_email_pipeline.handlers.status import StatusProcessor
+from ses_email_pipeline.handlers.status_names import STATUS_DETAIL_TYPE, STATUS_SOURCE, record_id
 from tests.conftest import HASH_KEY, REGION, Lanes, sqs_event, sqs_record
 
 BUS = "pipeline-bus"
@@ -198,3 +198,37 @@ def test_anything_unforeseen_keeps_that_ses_event_only(aws: Lanes, bus: Bus) -> 
     assert processor(aws, bus).handle(sqs_event(first, second)) == {
         "batchItemFailures": [{"itemIdentifier": first["messageId"]}]}
     assert [d["sesMessageId"] for d in bus.received()] == ["ses-2"]
+
+
+def test_a_recipient_raised_by_another_instance_meanwhile_costs_the_others_nothing(aws: Lanes, bus: Bus) -> None:
+    """The delivery of a@ and b@ is being written when another instance records a@'s hard bounce."""
+    two = mail("a@example.com", "b@example.com")
+    delivery = sqs_record(eventbridge(ses_events.delivery(two, ["a@example.com", "b@example.com"])))
+    bounce = sqs_record(eventbridge(ses_events.bounce(two, ["a@example.com"], at=SENT_AT + dt.timedelta(seconds=1)),
+                                    "eb-2"))
+    other_instance = StatusProcessor(settings(aws), Clients(
+        ses=None, dynamodb=boto3.client("dynamodb", region_name=REGION), sqs=aws.sqs,
+        events=boto3.client("events", region_name=REGION)))
+    raced = []
+
+    def bounce_lands_first(**_kwargs: Any) -> None:
+        if not raced:
+            raced.append(True)
+            assert other_instance.handle(sqs_event(bounce)) == {"batchItemFailures": []}
+
+    aws.dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", bounce_lands_first)
+    assert processor(aws, bus).handle(sqs_event(delivery)) == {"batchItemFailures": []}
+    item = aws.dynamodb.get_item(TableName=aws.table, Key={"id": {"S": record_id("test", "ses-1")}})["Item"]
+    latest = sorted(value["M"]["status"]["S"] for name, value in item.items() if name.startswith("r_"))
+    assert latest == ["bounced", "delivered"]  # a@ stays bounced, b@'s delivery is not lost
+    assert sorted(entry["M"]["status"]["S"] for entry in item["history"]["L"]) == ["bounced", "delivered"]
+
+
+def test_a_final_status_is_never_replaced(aws: Lanes, bus: Bus) -> None:
+    """A complaint, then a late hard bounce: one final status per recipient, the first."""
+    handler = processor(aws, bus)
+    one = mail("a@example.com")
+    for detail in (ses_events.complaint(one, ["a@example.com"], at=SENT_AT + dt.timedelta(hours=1)),
+                   ses_events.bounce(one, ["a@example.com"], at=SENT_AT + dt.timedelta(hours=2))):
+        assert handler.handle(sqs_event(sqs_record(eventbridge(detail)))) == {"batchItemFailures": []}
+    assert [(d["status"], d["final"]) for d in bus.received()] == [("complained", True)]

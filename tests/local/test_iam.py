@@ -352,7 +352,8 @@ def without(function: str, index: int) -> Any:
 def test_every_statement_of_every_role_policy_is_needed(function: str, index: int, statement: dict[str, Any],
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     """Without any one statement, the scenario fails, naming the call and the permission it lacked."""
-    removed = Statement.from_json(statement)
+    # What the statement is about (its conditions narrow which requests it allows, not which calls it names).
+    removed = Statement.from_json({key: value for key, value in statement.items() if key != "Condition"})
     try:
         with dev_system(policy_edits=without(function, index)) as system:
             summary = play(system)
@@ -396,3 +397,46 @@ def test_the_cli_reports_a_refused_mapping_in_one_line() -> None:
                               f"email-pipeline-dev-normal-queue for {lane.name}: InvalidParameterValueException: "
                               "The provided execution role does not have permissions to call ReceiveMessage on SQS")
     assert "\n" not in message and "components/email_sender.py" in message
+
+
+# --- conditions ----------------------------------------------------------------------------------------
+
+
+def test_the_status_role_may_put_only_status_events_on_the_bus() -> None:
+    """A role that could put any source on the bus could put an Email Notification Request there."""
+    with dev_system() as system:
+        status = system.status_function()
+        assert status is not None
+        events = system._clients_of(status)["events"]
+        bus = system.blueprint.buses[0]
+        with pytest.raises(ClientError) as raised:
+            events.put_events(Entries=[{"Source": "custom.application", "DetailType": "Email Notification Request",
+                                        "Detail": "{}", "EventBusName": bus}])
+        assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
+        [denial] = system.denials
+        assert (denial.action, denial.resource.rsplit("/", 1)[-1]) == ("events:PutEvents", bus)
+
+
+def test_the_status_role_may_not_touch_the_send_claims() -> None:
+    with dev_system() as system:
+        status = system.status_function()
+        assert status is not None
+        dynamodb = system._clients_of(status)["dynamodb"]
+        table = status.environment["EMAIL_IDEMPOTENCY_TABLE"]
+        dynamodb.get_item(TableName=table, Key={"id": {"S": "email-pipeline-dev#status#ses-1"}})  # its own
+        with pytest.raises(ClientError) as raised:
+            dynamodb.get_item(TableName=table, Key={"id": {"S": "email-pipeline-dev.normal#claim"}})
+        assert raised.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+@pytest.mark.parametrize(("operator", "actual", "allowed"), [
+    ("StringEquals", ("a",), True), ("StringEquals", ("b",), False), ("StringEquals", None, False),
+    ("ForAllValues:StringLike", ("x#1", "x#2"), True), ("ForAllValues:StringLike", ("x#1", "y"), False),
+    ("ForAllValues:StringLike", None, True),  # AWS: true when the request has no value for the key
+])
+def test_conditions_evaluate_as_aws_does(operator: str, actual: tuple[str, ...] | None, allowed: bool) -> None:
+    wanted = ["a"] if operator == "StringEquals" else ["x#*"]
+    policy = Policy.from_documents([{"Statement": [{"Effect": "Allow", "Action": "s:Do", "Resource": "*",
+                                                    "Condition": {operator: {"s:Key": wanted}}}]}])
+    context = {} if actual is None else {"s:key": actual}
+    assert (policy.decide("s:Do", "r", context) is Decision.ALLOWED) is allowed

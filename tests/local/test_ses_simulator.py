@@ -286,7 +286,8 @@ def test_the_sandbox_still_refuses_an_undocumented_mailbox_of_the_simulators_dom
         sandbox_bus.send(f"nobody@{SIM}")
 
 
-def test_a_sandbox_send_needs_no_identity_permission_for_simulator_recipients() -> None:
+def test_a_sandbox_send_to_the_simulator_is_authorized_on_the_simulators_domain() -> None:
+    """As the stack's role grants it: the simulator's domain identity, beside the other recipients'."""
     within = Scope(region=REGION, account=ACCOUNT, identities=("mail.example.com",), sandbox=True)
     params = {"FromEmailAddress": SENDER, "Content": {"Simple": {}},
               "Destination": {"ToAddresses": [f"success@{SIM}", "jane@example.org"], "BccAddresses": [f"bounce+x@{SIM}"]}}
@@ -294,8 +295,11 @@ def test_a_sandbox_send_needs_no_identity_permission_for_simulator_recipients() 
     ses = f"arn:aws:ses:{REGION}:{ACCOUNT}"
     assert list(needed) == [
         Access("ses:SendEmail", f"{ses}:identity/mail.example.com"),
+        Access("ses:SendEmail", f"{ses}:identity/success@{SIM}", (f"{ses}:identity/{SIM}",)),
         Access("ses:SendEmail", f"{ses}:identity/jane@example.org", (f"{ses}:identity/example.org",)),
+        Access("ses:SendEmail", f"{ses}:identity/bounce+x@{SIM}", (f"{ses}:identity/{SIM}",)),
     ]
+
 
 
 # --- the builders, as tests use them to craft events ---------------------------------------------------------
