@@ -46,6 +46,12 @@ def test_the_role_allows_exactly_what_the_handler_calls() -> None:
     assert granted["events:PutEvents"] == ["arn:aws:events:eu-west-1:123456789012:event-bus/email-pipeline-dev-bus"]
     assert granted["sqs:SendMessage"] == ["arn:aws:sqs:eu-west-1:123456789012:email-pipeline-dev-status-dlq"]
     assert not any("*" in action for action in granted)
+    conditions = {action: statement.get("Condition") for statement in status_policy(run_stack("dev"))
+                  for action in statement["Action"]}
+    assert conditions["events:PutEvents"] == {"StringEquals": {
+        "events:source": ["email-pipeline.delivery-status"], "events:detail-type": ["Email Status Changed"]}}
+    assert conditions["dynamodb:UpdateItem"] == {"ForAllValues:StringLike": {
+        "dynamodb:LeadingKeys": ["email-pipeline-dev#status#*"]}}
 
 
 @pytest.mark.parametrize(("setting", "gone"), [
