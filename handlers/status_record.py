@@ -27,6 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from .log import recipient_hash
 from .ses_events import FINAL_RANK, SesEvent, Status
 from .status_names import record_id
@@ -169,8 +171,8 @@ class StatusRecords:
                 ExpressionAttributeNames=names, ExpressionAttributeValues=values,
                 **({"ConditionExpression": " AND ".join(conditions)} if conditions else {}),
             )
-        except Exception as exc:
-            if getattr(exc, "response", {}).get("Error", {}).get("Code") == CONDITION_FAILED:
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == CONDITION_FAILED:
                 return False
             raise
         return True
