@@ -25,7 +25,6 @@ event source mapping must enable `ReportBatchItemFailures`.
 from __future__ import annotations
 
 import contextvars
-import datetime as dt
 import functools
 import threading
 import time
@@ -39,6 +38,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from . import log
 from .clients import Clients, Handler
 from .contract import EmailRequest, parse_event
+from .dead_letter import send_to_dead_letter_queue
 from .errors import EmailError, Fate, NearTimeout, OutcomeUnknown, SendThrottled
 from .idempotency import OnceOnly
 from .pacing import Pacing, fallback_share, slot_offsets
@@ -466,22 +466,9 @@ class LaneProcessor:
 
     def _dead_letter(self, record: SQSRecord, error: EmailError) -> None:
         """Copy the message to the lane's DLQ with the reason attached, then let Lambda delete it."""
-        attributes = {
-            "FailureCode": error.code,
-            "FailureReason": str(error)[:1024],
-            "FailureField": error.detail,
-            "Lane": self._settings.lane,
-            "SourceMessageId": record["messageId"],
-            "FailedAt": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        }
         try:
-            self._sqs.send_message(
-                QueueUrl=self._settings.dead_letter_queue_url,
-                MessageBody=record["body"],
-                MessageAttributes={
-                    name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()
-                },
-            )
+            send_to_dead_letter_queue(self._sqs, self._settings.dead_letter_queue_url, record, error,
+                                      self._settings.lane)
         except (ClientError, BotoCoreError) as exc:
             # Not deleted: the message stays on the lane and is retried, so nothing is lost.
             self._log.error(log.DEAD_LETTER_FORWARD_FAILED, error_code=type(exc).__name__)

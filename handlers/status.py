@@ -20,7 +20,6 @@ Either half can be turned off per stack (`Settings.status_events`, `status_recor
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import hashlib
 import json
@@ -32,6 +31,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import aws, log
 from .clients import Clients, Handler, LazyClient
+from .dead_letter import send_to_dead_letter_queue
 from .errors import EmailError
 from .idempotency import create_dynamodb_client
 from .ses_events import InvalidSesEvent, SesEvent, parse
@@ -255,13 +255,9 @@ class StatusProcessor:
 
     def _dead_letter(self, record: SQSRecord, error: EmailError, kept: set[str]) -> None:
         """Copy the SES event to the status DLQ with the reason; if that fails, keep it on the queue."""
-        attributes = {"FailureCode": error.code, "FailureReason": str(error)[:1024], "FailureField": error.detail,
-                      "Lane": STATUS_LANE, "SourceMessageId": record["messageId"],
-                      "FailedAt": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
         try:
-            self._clients.sqs.send_message(
-                QueueUrl=self._settings.dead_letter_queue_url, MessageBody=record["body"],
-                MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()})
+            send_to_dead_letter_queue(self._clients.sqs, self._settings.dead_letter_queue_url, record, error,
+                                      STATUS_LANE)
         except (ClientError, BotoCoreError) as exc:
             self._log.error(log.DEAD_LETTER_FORWARD_FAILED, error_code=_code(exc))
             kept.add(record["messageId"])

@@ -139,10 +139,8 @@ class StatusRecords:
             return True
         event = (list(fresh) + list(history_only))[0].event
         now = int(self._clock())
-        names: dict[str, str] = {"#rank": "rank", "#seen": "seen", "#history": "history", "#exp": "expiration"}
+        names: dict[str, str] = {"#seen": "seen", "#history": "history", "#exp": "expiration"}
         values: dict[str, Any] = {
-            ":rank": {"N": str(event.rank)},
-            ":final": {"N": str(FINAL_RANK)},
             ":seen": {"SS": [o.seen_key for o in [*fresh, *history_only]]},
             ":history": {"L": [{"M": _history_entry(o)} for o in [*fresh, *history_only]]},
             ":none": {"L": []},
@@ -150,6 +148,9 @@ class StatusRecords:
         }
         assignments = ["#history = list_append(if_not_exists(#history, :none), :history)", "#exp = :exp"]
         conditions = []
+        if fresh:  # what the conditions compare a recipient's recorded rank with
+            names["#rank"] = "rank"
+            values.update({":rank": {"N": str(event.rank)}, ":final": {"N": str(FINAL_RANK)}})
         for index, outcome in enumerate(fresh):
             names[f"#r{index}"] = recipient_attribute(outcome.hash)
             values[f":r{index}"] = {"M": _latest(outcome)}
@@ -161,9 +162,6 @@ class StatusRecords:
             names[f"#m{index}"] = name
             values[f":m{index}"] = {"S": value}
             assignments.append(f"#m{index} = :m{index}")
-        if not conditions:
-            del values[":rank"], values[":final"]
-            names.pop("#rank")
         try:
             self._dynamodb.update_item(
                 TableName=self._table, Key={"id": {"S": record_id(self._stack, event.ses_message_id)}},
