@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..handlers.idempotency import record_key
-from ..handlers.status_names import STATUS_LANE, record_id as status_record_id
+from ..handlers.status_names import STATUS_LANE, latest_by_recipient, record_id as status_record_id
 from . import dead_letters
 from .aws import Aws
 from .stack import Stack
@@ -59,7 +59,7 @@ def _delivery(aws: Aws, table: str, prefix: str, ses_message_id: str) -> dict[st
     """
     item = aws.client("dynamodb").get_item(TableName=table, Key={"id": {"S": status_record_id(prefix, ses_message_id)}},
                                            ConsistentRead=True).get("Item", {})
-    latest = {name.removeprefix("r_"): _status(value["M"]) for name, value in item.items() if name.startswith("r_")}
+    latest = {recipient: _status(entry) for recipient, entry in latest_by_recipient(item).items()}
     history = [{**_status(entry["M"]), "recipient": entry["M"].get("recipient", {}).get("S", "")}
                for entry in item.get("history", {}).get("L", [])]
     return {"recipients": latest, "history": history}

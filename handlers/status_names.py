@@ -6,6 +6,9 @@ local system import them without the handler's clients.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 #: The status events' `source` and `detail-type` on the pipeline's bus: what a producer's rule matches.
 STATUS_SOURCE = "email-pipeline.delivery-status"
 STATUS_DETAIL_TYPE = "Email Status Changed"
@@ -14,6 +17,21 @@ STATUS_DETAIL_TYPE = "Email Status Changed"
 STATUS_LANE = "status"
 
 
+#: A recipient's latest status is the record's attribute `r_<recipient hash>`.
+_RECIPIENT_PREFIX = "r_"
+
+
 def record_id(stack: str, ses_message_id: str) -> str:
     """The status record's key for a message (the handler writes it, `trace` reads it)."""
     return f"{stack}#status#{ses_message_id}"
+
+
+def recipient_attribute(recipient_hash: str) -> str:
+    """The record's attribute holding one recipient's latest status."""
+    return f"{_RECIPIENT_PREFIX}{recipient_hash}"
+
+
+def latest_by_recipient(item: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """A record's latest status per recipient hash (each a DynamoDB map's fields), from GetItem's `Item`."""
+    return {name.removeprefix(_RECIPIENT_PREFIX): value["M"] for name, value in item.items()
+            if name.startswith(_RECIPIENT_PREFIX)}

@@ -31,14 +31,10 @@ from botocore.exceptions import ClientError
 
 from .log import recipient_hash
 from .ses_events import FINAL_RANK, SesEvent, Status
-from .status_names import record_id
+from .status_names import recipient_attribute, record_id
 
 #: DynamoDB's answer when a condition refused the write (botocore's dynamodb model).
 CONDITION_FAILED = "ConditionalCheckFailedException"
-
-
-def recipient_attribute(recipient_hash_value: str) -> str:
-    return f"r_{recipient_hash_value}"
 
 
 @dataclass(frozen=True)

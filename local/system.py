@@ -41,7 +41,8 @@ from moto.server import ThreadedMotoServer
 from ses_email_pipeline.handlers.clients import Clients
 from ses_email_pipeline.handlers.log import recipient_hash
 from ses_email_pipeline.handlers.log_events import EMAIL_DUPLICATE_SKIPPED, EMAIL_SENT
-from ses_email_pipeline.handlers.status_names import STATUS_DETAIL_TYPE, STATUS_SOURCE, record_id
+from ses_email_pipeline.handlers.status_names import (
+    STATUS_DETAIL_TYPE, STATUS_SOURCE, latest_by_recipient, record_id)
 
 from local import iam
 from local.blueprint import AsyncInvokeSpec, Blueprint, FunctionSpec, QueueSpec, RuleSpec, provision
@@ -539,14 +540,12 @@ class LocalSystem:
         function = self.status_function()
         if function is None:
             return {}
+        if function.environment.get("EMAIL_STATUS_RECORDS") == "true":
+            return {message.message_id: {recipient: entry["status"]["S"] for recipient, entry
+                                         in latest_by_recipient(self.status_record(message.message_id)).items()}
+                    for message in self.ses.outbox}
         found: dict[str, dict[str, str]] = {}
         ranks: dict[tuple[str, str], int] = {}
-        if function.environment.get("EMAIL_STATUS_RECORDS") == "true":
-            for message in self.ses.outbox:
-                item = self.status_record(message.message_id)
-                found[message.message_id] = {name.removeprefix("r_"): value["M"]["status"]["S"]
-                                             for name, value in item.items() if name.startswith("r_")}
-            return found
         for detail in self.status_events():
             message, hashed = detail["sesMessageId"], detail["recipient"]["hash"]
             if detail["rank"] >= ranks.get((message, hashed), 0):
