@@ -23,6 +23,7 @@ Nothing of SES's free text is kept (a bounce's `diagnosticCode` or a rendering f
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import json
 from email.utils import parseaddr
@@ -156,16 +157,20 @@ class SesEvent:
 def parse(body: str) -> SesEvent:
     """Read an SQS message body holding an SES event as EventBridge delivered it.
 
+    Every field read is checked for its type as strictly as the lanes check their events: a
+    `bounceType` of 42 or a `timestamp` that is an object makes the event unreadable, never a
+    status with a made-up value.
+
     Raises:
         InvalidSesEvent: naming the field that is missing or malformed, and the rule.
     """
     try:
         event = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise InvalidSesEvent("body", "is not JSON") from exc
     _require(isinstance(event, dict), "body", "must be a JSON object (an EventBridge event)")
     _require(event.get("source") == SES_SOURCE, "source", f"must be {SES_SOURCE}")
-    kind = KINDS.get(event.get("detail-type"))  # type: ignore[arg-type]
+    kind = KINDS.get(event.get("detail-type")) if isinstance(event.get("detail-type"), str) else None
     _require(kind is not None, "detail-type", f"must be one of {', '.join(KINDS)}")
     assert kind is not None
     event_id = event.get("id")
@@ -179,18 +184,45 @@ def parse(body: str) -> SesEvent:
     message_id = mail.get("messageId")
     _require(isinstance(message_id, str) and bool(message_id), "detail.mail.messageId", "must be a non-empty string")
     tags = mail.get("tags", {})
-    _require(isinstance(tags, dict) and all(isinstance(v, list) for v in tags.values()), "detail.mail.tags",
-             "must map each tag name to a list of values")
+    _require(isinstance(tags, dict) and all(isinstance(v, list) and all(isinstance(x, str) for x in v)
+                                            for v in tags.values()),
+             "detail.mail.tags", "must map each tag name to a list of strings")
+    sent_at = _timestamp(mail, "timestamp", "detail.mail.timestamp", required=True)
     body_object = detail.get(kind.body)
     _require(isinstance(body_object, dict), f"detail.{kind.body}", "must be an object")
     recipients = _recipients(kind, body_object, mail)
     # A reject or rendering failure has no time of its own: it happened to the message as sent.
-    occurred = body_object.get("timestamp") or mail.get("timestamp") or event.get("time") or ""
-    details = {name: str(body_object[key]) for key, name in _DETAILS.get(kind.status, {}).items()
-               if body_object.get(key) not in (None, "")}
-    return SesEvent(event_id=event_id, status=kind.status, ses_message_id=message_id,
-                    sent_at=str(mail.get("timestamp") or ""), occurred_at=str(occurred),
-                    recipients=recipients, sent=Sent.from_tags(tags), details=details)
+    occurred = _timestamp(body_object, "timestamp", f"detail.{kind.body}.timestamp") or sent_at
+    details = {}
+    for key, name in _DETAILS.get(kind.status, {}).items():
+        value = body_object.get(key)
+        if value is None:
+            continue
+        _require(isinstance(value, str), f"detail.{kind.body}.{key}", "must be a string")
+        if key in _TIMESTAMPS:
+            value = _timestamp(body_object, key, f"detail.{kind.body}.{key}")
+        if value:
+            details[name] = value
+    return SesEvent(event_id=event_id, status=kind.status, ses_message_id=message_id, sent_at=sent_at,
+                    occurred_at=occurred, recipients=recipients, sent=Sent.from_tags(tags), details=details)
+
+
+#: Fields of SES's type objects that hold a time: ISO 8601 text, as SES writes every time.
+_TIMESTAMPS = frozenset({"expirationTime"})
+
+
+def _timestamp(holder: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> str:
+    """An ISO 8601 time SES wrote (`2017-08-05T00:41:02.669Z`), checked; "" when absent and optional."""
+    value = holder.get(key)
+    if value is None and not required:
+        return ""
+    _require(isinstance(value, str), where, "must be an ISO 8601 time as text")
+    assert isinstance(value, str)
+    try:
+        dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidSesEvent(where, "must be an ISO 8601 time") from exc
+    return value
 
 
 def _recipients(kind: _Kind, body_object: Mapping[str, Any], mail: Mapping[str, Any]) -> tuple[str, ...]:
@@ -202,9 +234,20 @@ def _recipients(kind: _Kind, body_object: Mapping[str, Any], mail: Mapping[str, 
         _require(all(isinstance(r, dict) for r in raw), where, "must list objects with an emailAddress")
         raw = [r.get("emailAddress") for r in raw]
     _require(all(isinstance(r, str) for r in raw), where, "must list email addresses")
+    # An address must be text the handler can hash and write: a lone surrogate (JSON's "\\ud800")
+    # is valid JSON but no UTF-8, and would fail every retry.
+    _require(all(_is_utf8(r) for r in raw), where, "must list email addresses in valid UTF-8")
     addresses = [(parseaddr(r)[1] or r).strip().lower() for r in raw]
     _require(all("@" in address for address in addresses), where, "must list email addresses")
     return tuple(dict.fromkeys(addresses))
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _require(condition: bool, where: str, rule: str) -> None:

@@ -40,6 +40,8 @@ from .sqs_records import PartialBatchResponse, SQSRecord
 from .status_names import STATUS_DETAIL_TYPE, STATUS_LANE, STATUS_SOURCE
 from .status_record import Outcome, StatusRecords, outcomes
 
+log.configure()
+
 #: PutEvents takes at most 10 entries per call (botocore's events model, PutEventsRequestEntryList).
 _PUT_EVENTS_MAX = 10
 #: Writes of one SES event's outcomes while other instances keep raising its recipients.

@@ -232,3 +232,46 @@ def test_a_final_status_is_never_replaced(aws: Lanes, bus: Bus) -> None:
                    ses_events.bounce(one, ["a@example.com"], at=SENT_AT + dt.timedelta(hours=2))):
         assert handler.handle(sqs_event(sqs_record(eventbridge(detail)))) == {"batchItemFailures": []}
     assert [(d["status"], d["final"]) for d in bus.received()] == [("complained", True)]
+
+
+def _mutated(kind: str, path: str, value: Any) -> dict[str, Any]:
+    """An SES event of `kind` with the field at `path` (dotted, under `detail`) set to `value`."""
+    one = mail("a@example.com")
+    detail = {"bounce": lambda: ses_events.bounce(one, ["a@example.com"]),
+              "delay": lambda: ses_events.delivery_delay(one, ["a@example.com"]),
+              "complaint": lambda: ses_events.complaint(one, ["a@example.com"]),
+              "delivery": lambda: ses_events.delivery(one, ["a@example.com"])}[kind]()
+    *parents, leaf = path.split(".")
+    holder: Any = detail
+    for part in parents:
+        holder = holder[int(part)] if isinstance(holder, list) else holder[part]
+    holder[leaf] = value
+    return detail
+
+
+@pytest.mark.parametrize(("kind", "path", "value", "rule"), [
+    ("bounce", "bounce.bounceType", 42, "must be a string"),
+    ("bounce", "bounce.bounceSubType", ["General"], "must be a string"),
+    ("bounce", "bounce.timestamp", {"at": "noon"}, "must be an ISO 8601 time as text"),
+    ("bounce", "bounce.timestamp", "yesterday", "must be an ISO 8601 time"),
+    ("delivery", "mail.timestamp", 1733300000, "must be an ISO 8601 time as text"),
+    ("delay", "deliveryDelay.expirationTime", 50400, "must be a string"),
+    ("delay", "deliveryDelay.expirationTime", "in a while", "must be an ISO 8601 time"),
+    ("complaint", "complaint.complaintFeedbackType", False, "must be a string"),
+    ("delivery", "mail.tags.lane", [7], "must map each tag name to a list of strings"),
+    # An address that is valid JSON but no UTF-8: it cannot be hashed, so every retry would fail.
+    ("delivery", "delivery.recipients", ["a\ud800@example.com"], "must list email addresses in valid UTF-8"),
+    ("bounce", "bounce.bouncedRecipients.0.emailAddress", 12, "must list email addresses"),
+])
+def test_a_field_of_the_wrong_type_is_dead_lettered_at_once_with_field_and_rule(
+        aws: Lanes, bus: Bus, kind: str, path: str, value: Any, rule: str) -> None:
+    """Never published with a made-up value (`details.type "42"`), never retried into the DLQ without a reason."""
+    record = sqs_record(eventbridge(_mutated(kind, path, value)))
+    assert processor(aws, bus).handle(sqs_event(record)) == {"batchItemFailures": []}
+    assert bus.received() == []
+    [letter] = aws.dead_letters()
+    field = "detail." + (path if not path.startswith("bounce.bouncedRecipients") else "bounce.bouncedRecipients")
+    field = field.removesuffix(".lane") if ".tags." in field else field
+    assert letter["attributes"]["FailureCode"] == "InvalidSesEvent"
+    assert (letter["attributes"]["FailureField"], letter["attributes"]["FailureReason"]) == (field, f"{field}: {rule}")
+    assert str(value) not in letter["attributes"]["FailureReason"]
