@@ -118,10 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     hashing.add_argument("--hash-key", help="the stack's key (prefer the environment variable: a flag stays "
                                             "in shell history)")
 
-    trace = _command(commands, "trace", "what happened to one event: idempotency records and dead letters",
-                     _run_trace)
+    trace = _command(commands, "trace", "what happened to one event (idempotency records, dead letters, delivery), "
+                                        "or to one SES message", _run_trace)
     trace.add_argument("value", metavar="KEY-OR-EVENT-ID",
-                       help="the event's idempotencyKey, or its EventBridge id when it had none")
+                       help="the event's idempotencyKey, or its EventBridge id when it had none; or an SES message id")
     trace.add_argument("--lane", help="only this lane")
     _json(trace)
     _max_receives(trace)

@@ -1,11 +1,13 @@
-"""`email-pipeline trace KEY-OR-EVENT-ID`: what happened to one event.
+"""`email-pipeline trace KEY-OR-EVENT-ID-OR-SES-MESSAGE-ID`: what happened to one event, or one message.
 
 Two places know: the idempotency table (one record per lane and key, `<stack>.<lane>#sha256(key)`,
 as `handlers.idempotency.OnceOnly` writes it, completed in its batch's record) and the lanes'
 DLQs (searched without taking anything, for a body whose `id` or `detail.idempotencyKey` is the
 value). An event with an `idempotencyKey` is recorded under that key, one without under its
 EventBridge id. The lane queues themselves are not searched: every receive there counts towards the queue's
-`maxReceiveCount`, so looking could push a waiting email into the DLQ.
+`maxReceiveCount`, so looking could push a waiting email into the DLQ. An SES message id finds its
+status record directly: the only way to a message no lane sent (the daily report, another sender
+on the configuration set), whose statuses are recorded but never published.
 """
 
 from __future__ import annotations
@@ -47,8 +49,12 @@ def collect(stack: Stack, aws: Aws, value: str, lane: str | None, *, max_receive
     for record in found:
         if record["ses_message_id"]:
             record["delivery"] = _delivery(aws, table, prefix, record["ses_message_id"])
-    return {"stack": prefix, "lanes": lanes, "records": found, "dead_letters": letters,
-            "verdict": _verdict(found, letters), "found": bool(found or letters)}
+    message = None if found or letters else _delivery(aws, table, prefix, value)
+    if message is not None and not message["recipients"]:
+        message = None
+    verdict = _verdict(found, letters) if message is None else _message_verdict(message)
+    return {"stack": prefix, "lanes": lanes, "records": found, "dead_letters": letters, "message": message,
+            "verdict": verdict, "found": bool(found or letters or message)}
 
 
 def _delivery(aws: Aws, table: str, prefix: str, ses_message_id: str) -> dict[str, Any]:
@@ -63,6 +69,12 @@ def _delivery(aws: Aws, table: str, prefix: str, ses_message_id: str) -> dict[st
     history = [{**_status(entry["M"]), "recipient": entry["M"].get("recipient", {}).get("S", "")}
                for entry in item.get("history", {}).get("L", [])]
     return {"recipients": latest, "history": history}
+
+
+def _message_verdict(message: Mapping[str, Any]) -> str:
+    statuses = [latest["status"] for latest in message["recipients"].values()]
+    tally = ", ".join(f"{statuses.count(s)} {s}" for s in dict.fromkeys(statuses))
+    return f"an SES message id: SES says {tally}"
 
 
 def _status(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -157,6 +169,9 @@ def text(value: str, document: Mapping[str, Any]) -> str:
             line += f", remembered until {record['remembered_until']}"
         lines.append(line)
         lines += _delivery_lines(record.get("delivery"))
+    if document.get("message") is not None:
+        lines.append("  SES message:")
+        lines += _delivery_lines(document["message"])
     for letter in document["dead_letters"]:
         lines.append(f"  {letter['lane']} DLQ: {letter['code']}, field {letter['field'] or '-'}, reason "
                      f"{letter['reason'] or '-'}, failed at {letter['failed_at'] or '-'} (message {letter['message_id']})")

@@ -30,6 +30,7 @@ from .log_events import (  # noqa: E402  (re-exported: handlers log with log.EMA
     EMAIL_SENT,
     EMAIL_STATUS,
     EMAIL_STATUS_SKIPPED,
+    EMAIL_STATUS_UNATTRIBUTED,
     IDEMPOTENCY_CLAIM_NOT_RELEASED,
     IDEMPOTENCY_RECORD_NOT_SAVED,
     RECORD_FAILED,

@@ -25,6 +25,7 @@ REPORT_SENT = "report_sent"
 # The status handler (`handlers.status`): SES's later events, as statuses.
 EMAIL_STATUS = "email_status"
 EMAIL_STATUS_SKIPPED = "email_status_skipped"
+EMAIL_STATUS_UNATTRIBUTED = "email_status_unattributed"
 SES_EVENT_REJECTED = "ses_event_rejected"
 STATUS_NOT_PUBLISHED = "status_not_published"
 STATUS_RECORD_UNAVAILABLE = "status_record_unavailable"

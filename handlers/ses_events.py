@@ -105,6 +105,15 @@ class Sent:
     template: str | None
     stack: str | None
 
+    @property
+    def from_pipeline(self) -> bool:
+        """Whether a lane of the pipeline sent the message (every lane's send carries its event's id).
+
+        Other mail on the configuration set (another sender, a console test send, the daily report)
+        has no producer event to report back to.
+        """
+        return bool(self.event_id)
+
     @classmethod
     def from_tags(cls, tags: Mapping[str, Sequence[str]]) -> Sent:
         def first(name: str) -> str | None:

@@ -20,6 +20,7 @@ Either half can be turned off per stack (`Settings.status_events`, `status_recor
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -38,7 +39,7 @@ from .ses_events import InvalidSesEvent, SesEvent, parse
 from .settings import Settings
 from .sqs_records import PartialBatchResponse, SQSRecord
 from .status_names import STATUS_DETAIL_TYPE, STATUS_LANE, STATUS_SOURCE
-from .status_record import Outcome, StatusRecords, outcomes
+from .status_record import Classified, Outcome, StatusRecords, outcomes
 
 log.configure()
 
@@ -104,8 +105,7 @@ class _Item:
 
     record: SQSRecord
     event: SesEvent
-    fresh: list[Outcome] = field(default_factory=list)
-    after_delivery: list[Outcome] = field(default_factory=list)
+    classified: Classified = field(default_factory=lambda: Classified([], [], []))
     failed: bool = False
 
 
@@ -171,24 +171,33 @@ class StatusProcessor:
         self._bind(item.record)
         found = outcomes(item.event, self._settings.recipient_hash_key)
         if not self._settings.status_records:
-            item.fresh = found
+            item.classified = Classified(found, [], [])
             return
         try:
-            sorted_ = self._records.sort(found)
+            item.classified = self._records.classify(found)
         except (ClientError, BotoCoreError) as exc:
             self._log.warning(log.STATUS_RECORD_UNAVAILABLE, error_code=_code(exc), **self._fields(item.event))
             item.failed = True
             return
-        item.fresh, item.after_delivery = sorted_.fresh, sorted_.after_delivery
-        for reason, skipped in (("repeated", sorted_.repeated), ("lower_than_recorded", sorted_.stale)):
+        for reason, skipped in (("repeated", item.classified.repeated), ("lower_than_recorded", item.classified.stale)):
             for outcome in skipped:
                 self._log.info(log.EMAIL_STATUS_SKIPPED, reason=reason, **self._fields(item.event, outcome))
 
     def _publish(self, item: _Item) -> None:
-        """One status event per outcome to tell; if any is not published, the SES event is kept for a retry."""
+        """One status event per outcome to tell; if any is not published, the SES event is kept for a retry.
+
+        A message the pipeline did not send (no `event_id` tag: another sender on the configuration
+        set, a console test send, the daily report) has no producer to tell: it is recorded, for
+        `trace`, and counted (`email_status_unattributed`), never published.
+        """
         if not self._settings.status_events:
             return
-        entries = [(outcome, False) for outcome in item.fresh] + [(outcome, True) for outcome in item.after_delivery]
+        if not item.event.sent.from_pipeline:
+            for outcome in item.classified.to_record:
+                self._log.info(log.EMAIL_STATUS_UNATTRIBUTED, **self._fields(item.event, outcome))
+            return
+        classified = item.classified
+        entries = [(outcome, False) for outcome in classified.fresh] + [(o, True) for o in classified.after_delivery]
         for start in range(0, len(entries), _PUT_EVENTS_MAX):
             chunk = entries[start:start + _PUT_EVENTS_MAX]
             try:
@@ -211,31 +220,36 @@ class StatusProcessor:
                 self._log.warning(log.STATUS_RECORD_NOT_SAVED, error_code=_code(exc), **self._fields(item.event))
                 item.failed = True
                 return
-        for outcome in item.fresh:
-            self._log.info(log.EMAIL_STATUS, published=self._settings.status_events,
-                           recorded=self._settings.status_records, final=item.event.final,
-                           **self._fields(item.event, outcome))
-        for outcome in item.after_delivery:
-            self._log.info(log.EMAIL_STATUS, published=self._settings.status_events,
-                           recorded=self._settings.status_records, final=False, after_delivery=True,
-                           **self._fields(item.event, outcome))
+        published = self._settings.status_events and item.event.sent.from_pipeline
+        for outcome in item.classified.fresh:
+            self._log.info(log.EMAIL_STATUS, published=published, recorded=self._settings.status_records,
+                           final=item.event.final, **self._fields(item.event, outcome))
+        for outcome in item.classified.after_delivery:
+            self._log.info(log.EMAIL_STATUS, published=published, recorded=self._settings.status_records,
+                           final=False, after_delivery=True, **self._fields(item.event, outcome))
 
     def _save(self, item: _Item) -> None:
-        """Write the item's outcomes; when another instance raised a recipient meanwhile, sort again and retry.
+        """Write the item's outcomes; when the record changed meanwhile, classify again and retry.
 
-        The write is all or nothing, so one recipient raised meanwhile refuses the others' outcomes
-        too: each retry drops only what is now repeated or lower, and writes the rest. An outcome
-        dropped that way was already published (`superseded_meanwhile`). Still refused after
-        `_SAVE_ATTEMPTS`: raised as a failed write, so the SES event is kept and retried.
+        The record changes under a write when another instance recorded an SES event of the same
+        message, or a second copy of this one, or when botocore retried this very write after its
+        answer was lost. Each retry drops what is now repeated or lower, and writes the rest. An
+        outcome dropped that way was already published (`superseded_meanwhile`); one found repeated
+        was recorded by the other copy. Still refused after `_SAVE_ATTEMPTS`: a failed write, so
+        the SES event is kept and retried.
         """
         for _attempt in range(_SAVE_ATTEMPTS):
-            if self._records.save(item.fresh, item.after_delivery):
+            if self._records.save(item.classified):
                 return
-            again = self._records.sort([*item.fresh, *item.after_delivery])
+            again = self._records.classify(item.classified.to_record)
             for outcome in again.stale:
                 self._log.info(log.EMAIL_STATUS_SKIPPED, reason="superseded_meanwhile",
                                **self._fields(item.event, outcome))
-            item.fresh, item.after_delivery = again.fresh, again.after_delivery
+            for outcome in again.repeated:
+                self._log.info(log.EMAIL_STATUS_SKIPPED, reason="recorded_meanwhile",
+                               **self._fields(item.event, outcome))
+            item.classified = dataclasses.replace(again, repeated=[*item.classified.repeated, *again.repeated],
+                                                  stale=[*item.classified.stale, *again.stale])
         raise ContendedRecord(
             {"Error": {"Code": "StatusRecordContended", "Message": "status record kept changing"}}, "UpdateItem")
 

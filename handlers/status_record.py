@@ -11,13 +11,19 @@ Item layout:
 | `r_<recipient hash>` | the recipient's latest status: `status`, `rank`, `at`, `domain`, `details` |
 | `history`            | every status taken, in the order it was recorded                |
 | `seen`               | `<status>@<time>/<recipient hash>` of each recorded outcome: a repeated SES event changes nothing |
+| `version`            | how many writes the record has had: each write names the one it read |
 | `event_id`, `key_hash`, `lane`, `template`, `source`, `ses_message_id`, `sent_at` | the send, from its tags |
 
 SES events can arrive twice and out of order (EventBridge delivers at least once and does not
-order; a delay can follow a delivery in the queue). `fresh` reads the record once (strongly
+order; a delay can follow a delivery in the queue). `classify` reads the record once (strongly
 consistent) and keeps only the outcomes that are new and do not lower a recipient's status
-(`ses_events.Status.rank`); `save` writes them in one conditional update, which refuses to lower
-a status another instance raised meanwhile.
+(`ses_events.Status.rank`); `save` writes them in one update on condition that the record is
+still the version `classify` read (optimistic locking, DynamoDB Developer Guide, "Condition
+expressions"). So whatever else wrote meanwhile (another instance raising a recipient, a second
+copy of the same SES event, or this very write retried by botocore after its answer was lost), the
+write is refused and classified again: an outcome is never recorded twice and a status never
+lowered. The condition is one comparison, whatever the number of recipients: SES's 50 recipients
+stay far inside DynamoDB's 4 KB per expression.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ from .status_names import recipient_attribute, record_id
 
 #: DynamoDB's answer when a condition refused the write (botocore's dynamodb model).
 CONDITION_FAILED = "ConditionalCheckFailedException"
+#: The record's write counter (see the module docstring).
+_VERSION = "version"
 
 
 @dataclass(frozen=True)
@@ -61,26 +69,32 @@ def outcomes(event: SesEvent, key: bytes) -> list[Outcome]:
 
 
 @dataclass(frozen=True)
-class Sorted:
+class Classified:
     """An event's outcomes against the record: which to publish and record, which were seen or are stale.
 
     `after_delivery` are transient bounces of recipients already delivered: an automatic reply
     (an out-of-office; SES's mailbox simulator's `ooto@` plays one) reached SES after the message
     reached the mailbox. They are published and kept in the history, but the recipient stays
     delivered. A transient bounce of a recipient not delivered is SES giving up: bounced.
+    `version` is the record's as read: the write of these outcomes is conditional on it.
     """
 
     fresh: list[Outcome]
     repeated: list[Outcome]
     stale: list[Outcome]
     after_delivery: list[Outcome] = field(default_factory=list)
+    version: int = 0
+
+    @property
+    def to_record(self) -> list[Outcome]:
+        return [*self.fresh, *self.after_delivery]
 
 
 class StatusRecords:
     """Reads and writes the status records of one stack.
 
     Args:
-        table_name: the idempotency table.
+        table_name: the stack's table.
         stack: the stack's name, the records' key prefix.
         ttl_seconds: how long a record outlives its last event.
         dynamodb_client: a botocore DynamoDB client.
@@ -95,19 +109,20 @@ class StatusRecords:
         self._dynamodb = dynamodb_client
         self._clock = clock
 
-    def sort(self, found: Sequence[Outcome]) -> Sorted:
+    def classify(self, found: Sequence[Outcome]) -> Classified:
         """Split one event's outcomes by what the message's record already holds.
 
         Raises:
             botocore's ClientError or BotoCoreError: the record could not be read.
         """
         if not found:
-            return Sorted([], [], [])
+            return Classified([], [], [])
         item = self._dynamodb.get_item(
             TableName=self._table, Key={"id": {"S": record_id(self._stack, found[0].event.ses_message_id)}},
-            ConsistentRead=True, ProjectionExpression="#seen, " + ", ".join(f"#r{i}" for i in range(len(found))),
-            ExpressionAttributeNames={"#seen": "seen", **{f"#r{i}": recipient_attribute(o.hash)
-                                                          for i, o in enumerate(found)}},
+            ConsistentRead=True,
+            ProjectionExpression="#seen, #v, " + ", ".join(f"#r{i}" for i in range(len(found))),
+            ExpressionAttributeNames={"#seen": "seen", "#v": _VERSION,
+                                      **{f"#r{i}": recipient_attribute(o.hash) for i, o in enumerate(found)}},
         ).get("Item", {})
         seen = set(item.get("seen", {}).get("SS", []))
         fresh, repeated, stale, after_delivery = [], [], [], []
@@ -121,49 +136,51 @@ class StatusRecords:
                 stale.append(outcome)
             else:
                 fresh.append(outcome)
-        return Sorted(fresh, repeated, stale, after_delivery)
+        version = int(item.get(_VERSION, {}).get("N", "0"))
+        return Classified(fresh, repeated, stale, after_delivery, version)
 
-    def save(self, fresh: Sequence[Outcome], history_only: Sequence[Outcome] = ()) -> bool:
-        """Record one event's fresh outcomes (and `history_only` ones, which leave the latest status as it is).
+    def save(self, classified: Classified) -> bool:
+        """Record the fresh outcomes (and the `after_delivery` ones, which leave the latest status as it is).
 
-        Returns False when a higher status was recorded meanwhile (nothing is written then).
+        Returns False when the record changed since `classify` read it (nothing is written then):
+        classify again, against what is there now.
 
         Raises:
             botocore's ClientError (other than a refused condition) or BotoCoreError.
         """
+        fresh, history_only = classified.fresh, classified.after_delivery
         if not (fresh or history_only):
             return True
-        event = (list(fresh) + list(history_only))[0].event
+        event = classified.to_record[0].event
         now = int(self._clock())
-        names: dict[str, str] = {"#seen": "seen", "#history": "history", "#exp": "expiration"}
+        names: dict[str, str] = {"#seen": "seen", "#history": "history", "#exp": "expiration", "#v": _VERSION}
         values: dict[str, Any] = {
-            ":seen": {"SS": [o.seen_key for o in [*fresh, *history_only]]},
-            ":history": {"L": [{"M": _history_entry(o)} for o in [*fresh, *history_only]]},
+            ":seen": {"SS": [o.seen_key for o in classified.to_record]},
+            ":history": {"L": [{"M": _history_entry(o)} for o in classified.to_record]},
             ":none": {"L": []},
             ":exp": {"N": str(now + self._ttl)},
+            ":next": {"N": str(classified.version + 1)},
         }
-        assignments = ["#history = list_append(if_not_exists(#history, :none), :history)", "#exp = :exp"]
-        conditions = []
-        if fresh:  # what the conditions compare a recipient's recorded rank with
-            names["#rank"] = "rank"
-            values.update({":rank": {"N": str(event.rank)}, ":final": {"N": str(FINAL_RANK)}})
+        assignments = ["#history = list_append(if_not_exists(#history, :none), :history)", "#exp = :exp",
+                       "#v = :next"]
         for index, outcome in enumerate(fresh):
             names[f"#r{index}"] = recipient_attribute(outcome.hash)
             values[f":r{index}"] = {"M": _latest(outcome)}
             assignments.append(f"#r{index} = :r{index}")
-            # The mirror of `_lowers`: refused if another instance raised the recipient meanwhile.
-            conditions.append(f"(attribute_not_exists(#r{index}) OR (#r{index}.#rank <= :rank AND "
-                              f"#r{index}.#rank < :final))")
         for index, (name, value) in enumerate(_send_fields(event).items()):
             names[f"#m{index}"] = name
             values[f":m{index}"] = {"S": value}
             assignments.append(f"#m{index} = :m{index}")
+        if classified.version:
+            condition = "#v = :read"
+            values[":read"] = {"N": str(classified.version)}
+        else:
+            condition = "attribute_not_exists(#v)"
         try:
             self._dynamodb.update_item(
                 TableName=self._table, Key={"id": {"S": record_id(self._stack, event.ses_message_id)}},
                 UpdateExpression="SET " + ", ".join(assignments) + " ADD #seen :seen",
-                ExpressionAttributeNames=names, ExpressionAttributeValues=values,
-                **({"ConditionExpression": " AND ".join(conditions)} if conditions else {}),
+                ConditionExpression=condition, ExpressionAttributeNames=names, ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == CONDITION_FAILED:

@@ -47,6 +47,8 @@ class SentEmail:
     lane: str
     headers: Mapping[str, str]
     message_id: str
+    #: The send's message tags (`EmailTags`), as SES publishes them with each of its events.
+    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -112,7 +114,7 @@ class EmulatedSes:
             text=simple["Body"].get("Text", {}).get("Data", ""), html=simple["Body"].get("Html", {}).get("Data", ""),
             template=template_name, lane=tags.get("lane", ""),
             headers={h["Name"]: h["Value"] for h in simple.get("Headers", [])},
-            message_id=response["MessageId"],
+            message_id=response["MessageId"], tags=tags,
         ))
         if self.events is not None:
             self._publish_events(request, simple["Subject"]["Data"], response["MessageId"])

@@ -44,7 +44,7 @@ from ses_email_pipeline.handlers.log_events import EMAIL_DUPLICATE_SKIPPED, EMAI
 from ses_email_pipeline.handlers.status_names import (
     STATUS_DETAIL_TYPE, STATUS_SOURCE, latest_by_recipient, record_id)
 
-from local import iam
+from local import dynamodb_limits, iam
 from local.blueprint import AsyncInvokeSpec, Blueprint, FunctionSpec, QueueSpec, RuleSpec, provision
 from local.mocks import ACCOUNT
 from local.program import PROJECT, run_stack, stack_config
@@ -408,6 +408,7 @@ class LocalSystem:
             authorizer = self._authorizer(function)
             clients = {name: authorizer.install(boto3.client(name, region_name=REGION, endpoint_url=self.endpoint))
                        for name in ("sqs", "dynamodb", "cloudwatch", "events")}
+            dynamodb_limits.install(clients["dynamodb"])
             clients["ses"] = self.ses.for_caller(
                 lambda operation, params: authorizer.authorize("sesv2", operation, params))
             self._function_clients[function.name] = clients

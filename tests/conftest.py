@@ -44,6 +44,7 @@ class _OneImportName(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, _OneImportName())
 
+from local import dynamodb_limits  # noqa: E402
 from local.sqs_events import lambda_record, received_message  # noqa: E402
 from ses_email_pipeline.handlers import catalog as template_catalog  # noqa: E402
 from ses_email_pipeline.template_files import deployed_catalog, discover
@@ -134,7 +135,7 @@ def _json_or_text(body: str) -> Any:
 def aws() -> Iterator[Lanes]:
     with mock_aws():
         sqs = boto3.client("sqs", region_name=REGION)
-        dynamodb = boto3.client("dynamodb", region_name=REGION)
+        dynamodb = dynamodb_limits.install(boto3.client("dynamodb", region_name=REGION))
         dlq_url = sqs.create_queue(QueueName="lane-dlq")["QueueUrl"]
         queue_url = sqs.create_queue(QueueName="lane")["QueueUrl"]
         dynamodb.create_table(

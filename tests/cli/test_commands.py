@@ -246,3 +246,16 @@ def test_replay_resends_nothing_already_sent(system: LocalSystem, cli: Any, outp
     assert status == 0 and "COMPLETED" in out.splitlines()[-1]
     drain(system)
     assert len(system.ses.outbox) == 1
+
+
+def test_trace_of_an_ses_message_id_shows_a_message_no_lane_sent(system: LocalSystem, cli: Any) -> None:
+    """The daily report's statuses are recorded, never published: its SES message id finds them."""
+    system.run_report()
+    drain(system)
+    [report] = [email for email in system.ses.outbox if email.lane == "report"]
+
+    status, out, _ = cli("trace", report.message_id)
+    _, document, _ = cli("trace", report.message_id, "--json")
+
+    assert status == 0 and "SES message:" in out and "delivered" in out
+    assert json.loads(document)["verdict"] == "an SES message id: SES says 1 delivered"

@@ -15,9 +15,14 @@ from typing import Any
 import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ReadTimeoutError
+from structlog.testing import capture_logs
 
 from local import ses_events
+from local.dynamodb_limits import DYNAMODB_EXPRESSION_BYTES
 from ses_email_pipeline.handlers.clients import Clients
+from ses_email_pipeline.handlers.idempotency import create_dynamodb_client
+from ses_email_pipeline.handlers.log import recipient_hash
 from ses_email_pipeline.handlers.settings import Settings
 from ses_email_pipeline.handlers.status import StatusProcessor
 from ses_email_pipeline.handlers.status_names import STATUS_DETAIL_TYPE, STATUS_SOURCE, record_id
@@ -36,6 +41,12 @@ class Bus:
     def received(self) -> list[dict[str, Any]]:
         messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10).get("Messages", [])
         return [json.loads(m["Body"])["detail"] for m in messages]
+
+    def received_all(self) -> list[dict[str, Any]]:
+        details: list[dict[str, Any]] = []
+        while batch := self.received():
+            details += batch
+        return details
 
 
 @pytest.fixture
@@ -71,10 +82,14 @@ def eventbridge(detail: dict[str, Any], event_id: str = "eb-1") -> dict[str, Any
             "detail": detail}
 
 
-def mail(*recipients: str) -> dict[str, Any]:
-    tags = {"lane": "normal", "template": "notification-v1", "stack": "test", "event_id": "ev-1",
-            "source": "shop_2Eorders", "key_hash": "ab" * 16, "correlation_id": "order_1042"}
-    return ses_events.mail_object("ses-1", "no-reply@example.com", list(recipients), tags, SENT_AT)
+#: The tags a lane's send carries (`handlers.correlation`).
+PIPELINE_TAGS = {"lane": "normal", "template": "notification-v1", "stack": "test", "event_id": "ev-1",
+                 "source": "shop_2Eorders", "key_hash": "ab" * 16, "correlation_id": "order_1042"}
+
+
+def mail(*recipients: str, message_id: str = "ses-1", tags: dict[str, str] | None = None) -> dict[str, Any]:
+    return ses_events.mail_object(message_id, "no-reply@example.com", list(recipients),
+                                  PIPELINE_TAGS if tags is None else tags, SENT_AT)
 
 
 def fail(client: Any, operation: str, code: str, *, times: int = 1) -> list[int]:
@@ -185,7 +200,7 @@ def test_records_only_publishes_nothing(aws: Lanes, bus: Bus) -> None:
 
 def test_anything_unforeseen_keeps_that_ses_event_only(aws: Lanes, bus: Bus) -> None:
     first = sqs_record(eventbridge(ses_events.delivery(mail("a@example.com"), ["a@example.com"])))
-    second_mail = ses_events.mail_object("ses-2", "no-reply@example.com", ["b@example.com"], {}, SENT_AT)
+    second_mail = mail("b@example.com", message_id="ses-2", tags={**PIPELINE_TAGS, "event_id": "ev-2"})
     second = sqs_record(eventbridge(ses_events.delivery(second_mail, ["b@example.com"]), "eb-2"))
     calls = []
 
@@ -275,3 +290,80 @@ def test_a_field_of_the_wrong_type_is_dead_lettered_at_once_with_field_and_rule(
     assert letter["attributes"]["FailureCode"] == "InvalidSesEvent"
     assert (letter["attributes"]["FailureField"], letter["attributes"]["FailureReason"]) == (field, f"{field}: {rule}")
     assert str(value) not in letter["attributes"]["FailureReason"]
+
+
+def history_of(aws: Lanes, message_id: str = "ses-1") -> list[str]:
+    item = aws.dynamodb.get_item(TableName=aws.table, Key={"id": {"S": record_id("test", message_id)}})["Item"]
+    return [f"{entry['M']['status']['S']} ({entry['M']['recipient']['S'][:8]})" for entry in item["history"]["L"]]
+
+
+def test_two_copies_of_one_ses_event_at_the_same_time_are_recorded_once(aws: Lanes, bus: Bus) -> None:
+    """At-least-once delivery: the second copy is handled by another instance while the first one writes."""
+    delivered = eventbridge(ses_events.delivery(mail("a@example.com"), ["a@example.com"]))
+    first, copy = sqs_record(delivered), sqs_record(dict(delivered, id="eb-copy"))
+    other_instance = StatusProcessor(settings(aws), Clients(
+        ses=None, dynamodb=boto3.client("dynamodb", region_name=REGION), sqs=aws.sqs,
+        events=boto3.client("events", region_name=REGION)))
+    raced: list[bool] = []
+
+    def copy_lands_first(**_kwargs: Any) -> None:
+        if not raced:
+            raced.append(True)
+            assert other_instance.handle(sqs_event(copy)) == {"batchItemFailures": []}
+
+    aws.dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", copy_lands_first)
+    assert processor(aws, bus).handle(sqs_event(first)) == {"batchItemFailures": []}
+    assert len(history_of(aws)) == 1
+    assert len({d["statusId"] for d in bus.received()}) == 1  # told at least once, one statusId
+
+
+def test_a_record_write_retried_by_botocore_after_its_answer_was_lost_is_recorded_once(
+        aws: Lanes, bus: Bus) -> None:
+    """DynamoDB applied the write; the answer never came (a read timeout); botocore's standard mode sent it again."""
+    dynamodb = create_dynamodb_client(REGION)  # the handler's own client: standard retry mode
+    lost: list[bool] = []
+
+    def answer_lost(request: Any, **_kwargs: Any) -> None:
+        # Last among the `before-send` handlers, after moto's own answer: moto has applied the write.
+        if not lost and request.headers.get("X-Amz-Target", b"").endswith(b"UpdateItem"):
+            lost.append(True)
+            raise ReadTimeoutError(endpoint_url="https://dynamodb.eu-west-1.amazonaws.com")
+
+    dynamodb.meta.events.register_last("before-send", answer_lost)
+    handler = StatusProcessor(settings(aws), Clients(ses=None, dynamodb=dynamodb, sqs=aws.sqs, events=bus.events))
+    record = sqs_record(eventbridge(ses_events.delivery(mail("a@example.com"), ["a@example.com"])))
+    assert handler.handle(sqs_event(record)) == {"batchItemFailures": []}
+    assert lost == [True]
+    assert len(history_of(aws)) == 1
+
+
+def test_every_expression_of_a_fifty_recipient_rejection_is_far_inside_dynamodbs_4_kb(aws: Lanes, bus: Bus) -> None:
+    """SES's most recipients, all named by one Reject: at most half of DynamoDB's 4,096 bytes per expression."""
+    recipients = [f"recipient-{index:02d}@a-rather-long-subdomain.example.com" for index in range(50)]
+    expressions: list[tuple[str, int]] = []
+
+    def measure(params: dict[str, Any], **_kwargs: Any) -> None:
+        expressions.extend((name, len(value.encode())) for name, value in params.items()
+                           if name.endswith("Expression"))
+
+    aws.dynamodb.meta.events.register("before-parameter-build.dynamodb", measure)
+    record = sqs_record(eventbridge(ses_events.reject(mail(*recipients))))
+    assert processor(aws, bus).handle(sqs_event(record)) == {"batchItemFailures": []}
+    assert len(bus.received_all()) == 50
+    assert {name for name, _size in expressions} >= {"ProjectionExpression", "UpdateExpression", "ConditionExpression"}
+    assert max(size for _name, size in expressions) <= DYNAMODB_EXPRESSION_BYTES // 2, expressions
+    item = aws.dynamodb.get_item(TableName=aws.table, Key={"id": {"S": record_id("test", "ses-1")}})["Item"]
+    assert sum(name.startswith("r_") for name in item) == 50
+
+
+def test_an_ses_event_the_pipeline_did_not_send_is_recorded_and_counted_but_never_published(
+        aws: Lanes, bus: Bus) -> None:
+    """Another sender on the configuration set, a console test send, the daily report: no producer to tell."""
+    untagged = mail("a@example.com", tags={"ses:configuration-set": "email-test"})
+    record = sqs_record(eventbridge(ses_events.bounce(untagged, ["a@example.com"])))
+    with capture_logs() as logs:
+        assert processor(aws, bus).handle(sqs_event(record)) == {"batchItemFailures": []}
+    assert bus.received() == []
+    assert history_of(aws) == [f"bounced ({recipient_hash('a@example.com', HASH_KEY.encode())[:8]})"]
+    [counted] = [line for line in logs if line["event"] == "email_status_unattributed"]
+    assert counted["ses_message_id"] == "ses-1" and counted["status"] == "bounced"

@@ -124,7 +124,7 @@ def ses_event(system: LocalSystem, kind: str, recipients: list[str], *, at: dt.d
               **options: Any) -> dict[str, str]:
     """An SES event about the one message sent so far, as SES would publish it on the default bus."""
     [email] = system.ses.outbox
-    tags = {"lane": email.lane, "ses:configuration-set": system.blueprint.configuration_sets[0]}
+    tags = {**email.tags, "ses:configuration-set": system.blueprint.configuration_sets[0]}
     mail = ses_events.mail_object(email.message_id, "no-reply@example.com", email.to, tags,
                                   dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5))
     builders = {"delivery": ses_events.delivery, "delay": ses_events.delivery_delay, "bounce": ses_events.bounce,
@@ -299,3 +299,13 @@ def test_addresses_appear_in_status_events_only_where_the_stack_opts_in() -> Non
         [detail] = running.status_events()
         assert detail["recipient"]["address"] == f"bounce@{SIMULATOR}"
         assert all("@" not in json.dumps(r) for lane, r in running.log_records if lane == "status")
+
+
+def test_the_daily_reports_statuses_are_recorded_but_not_published(system: LocalSystem) -> None:
+    """The report is not a producer's event: no one subscribes to its statuses; trace still sees its record."""
+    system.run_report()
+    system.drain()
+    [report] = [email for email in system.ses.outbox if email.lane == "report"]
+    assert [d for d in system.status_events() if d["sesMessageId"] == report.message_id] == []
+    assert system.status_record(report.message_id)["history"]["L"]
+    assert any(record.get("event") == "email_status_unattributed" for _lane, record in system.log_records)
