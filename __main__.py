@@ -101,6 +101,7 @@ monitoring = Monitoring(prefix, MonitoringArgs(
     alarm_email=settings.alarm_email,
     event_bus_name=router.bus_name,
     rule_names={route.name: router.rule_names[route.name] for route in settings.routes},
+    default_bus_rule_names={"status-ses-events": status.rule_name} if status else {},
     extra_dead_letter_queue_names={
         "report-failures": sender.report_failure_queue_name,
         **{f"route-{route.name}-dlq": router.target_dead_letter_queue_names[route.name] for route in settings.routes},

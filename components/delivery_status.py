@@ -10,18 +10,20 @@ idempotency table. See README, "Delivery status", for the event contract and wha
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
-from .email_sender import VISIBILITY_TIMEOUT_FACTOR
+from .checks import Problem, raise_if_any
+from .email_sender import MIN_EVENT_SOURCE_CONCURRENCY, VISIBILITY_TIMEOUT_FACTOR
 from .functions import HandlerRuntime, allow, handler_function
 from .handlers.ses_events import KINDS, SES_SOURCE
 from .handlers.settings import Env
 from .handlers.status_names import STATUS_DETAIL_TYPE, STATUS_LANE, STATUS_SOURCE, record_id
-from .queues import deny_insecure_transport, failure_queue, policy_document
+from .queues import FailureQueue, deny_insecure_transport, failure_queue, policy_document
 
 TYPE_TOKEN = "email-pipeline:index:DeliveryStatus"
 STATUS_HANDLER = "handlers.status.handler"
@@ -32,6 +34,26 @@ STATUS_DETAIL_TYPES = tuple(KINDS)
 MAX_RECEIVE_COUNT = 5
 _BATCH_SIZES = range(1, 11)
 _SECONDS_PER_DAY = 86_400
+#: SES events per email sent, with room: `bench/status_cost.py` measured 1.04 (a delivery each,
+#: plus the bounces, complaints and automatic replies of the mailbox simulator's mix).
+SES_EVENTS_PER_EMAIL = 1.1
+#: The status handler's time per SES event: a strongly consistent read, a PutEvents and a
+#: conditional write, each a few milliseconds from Lambda, with room for a retry.
+SECONDS_PER_SES_EVENT = 0.05
+#: Pulumi's autonaming appends a dash and 7 random characters to a logical name.
+_AUTONAME_SUFFIX = 8
+
+
+def status_max_concurrency(account_send_rate: float) -> int:
+    """How many status handlers may run at once: enough to keep up with the SES events of R emails/s.
+
+    SES publishes about `SES_EVENTS_PER_EMAIL` events per email, each taking the handler about
+    `SECONDS_PER_SES_EVENT`; one more instance absorbs a burst, and the queue the rest. Statuses
+    are not urgent: a cap keeps a burst of SES events from taking the concurrency the sending
+    lanes need (an account starts with 10 executions), at the price of statuses arriving later.
+    """
+    busy = account_send_rate * SES_EVENTS_PER_EMAIL * SECONDS_PER_SES_EVENT
+    return max(MIN_EVENT_SOURCE_CONCURRENCY, 1 + math.ceil(busy))
 
 
 @dataclass
@@ -48,6 +70,9 @@ class DeliveryStatusArgs:
             the domain otherwise); the bus's archive then keeps addresses for its retention.
         record_days: how long a status record outlives its message's last SES event.
         batch_size: SES events per invocation (1-10).
+        max_concurrency: status handlers running at once at most; derived from the stack's send
+            rate (`status_max_concurrency`) unless given. Counted against the account's concurrency
+            with the lanes'.
         dead_letter_retention_seconds: how long unreadable SES events wait for an operator.
         tags: applied to every taggable resource.
     """
@@ -61,25 +86,37 @@ class DeliveryStatusArgs:
     include_addresses: bool = False
     record_days: int = 30
     batch_size: int = 10
+    max_concurrency: int | None = None
     dead_letter_retention_seconds: int = 1_209_600
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        """Refuse a component that would do nothing, or settings AWS would refuse.
+        """Refuse a component that would do nothing, or settings AWS would refuse, all at once.
 
         Raises:
-            ValueError: naming the argument and what to do.
+            InvalidArgs: listing each problem with the argument it is about.
         """
+        problems = []
         if not (self.publish_events or self.keep_records):
-            raise ValueError("DeliveryStatusArgs: publish_events and keep_records are both off; leave the "
-                             "component out instead")
+            problems.append(Problem("publish_events", "publish_events and keep_records are both off; leave the "
+                                                      "component out instead"))
         if self.include_addresses and not self.publish_events:
-            raise ValueError("DeliveryStatusArgs: include_addresses needs publish_events (addresses only ever "
-                             "appear in status events)")
+            problems.append(Problem("include_addresses", "needs publish_events (addresses only ever appear in "
+                                                         "status events)"))
         if self.batch_size not in _BATCH_SIZES:
-            raise ValueError(f"DeliveryStatusArgs: batch_size {self.batch_size} must be between 1 and 10 (SQS)")
+            problems.append(Problem("batch_size", f"{self.batch_size} must be between 1 and 10 (SQS)"))
         if not 1 <= self.record_days <= 365:
-            raise ValueError(f"DeliveryStatusArgs: record_days {self.record_days} must be between 1 and 365")
+            problems.append(Problem("record_days", f"{self.record_days} must be between 1 and 365"))
+        if self.max_concurrency is not None and self.max_concurrency < MIN_EVENT_SOURCE_CONCURRENCY:
+            problems.append(Problem("max_concurrency", f"{self.max_concurrency} is below the "
+                                                       f"{MIN_EVENT_SOURCE_CONCURRENCY} an SQS event source accepts"))
+        raise_if_any("DeliveryStatusArgs", problems)
+
+    def concurrency(self) -> int:
+        """The handler's maximum concurrency: as given, or derived from the runtime's send rate."""
+        if self.max_concurrency is not None:
+            return self.max_concurrency
+        return status_max_concurrency(self.runtime.account_send_rate)
 
 
 class DeliveryStatus(pulumi.ComponentResource):
@@ -107,6 +144,7 @@ class DeliveryStatus(pulumi.ComponentResource):
     rule_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: DeliveryStatusArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        raise_if_any(f"DeliveryStatus {name!r}", [*name_problems(name), *concurrency_problems(args)])
         super().__init__(TYPE_TOKEN, name, None, opts)
         self._name = name
         self._args = args
@@ -122,7 +160,7 @@ class DeliveryStatus(pulumi.ComponentResource):
             opts=child,
         )
         rule_dlq = self._failure_queue(f"{label}-undelivered", grant_rule=rule.arn)
-        dlq = self._failure_queue(f"{label}-dlq")
+        dlq = self._failure_queue(f"{label}-dlq").queue
         queue = aws.sqs.Queue(
             f"{label}-queue",
             name=f"{label}-queue",
@@ -144,8 +182,10 @@ class DeliveryStatus(pulumi.ComponentResource):
             rule=rule.name,
             arn=queue.arn,
             retry_policy={"maximum_retry_attempts": 185, "maximum_event_age_in_seconds": _SECONDS_PER_DAY},
-            dead_letter_config={"arn": rule_dlq.arn},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[queue_policy]),
+            dead_letter_config={"arn": rule_dlq.queue.arn},
+            # Both queues must accept the rule before it delivers: an event it could deliver to
+            # neither would be lost (counted only in InvocationsFailedToBeSentToDlq).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[queue_policy, rule_dlq.policy]),
         )
 
         statements = [
@@ -161,10 +201,11 @@ class DeliveryStatus(pulumi.ComponentResource):
         if args.keep_records:
             # Only the status records: the table also holds the send claims, which this role must
             # never touch (DynamoDB Developer Guide, "Using IAM policy conditions for fine-grained
-            # access control": dynamodb:LeadingKeys is the item's partition key).
+            # access control": dynamodb:LeadingKeys is the item's partition key). The keys are the
+            # handler's, under the stack name it is given (`EMAIL_STACK`), whatever this component's name.
             statements.append({**allow(["dynamodb:GetItem", "dynamodb:UpdateItem"], [runtime.table_arn]),
                                "Condition": {"ForAllValues:StringLike": {
-                                   "dynamodb:LeadingKeys": [record_id(name, "*")]}}})
+                                   "dynamodb:LeadingKeys": [record_id(runtime.stack, "*")]}}})
         environment: dict[str, pulumi.Input[str]] = {
             Env.LANE: STATUS_LANE,
             Env.QUEUE_URL: queue.url,
@@ -184,6 +225,7 @@ class DeliveryStatus(pulumi.ComponentResource):
             batch_size=args.batch_size,
             maximum_batching_window_in_seconds=1,
             function_response_types=["ReportBatchItemFailures"],
+            scaling_config={"maximum_concurrency": args.concurrency()},
             # Lambda checks the role can receive from the queue when the mapping is created.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[built.role_policy]),
         )
@@ -194,7 +236,7 @@ class DeliveryStatus(pulumi.ComponentResource):
         self.queue_url = queue.url
         self.dead_letter_queue_url = dlq.url
         self.dead_letter_queue_name = dlq.name
-        self.rule_dead_letter_queue_name = rule_dlq.name
+        self.rule_dead_letter_queue_name = rule_dlq.queue.name
         self.rule_name = rule.name
         self.register_outputs({
             "function_name": self.function_name, "log_group_name": self.log_group_name,
@@ -203,10 +245,37 @@ class DeliveryStatus(pulumi.ComponentResource):
             "rule_dead_letter_queue_name": self.rule_dead_letter_queue_name, "rule_name": self.rule_name,
         })
 
-    def _failure_queue(self, name: str, grant_rule: pulumi.Input[str] | None = None) -> aws.sqs.Queue:
+    def _failure_queue(self, name: str, grant_rule: pulumi.Input[str] | None = None) -> FailureQueue:
         grants = (lambda arn: [_rule_may_send(arn, grant_rule)]) if grant_rule is not None else None
         return failure_queue(name, retention_seconds=self._args.dead_letter_retention_seconds,
-                             tags=self._args.tags, parent=self, grants=grants).queue
+                             tags=self._args.tags, parent=self, grants=grants)
+
+
+def name_problems(name: str) -> list[Problem]:
+    """The physical names derived from the component's name must fit AWS's limits, or `pulumi up` fails midway."""
+    label = f"{name}-status"
+    limits = [(f"{label}-ses-events", 64 - _AUTONAME_SUFFIX, "EventBridge rule (autonamed)"),
+              (label, 64, "Lambda function"), (f"{label}-role", 64 - _AUTONAME_SUFFIX, "IAM role (autonamed)"),
+              *((f"{label}-{queue}", 80, "SQS queue") for queue in ("queue", "dlq", "undelivered"))]
+    problems = []
+    for physical, limit, kind in limits:
+        if len(physical) > limit:
+            most = limit - (len(physical) - len(name))
+            problems.append(Problem("name", f"the {kind} name {physical!r} is {len(physical)} characters, more than "
+                                            f"the {limit} AWS allows; use a component name of at most {most}"))
+    return problems
+
+
+def concurrency_problems(args: DeliveryStatusArgs) -> list[Problem]:
+    """The handler's instances and the stack's others must fit the account's Lambda concurrency."""
+    runtime, mine = args.runtime, args.concurrency()
+    total = runtime.concurrency_in_use + mine
+    if total <= runtime.account_concurrency:
+        return []
+    return [Problem("max_concurrency", (
+        f"the status handler's {mine} instances and the stack's other {runtime.concurrency_in_use} make {total}, "
+        f"more than the account's {runtime.account_concurrency}; request a higher Lambda concurrency quota (and "
+        "tell the stack: accountConcurrency), or set max_concurrency lower"))]
 
 
 def status_rule_pattern(configuration_set_name: pulumi.Input[str]) -> dict[str, object]:

@@ -30,6 +30,9 @@ PRIORITY_HANDLER = "handlers.priority.handler"
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                   3288, 3653)
 _LANE_NAME = re.compile(r"^[a-z0-9-]{1,20}$")
+#: Names a lane cannot take: the stack's other functions are named like lanes (`<stack>-<lane>`),
+#: and the stack outputs list the status queue as lane `status`.
+RESERVED_LANE_NAMES = {"report": "the daily report's function", "status": "the status handler (DeliveryStatus)"}
 #: SQS allows batches of 1-10 messages for a standard queue's event source mapping.
 _BATCH_SIZES = range(1, 11)
 #: Receives a message needs to ride out a 10-minute throttle (see `handlers.lane.retry_delay`).
@@ -290,10 +293,11 @@ class EmailSender(pulumi.ComponentResource):
         )
         #: What another component needs to add a function of this stack (`DeliveryStatus`).
         self.runtime = HandlerRuntime(
-            code=shared.code, layer_arn=shared.layer.arn, table_arn=shared.table.arn, table_name=shared.table.name,
+            stack=name, code=shared.code, layer_arn=shared.layer.arn, table_arn=shared.table.arn, table_name=shared.table.name,
             environment=self._common_environment(shared), timeout_seconds=args.function_timeout_seconds,
             memory_mb=args.memory_mb, log_retention_days=args.log_retention_days, tracing=args.tracing,
-            tags=self._tags)
+            tags=self._tags, account_send_rate=args.account_send_rate, account_concurrency=args.account_concurrency,
+            concurrency_in_use=sum(args.lane_concurrency(lane) for lane in args.lanes))
         lanes = {lane.name: self._build_lane(lane, shared) for lane in args.lanes}
         report = self._build_report(shared, lanes)
         identity, config_set, table = shared.identity, shared.config_set, shared.table
@@ -650,6 +654,10 @@ def _lane_problems(args: EmailSenderArgs) -> list[Problem]:
         where = f"lanes.{lane.name}"
         if not _LANE_NAME.match(lane.name):
             problems.append(Problem(f"{where}.name", "lane names use a-z, 0-9 and '-' (at most 20)"))
+        if lane.name in RESERVED_LANE_NAMES:
+            problems.append(Problem(f"{where}.name", f"{lane.name!r} is taken by {RESERVED_LANE_NAMES[lane.name]}, "
+                                                     "whose function and queues share the lanes' names; name the lane "
+                                                     "differently"))
         if lane.rate_share <= 0:
             problems.append(Problem(f"{where}.rate_share", "must be above 0, or the lane never sends"))
             continue

@@ -27,14 +27,21 @@ class HandlerRuntime:
     """What every handler function of one stack shares.
 
     Attributes:
+        stack: the stack's name as the handlers know it (`EMAIL_STACK`): the prefix of every key
+            they write in the table, so a role's `dynamodb:LeadingKeys` condition must name it.
         code: the handlers' zip (`packaging.build_handler_zip`).
         layer_arn: the dependency layer's ARN.
         table_arn, table_name: the idempotency table.
         environment: the variables every function gets (stack, sender, hash key, templates, ...).
         timeout_seconds, memory_mb, log_retention_days, tracing: the functions' settings.
         tags: applied to every taggable resource.
+        account_send_rate: the SES rate the stack's concurrency is sized for (emails per second).
+        account_concurrency: the account's Lambda concurrency limit.
+        concurrency_in_use: how many instances the stack's functions may already run at most (the
+            lanes'): a function added to the stack must fit in what is left.
     """
 
+    stack: str
     code: Path
     layer_arn: pulumi.Input[str]
     table_arn: pulumi.Input[str]
@@ -45,6 +52,9 @@ class HandlerRuntime:
     log_retention_days: int
     tracing: str
     tags: Mapping[str, str]
+    account_send_rate: float = 1.0
+    account_concurrency: int = 1000
+    concurrency_in_use: int = 0
 
 
 class HandlerFunction(NamedTuple):

@@ -116,6 +116,9 @@ class MonitoringArgs:
         event_bus_name: the bus `rule_names` live on; None for rules on the default bus.
         rule_names: label -> an EventBridge rule whose undelivered events should page. Alarms are
             named by the label, so adding or reordering rules never renames (replaces) them.
+        default_bus_rule_names: label -> a rule on the account's default bus (DeliveryStatus's takes
+            SES's events there), alarmed when it loses an event: one its target refused and its
+            dead-letter queue could not take either. Its DLQ belongs in `extra_dead_letter_queue_names`.
         extra_dead_letter_queue_names: label -> another queue that must stay empty (rule targets'
             DLQs, the schedule's, the unrouted queue); alarms are named by the label.
         configuration_set_name: the SES configuration set, charted beside the account reputation.
@@ -134,6 +137,7 @@ class MonitoringArgs:
     alarm_email: str | None = None
     event_bus_name: pulumi.Input[str] | None = None
     rule_names: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    default_bus_rule_names: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     extra_dead_letter_queue_names: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     configuration_set_name: pulumi.Input[str] | None = None
     bounce_rate_threshold: float = 0.025
@@ -144,7 +148,9 @@ class MonitoringArgs:
     def __post_init__(self) -> None:
         _require_unique("function label", [f.label for f in self.functions])
         _require_unique("lane name", [lane.name for lane in self.lanes])
-        for what, labels in (("rule label", self.rule_names), ("queue label", self.extra_dead_letter_queue_names)):
+        _require_unique("rule label", [*self.rule_names, *self.default_bus_rule_names])
+        for what, labels in (("rule label", self.rule_names), ("rule label", self.default_bus_rule_names),
+                             ("queue label", self.extra_dead_letter_queue_names)):
             for label in labels:
                 if not _LABEL.match(label):
                     raise ValueError(f"{what} {label!r} names alarms: use 1-64 characters of A-Z a-z 0-9 _ -")
@@ -420,15 +426,22 @@ class Monitoring(pulumi.ComponentResource):
                 namespace="AWS/Events", metric_name="DeadLetterInvocations", dimensions=dimensions,
                 statistic="Sum", period=_MINUTE, comparison_operator="GreaterThanOrEqualToThreshold", threshold=1,
             ))
-            alarms.append(self._alarm(
-                f"rule-{label}-events-lost", topic, opts,
-                description=(f"Rule {label} could deliver events neither to its lane nor to its dead-letter "
-                             "queue: they are lost (only the archive keeps them). Check the DLQ's policy, then "
-                             "replay the window from the archive."),
-                namespace="AWS/Events", metric_name="InvocationsFailedToBeSentToDlq", dimensions=dimensions,
-                statistic="Sum", period=_MINUTE, comparison_operator="GreaterThanOrEqualToThreshold", threshold=1,
-            ))
+            alarms.append(self._events_lost_alarm(label, dimensions, topic, opts, (
+                f"Rule {label} could deliver events neither to its lane nor to its dead-letter queue: they are "
+                "lost (only the archive keeps them). Check the DLQ's policy, then replay the window from the archive.")))
+        for label, rule_name in self._args.default_bus_rule_names.items():
+            alarms.append(self._events_lost_alarm(label, rule_dimensions(rule_name, None), topic, opts, (
+                f"Rule {label} on the default bus could deliver events neither to its target nor to its dead-letter "
+                "queue: they are lost (the default bus keeps no archive here). Check both queues' policies.")))
         return alarms
+
+    def _events_lost_alarm(self, label: str, dimensions: Mapping[str, pulumi.Input[str]], topic: aws.sns.Topic,
+                           opts: pulumi.ResourceOptions, description: str) -> aws.cloudwatch.MetricAlarm:
+        return self._alarm(
+            f"rule-{label}-events-lost", topic, opts, description=description,
+            namespace="AWS/Events", metric_name="InvocationsFailedToBeSentToDlq", dimensions=dimensions,
+            statistic="Sum", period=_MINUTE, comparison_operator="GreaterThanOrEqualToThreshold", threshold=1,
+        )
 
     def _build_ses_alarms(self, topic: aws.sns.Topic,
                           opts: pulumi.ResourceOptions) -> list[aws.cloudwatch.MetricAlarm]:

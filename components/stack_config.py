@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .checks import ADDRESS, InvalidArgs, Problem
+from .delivery_status import status_max_concurrency
 from .email_sender import DEFAULT_LANES, EmailSenderArgs, LaneConfig
 from .event_router import DEFAULT_ROUTES, Route
 from .handlers.settings import Delivery
@@ -124,6 +125,8 @@ def parse(raw: Mapping[str, Any], recipient_hash_key: Any) -> StackSettings:
     status = {key: bool(raw.get(key, default)) for key, default in _STATUS_DEFAULTS.items()}
     if status["statusAddresses"] and not status["statusEvents"]:
         problems.append("statusAddresses: needs statusEvents: true (addresses only ever appear in status events)")
+    if sender_args is not None and (status["statusEvents"] or status["statusRecords"]):
+        problems += _status_concurrency_problems(sender_args)
     if problems or sender_args is None:
         raise ConfigErrors(list(dict.fromkeys(problems)))
     return StackSettings(
@@ -156,6 +159,18 @@ def _sender_args(raw: Mapping[str, Any], recipient_hash_key: Any, lanes: tuple[L
     except InvalidArgs as invalid:
         problems += [f"{_config_key(problem)}: {problem.message}" for problem in invalid.problems]
         return None
+
+
+def _status_concurrency_problems(args: EmailSenderArgs) -> list[str]:
+    """The status handler draws on the account's concurrency too (the lanes alone are EmailSenderArgs' check)."""
+    lanes = sum(args.lane_concurrency(lane) for lane in args.lanes)
+    status = status_max_concurrency(args.account_send_rate)
+    if lanes > args.account_concurrency or lanes + status <= args.account_concurrency:
+        return []
+    return [f"accountConcurrency: at {args.account_send_rate:g} emails/s the lanes run up to {lanes} instances and "
+            f"the status handler up to {status}, {lanes + status} in all, more than the account's "
+            f"{args.account_concurrency}; request a higher Lambda concurrency quota and set it here, or turn "
+            "statusEvents and statusRecords off"]
 
 
 def _bad_numbers(raw: Mapping[str, Any]) -> set[str]:
