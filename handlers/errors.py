@@ -180,3 +180,15 @@ class OutcomeUnknown(EmailError):
     @property
     def detail(self) -> str:
         return self.cause
+
+
+class NotAttempted(EmailError):
+    """A send not started because the batch had stopped (SES said stop, or time ran out) before it could.
+
+    It takes the treatment of what stopped the batch (`cause`): a message held back by a paused
+    account is held like the one that met the pause.
+    """
+
+    def __init__(self, cause: EmailError) -> None:
+        super().__init__(f"not attempted: {cause.code} stopped the batch", code=cause.code)
+        self.cause = cause

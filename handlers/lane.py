@@ -39,11 +39,11 @@ from . import log
 from .clients import Clients, Handler
 from .contract import EmailRequest, parse_event
 from .dead_letter import send_to_dead_letter_queue
-from .errors import EmailError, Fate, NearTimeout, OutcomeUnknown, SendThrottled
+from .errors import EmailError, Fate, NearTimeout, NotAttempted, OutcomeUnknown, SendThrottled
 from .idempotency import OnceOnly
 from .pacing import Pacing, fallback_share, slot_offsets
 from .schedule import MAX_LATENESS_SECONDS, SendSchedule, horizon_slots
-from .ses import OutgoingEmail, SesSender
+from .ses import OutgoingEmail, SendGate, SesSender
 from .settings import Delivery, Settings
 from .sqs_records import PartialBatchResponse, SQSRecord
 from .timeouts import SEND_RESERVE_SECONDS
@@ -101,24 +101,21 @@ class Deferred(Exception):
     """Raised for a record that stays on the queue: it becomes a batch item failure."""
 
 
-class _Stopped(EmailError):
-    """A send not started because an earlier one stopped the batch; it takes the stop's treatment."""
-
-    def __init__(self, cause: EmailError) -> None:
-        super().__init__(f"not attempted: {cause.code} stopped the batch", code=cause.code)
-        self.cause = cause
-
-
 @dataclass
 class _Batch:
     """State shared by the records of one invocation, and by its send threads."""
 
     context: Any
-    stop: EmailError | None = None
+    #: Closed by the first failure that stops the batch (SES said stop, time ran out): see `SendGate`.
+    gate: SendGate = field(default_factory=SendGate)
     delays: dict[str, int] = field(default_factory=dict)
     kept: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
     crash: BaseException | None = None
+
+    @property
+    def stop(self) -> EmailError | None:
+        return self.gate.stop
 
     def keep(self, record: SQSRecord) -> None:
         with self.lock:
@@ -262,10 +259,10 @@ class LaneProcessor:
 
     def _treat(self, record: SQSRecord, batch: _Batch, error: EmailError) -> None:
         """Give the record the treatment its failure carries (see `handlers.errors`)."""
-        if isinstance(error, _Stopped):
+        if isinstance(error, NotAttempted):
             self._defer(record, batch, error.cause, error.cause.fate)
         if error.stops_batch:
-            batch.stop = error  # SES said stop or slow down, or time is up: the rest would fail too
+            batch.gate.close(error)  # SES said stop or slow down, or time is up: the rest would fail too
         if error.lane_log_event is not None:
             self._log.error(error.lane_log_event, **error.log_fields())
         fate = self._decide(error)
@@ -313,8 +310,8 @@ class LaneProcessor:
             if batch.stop is None:
                 block = self._pacing.book(size, self._latest_start(batch))
                 if block is None:
-                    batch.stop = NearTimeout(f"no {size} send slot(s) free before the invocation's last safe "
-                                             "send; the next invocation takes them")
+                    batch.gate.close(NearTimeout(f"no {size} send slot(s) free before the invocation's last safe "
+                                                 "send; the next invocation takes them"))
             for item, offset in zip(chunk, offsets):
                 slot = block.start + offset * block.interval if block is not None else 0.0
                 threads.append(self._start(item, slot, batch, in_flight))
@@ -397,13 +394,18 @@ class LaneProcessor:
         for attempt in range(1, _SEND_ATTEMPTS + 1):
             self._wait_for_slot(slot, len(email.recipients), batch)
             if batch.stop is not None:
-                raise _Stopped(batch.stop)
+                raise NotAttempted(batch.stop)
             self._check_time_budget(batch)
             try:
-                return self._sender.send(email)
-            except SendThrottled:
+                return self._sender.send(email, batch.gate)
+            except SendThrottled as throttled:
                 if attempt == _SEND_ATTEMPTS:
+                    batch.gate.close(throttled)  # now: the batch's other sends check the gate as they start
                     raise
+            except EmailError as error:
+                if error.stops_batch:
+                    batch.gate.close(error)
+                raise
             slot = self._book_again(len(email.recipients), batch)
         raise AssertionError("unreachable")
 
@@ -412,8 +414,7 @@ class LaneProcessor:
         size, [offset] = slot_offsets([recipients], self._pacing.account_rate())
         block = self._pacing.book(size, self._latest_start(batch))
         if block is None:
-            batch.stop = NearTimeout("no send slot free before the invocation's last safe send")
-            raise _Stopped(batch.stop)
+            raise NotAttempted(batch.gate.close(NearTimeout("no send slot free before the invocation's last safe send")))
         return block.start + offset * block.interval
 
     def _wait_for_slot(self, slot: float, recipients: int, batch: _Batch) -> None:
@@ -446,8 +447,8 @@ class LaneProcessor:
         remaining_ms = batch.context.get_remaining_time_in_millis()
         reserve_ms = 1000 * SEND_RESERVE_SECONDS
         if remaining_ms < reserve_ms:
-            batch.stop = NearTimeout(f"{remaining_ms} ms left, {reserve_ms:.0f} ms needed for one send")
-            raise batch.stop
+            raise NotAttempted(batch.gate.close(NearTimeout(f"{remaining_ms} ms left, {reserve_ms:.0f} ms needed for "
+                                                            "one send")))
 
     def _defer(self, record: SQSRecord, batch: _Batch, reason: EmailError, fate: Fate) -> None:
         """Keep the record on the queue, visible again after the delay its fate asks for."""

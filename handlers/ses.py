@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from .errors import (
     DailyQuotaExhausted,
     DependencyUnavailable,
     EmailError,
+    NotAttempted,
     OutcomeUnknown,
     PermanentSendError,
     RetryableSendError,
@@ -103,6 +105,54 @@ def _refused_before_acting(code: str, status: int) -> bool:
     return code in _UNSENT_CODES or status == _SERVICE_UNAVAILABLE
 
 
+class SendGate:
+    """Whether sends of one batch may still start; closed, for good, by the first answer that stops the batch.
+
+    Sends of a batch run in parallel. A thread that found the gate open, then spent its time
+    building and signing its request, could still send after another thread's SendEmail was
+    answered "sending paused" or "daily quota reached". So the gate is checked at the last moment,
+    when botocore is about to put the signed request on the wire (its `before-send` event), and the
+    check and `close` take one lock: a send either starts before the stop was known, or not at all.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stop: EmailError | None = None
+
+    @property
+    def stop(self) -> EmailError | None:
+        """What closed the gate, or None while sends may start."""
+        return self._stop
+
+    def close(self, error: EmailError) -> EmailError:
+        """Let no more sends start; return the reason kept (the first one given)."""
+        with self._lock:
+            if self._stop is None:
+                self._stop = error
+            return self._stop
+
+    def admit(self) -> None:
+        """Let a send start, unless the gate is closed.
+
+        Raises:
+            NotAttempted: carrying what closed it.
+        """
+        with self._lock:
+            if self._stop is not None:
+                raise NotAttempted(self._stop)
+
+
+#: The gate of the send being made on this thread: the `before-send` hook has only the request.
+_SENDING = threading.local()
+
+
+def _admit_at_the_last_moment(**_: Any) -> None:
+    """botocore's `before-send` hook for SendEmail: the request is signed and about to go out."""
+    gate = getattr(_SENDING, "gate", None)
+    if gate is not None:
+        gate.admit()
+
+
 @dataclass(frozen=True)
 class AccountLimits:
     """The SES account's sending limits and state, as GetAccount reports them."""
@@ -161,6 +211,10 @@ class SesSender:
         self._rate_checked_at: float | None = None
         self._headers_supported: bool | None = None
         self._log = log.get_logger()
+        events = getattr(getattr(client, "meta", None), "events", None)
+        if events is not None:  # a botocore client: check the gate once the request is signed
+            events.register_first("before-send.sesv2.SendEmail", _admit_at_the_last_moment,
+                                  unique_id="email-pipeline-send-gate")
 
     def account_limits(self, *, refresh: bool = False) -> AccountLimits:
         """The account's limits, read once per container unless `refresh` is set.
@@ -202,14 +256,20 @@ class SesSender:
         rate = self._limits.max_send_rate if self._limits is not None else self._settings.account_send_rate
         return rate if rate > 0 else self._settings.account_send_rate
 
-    def send(self, email: OutgoingEmail) -> str:
+    def send(self, email: OutgoingEmail, gate: SendGate | None = None) -> str:
         """Send one email now and log the outcome.
+
+        Args:
+            email: what to send.
+            gate: the batch's gate (see `SendGate`), checked once the request is signed; the
+                caller closes it when an answer stops the batch.
 
         Returns:
             The SES message id.
 
         Raises:
-            RetryableSendError, PermanentSendError, DailyQuotaExhausted, SendingHalted.
+            RetryableSendError, PermanentSendError, DailyQuotaExhausted, SendingHalted, OutcomeUnknown;
+            NotAttempted when the gate was closed before the send could start.
         """
         fields = {
             "lane": email.lane,
@@ -220,7 +280,7 @@ class SesSender:
         started = self._clock()
         for attempt in range(1, timeouts.SES_SEND.attempts + 1):
             try:
-                response = self._client.send_email(**request)
+                response = self._send_through(gate, request)
                 break
             except (ClientError, BotoCoreError) as exc:
                 if attempt < timeouts.SES_SEND.attempts and retry_in_call(exc):
@@ -235,6 +295,17 @@ class SesSender:
         self._log.info(log.EMAIL_SENT, ses_message_id=message_id, ses_ms=round(1000 * (self._clock() - started)),
                        **fields)
         return message_id
+
+    def _send_through(self, gate: SendGate | None, request: Mapping[str, Any]) -> Any:
+        """SendEmail, admitted by the gate: here for any client, and again once signed for a botocore one."""
+        if gate is None:
+            return self._client.send_email(**request)
+        gate.admit()
+        _SENDING.gate = gate
+        try:
+            return self._client.send_email(**request)
+        finally:
+            _SENDING.gate = None
 
     def request_for(self, email: OutgoingEmail) -> dict[str, Any]:
         """The SendEmail parameters for an email; public so tests can pin the exact request."""

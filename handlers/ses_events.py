@@ -87,6 +87,16 @@ _DETAILS: Mapping[Status, Mapping[str, str]] = {
 }
 
 
+#: A complaint's `details` key saying whom it is about. SES's `complainedRecipients` lists the
+#: recipients "that may have been responsible for the complaint" (SES Developer Guide, "Contents
+#: of event data that Amazon SES publishes", complaint object): most mailbox providers redact the
+#: complainant's address from their feedback reports, so SES names every recipient of the message
+#: on the complaining domain. `recipient`: one recipient named, the complainant. `message`: several
+#: named, and any one of them (or none) complained; each still gets the final `complained` status,
+#: as SES's suppression list treats them.
+COMPLAINT_SCOPE = "scope"
+
+
 class InvalidSesEvent(InvalidEvent):
     """An SES event the status handler cannot read: dead-lettered with the field and the rule."""
 
@@ -212,6 +222,8 @@ def parse(body: str) -> SesEvent:
             value = _timestamp(body_object, key, f"detail.{kind.body}.{key}")
         if value:
             details[name] = value
+    if kind.status is Status.COMPLAINED:
+        details[COMPLAINT_SCOPE] = "message" if len(recipients) > 1 else "recipient"
     return SesEvent(event_id=event_id, status=kind.status, ses_message_id=message_id, sent_at=sent_at,
                     occurred_at=occurred, recipients=recipients, sent=Sent.from_tags(tags), details=details)
 

@@ -10,6 +10,7 @@ idempotency table are moto's.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,9 @@ class ScriptedSes:
         outcome = self.script.pop(0) if self.script else "accept"
         if outcome == "unavailable":
             return _json_response(request, 503, {"message": "Service Unavailable"}, "ServiceUnavailable")
+        if outcome == "paused":
+            return _json_response(request, 400, {"message": "Sending is paused for this account"},
+                                  "SendingPausedException")
         if outcome == "denied":
             # What SES answers when IAM denies the send (e.g. a sandbox recipient's identity).
             return _json_response(request, 403, {"message": "User is not authorized to perform ses:SendEmail"},
@@ -106,6 +110,7 @@ class Lane:
     ses: ScriptedSes
     clock: Clock
     handler: Callable[[dict[str, Any], Any], Any]
+    client: Any = None  # the handler's SES client (botocore), to hook its events
 
     def enqueue(self, *bodies: dict[str, Any] | str) -> None:
         for body in bodies:
@@ -177,7 +182,7 @@ def make_lane(aws: Lanes, environment: None, monkeypatch: pytest.MonkeyPatch) ->
         client = scripted_client(scripted, monkeypatch)
         handler = lane.entry_point(module.compose, Clients(ses=client, sqs=aws.sqs, dynamodb=aws.dynamodb),
                                    clock=clock)
-        return Lane(aws, scripted, clock, handler)
+        return Lane(aws, scripted, clock, handler, client)
 
     return build
 
@@ -470,3 +475,41 @@ def test_two_events_with_one_key_in_one_batch_send_the_first_and_skip_the_second
     assert {tag["Name"]: tag["Value"] for tag in sent["EmailTags"]}["event_id"] == "event-1"
     outcomes = [line["event"] for line in logs if line["event"] in ("email_sent", "email_duplicate_skipped")]
     assert outcomes == ["email_sent", "email_duplicate_skipped"]
+
+
+def test_no_send_starts_after_ses_said_stop_even_one_already_past_its_checks(
+    make_lane: Callable[..., Lane],
+) -> None:
+    """Parallel sends, a latency-free SES: the other sends build and sign their requests while the
+    first is answered "sending paused"; none of them reaches SES after that answer.
+
+    The other sends are held just before botocore signs them (its `before-sign` event, after every
+    check the lane makes) until the pause is answered and a moment has passed, so the race is
+    played out the same way every run.
+    """
+    normal = make_lane("paused")
+    events = [load_event("email_notification") for _ in range(3)]
+    for index, sample in enumerate(events):
+        sample["id"] = f"event-{index}"
+    normal.enqueue(*events)
+    answered = threading.Event()
+    first: list[bool] = []
+    lock = threading.Lock()
+
+    def hold_all_but_the_first(**_: Any) -> None:
+        with lock:
+            is_first = not first
+            first.append(True)
+        if not is_first:
+            assert answered.wait(10)
+
+    def release_after_the_answer(**_: Any) -> None:
+        threading.Timer(0.3, answered.set).start()  # the pause's answer reaches the lane meanwhile
+
+    normal.client.meta.events.register("before-sign.sesv2.SendEmail", hold_all_but_the_first)
+    normal.client.meta.events.register("after-call.sesv2.SendEmail", release_after_the_answer)
+    batch = normal.receive()
+    kept = normal.run(batch)
+    assert normal.ses.attempts == 1  # the paused one; the others stopped at the gate
+    assert sorted(kept) == sorted(record["messageId"] for record in batch["Records"])
+    assert normal.dead_letters() == []

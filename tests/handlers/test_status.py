@@ -367,3 +367,17 @@ def test_an_ses_event_the_pipeline_did_not_send_is_recorded_and_counted_but_neve
     assert history_of(aws) == [f"bounced ({recipient_hash('a@example.com', HASH_KEY.encode())[:8]})"]
     [counted] = [line for line in logs if line["event"] == "email_status_unattributed"]
     assert counted["ses_message_id"] == "ses-1" and counted["status"] == "bounced"
+
+
+def test_a_complaint_naming_several_recipients_says_it_may_not_be_about_each_of_them(aws: Lanes, bus: Bus) -> None:
+    """Mailbox providers redact the complainant: SES names every recipient on the domain."""
+    handler = processor(aws, bus)
+    two = mail("a@example.com", "b@example.com")
+    assert handler.handle(sqs_event(sqs_record(eventbridge(
+        ses_events.complaint(two, ["a@example.com", "b@example.com"]))))) == {"batchItemFailures": []}
+    one = mail("c@example.com", message_id="ses-2")
+    assert handler.handle(sqs_event(sqs_record(eventbridge(
+        ses_events.complaint(one, ["c@example.com"]), "eb-2")))) == {"batchItemFailures": []}
+    scopes = sorted((d["sesMessageId"], d["status"], d["final"], d["details"]["scope"]) for d in bus.received_all())
+    assert scopes == [("ses-1", "complained", True, "message"), ("ses-1", "complained", True, "message"),
+                      ("ses-2", "complained", True, "recipient")]
