@@ -210,6 +210,7 @@ class DeliveryStatus(pulumi.ComponentResource):
             Env.LANE: STATUS_LANE,
             Env.QUEUE_URL: queue.url,
             Env.DEAD_LETTER_QUEUE_URL: dlq.url,
+            Env.MAX_RECEIVE_COUNT: str(MAX_RECEIVE_COUNT),
             Env.STATUS_BUS: args.bus_name,
             Env.STATUS_EVENTS: _flag(args.publish_events),
             Env.STATUS_RECORDS: _flag(args.keep_records),

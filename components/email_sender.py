@@ -487,6 +487,7 @@ class EmailSender(pulumi.ComponentResource):
             Env.LANE: lane.name,
             Env.QUEUE_URL: queue.url,
             Env.DEAD_LETTER_QUEUE_URL: dlq.url,
+            Env.MAX_RECEIVE_COUNT: str(lane.max_receive_count),
             Env.LANE_RATE_SHARE: str(lane.rate_share),
             Env.LANE_MAX_CONCURRENCY: str(concurrency),
             Env.LANE_DELIVERY: lane.delivery.value,

@@ -192,3 +192,28 @@ class NotAttempted(EmailError):
     def __init__(self, cause: EmailError) -> None:
         super().__init__(f"not attempted: {cause.code} stopped the batch", code=cause.code)
         self.cause = cause
+
+
+class ReceivesExhausted(EmailError):
+    """A message kept on its queue through its last receive: the handler dead-letters it, with why it was kept.
+
+    Kept once more, SQS's redrive would move it to the DLQ on the next receive with no reason at
+    all (`maxReceiveCount`); dead-lettered by the handler it carries the code of what kept it (a
+    paused account's `SendingPausedException`, a throttle's, a store that stayed down), so
+    `email-pipeline dlq redrive --code` finds it once the cause is fixed.
+    """
+
+    code = "ReceivesExhausted"
+    fate = Fate.DEAD_LETTER
+
+    def __init__(self, cause: EmailError, receives: int) -> None:
+        super().__init__(f"kept through its {receives} receives, the most its queue allows: {cause}", code=cause.code)
+        self.cause = cause
+        self.receives = receives
+
+    def log_fields(self) -> dict[str, Any]:
+        return {**self.cause.log_fields(), "receive_count": self.receives}
+
+    @property
+    def detail(self) -> str:
+        return self.cause.detail

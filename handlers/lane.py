@@ -39,7 +39,7 @@ from . import log
 from .clients import Clients, Handler
 from .contract import EmailRequest, parse_event
 from .dead_letter import send_to_dead_letter_queue
-from .errors import EmailError, Fate, NearTimeout, NotAttempted, OutcomeUnknown, SendThrottled
+from .errors import EmailError, Fate, NearTimeout, NotAttempted, OutcomeUnknown, ReceivesExhausted, SendThrottled
 from .idempotency import OnceOnly
 from .pacing import Pacing, fallback_share, slot_offsets
 from .schedule import MAX_LATENESS_SECONDS, SendSchedule, horizon_slots
@@ -110,6 +110,8 @@ class _Batch:
     gate: SendGate = field(default_factory=SendGate)
     delays: dict[str, int] = field(default_factory=dict)
     kept: set[str] = field(default_factory=set)
+    #: Why each kept record (by message id) was kept.
+    reasons: dict[str, EmailError] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     crash: BaseException | None = None
 
@@ -216,6 +218,7 @@ class LaneProcessor:
         structlog.contextvars.clear_contextvars()
         with self._once.batch():  # one write records every email the batch sent
             self._send_all(ready, batch)
+        self._dead_letter_last_receives(records, batch)
         structlog.contextvars.clear_contextvars()
         self._apply_delays(batch.delays)
         return {"batchItemFailures": [{"itemIdentifier": record["messageId"]} for record in records
@@ -462,8 +465,25 @@ class LaneProcessor:
         delay = delays[fate]()
         with batch.lock:
             batch.delays[record["receiptHandle"]] = delay
+            batch.reasons[record["messageId"]] = reason
         self._log.warning(log.EMAIL_DEFERRED, error_code=reason.code, retry_in_seconds=delay)
         raise Deferred(reason.code) from reason
+
+    def _dead_letter_last_receives(self, records: Sequence[SQSRecord], batch: _Batch) -> None:
+        """A record kept on its last receive goes to the DLQ now, with why it was kept (`ReceivesExhausted`)."""
+        for record in records:
+            receives, reason = _receive_count(record), batch.reasons.get(record["messageId"])
+            if record["messageId"] not in batch.kept or reason is None or receives < self._settings.max_receive_count:
+                continue
+            self._bind(record, batch)
+            exhausted = ReceivesExhausted(reason, receives)
+            self._log.error(log.RECEIVES_EXHAUSTED, **exhausted.log_fields())
+            try:
+                self._dead_letter(record, exhausted)
+            except Deferred:
+                continue  # still kept: the queue's redrive takes it, without the reason
+            batch.kept.discard(record["messageId"])
+            batch.delays.pop(record["receiptHandle"], None)
 
     def _dead_letter(self, record: SQSRecord, error: EmailError) -> None:
         """Copy the message to the lane's DLQ with the reason attached, then let Lambda delete it."""

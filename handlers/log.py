@@ -33,6 +33,7 @@ from .log_events import (  # noqa: E402  (re-exported: handlers log with log.EMA
     EMAIL_STATUS_UNATTRIBUTED,
     IDEMPOTENCY_CLAIM_NOT_RELEASED,
     IDEMPOTENCY_RECORD_NOT_SAVED,
+    RECEIVES_EXHAUSTED,
     RECORD_FAILED,
     REPORT_SENT,
     SES_DAILY_QUOTA_EXHAUSTED,

@@ -53,6 +53,7 @@ class Env:
     LANE_MAX_CONCURRENCY = "EMAIL_LANE_MAX_CONCURRENCY"
     QUEUE_URL = "EMAIL_QUEUE_URL"
     DEAD_LETTER_QUEUE_URL = "EMAIL_DEAD_LETTER_QUEUE_URL"
+    MAX_RECEIVE_COUNT = "EMAIL_MAX_RECEIVE_COUNT"
     IDEMPOTENCY_TABLE = "EMAIL_IDEMPOTENCY_TABLE"
     IDEMPOTENCY_TTL_SECONDS = "EMAIL_IDEMPOTENCY_TTL_SECONDS"
     LANE_DELIVERY = "EMAIL_LANE_DELIVERY"
@@ -106,6 +107,8 @@ class Settings:
     lane_max_concurrency: int = 2
     queue_url: str = ""
     dead_letter_queue_url: str = ""
+    #: Receives before the queue's redrive dead-letters a message (its `maxReceiveCount`).
+    max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT
     idempotency_table: str = ""
     idempotency_ttl_seconds: int = 86_400
     delivery: Delivery = Delivery.AT_MOST_ONCE
@@ -195,6 +198,7 @@ _FROM_ENVIRONMENT: Mapping[str, tuple[str, Callable[[str], Any]]] = {
     "lane_max_concurrency": (Env.LANE_MAX_CONCURRENCY, int),
     "queue_url": (Env.QUEUE_URL, str),
     "dead_letter_queue_url": (Env.DEAD_LETTER_QUEUE_URL, str),
+    "max_receive_count": (Env.MAX_RECEIVE_COUNT, int),
     "idempotency_table": (Env.IDEMPOTENCY_TABLE, str),
     "idempotency_ttl_seconds": (Env.IDEMPOTENCY_TTL_SECONDS, int),
     "delivery": (Env.LANE_DELIVERY, Delivery),

@@ -33,7 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from . import aws, log
 from .clients import Clients, Handler, LazyClient
 from .dead_letter import send_to_dead_letter_queue
-from .errors import EmailError
+from .errors import EmailError, ReceivesExhausted
 from .idempotency import create_dynamodb_client
 from .ses_events import InvalidSesEvent, SesEvent, parse
 from .settings import Settings
@@ -106,7 +106,24 @@ class _Item:
     record: SQSRecord
     event: SesEvent
     classified: Classified = field(default_factory=lambda: Classified([], [], []))
-    failed: bool = False
+    #: Why the SES event stays on the queue for a retry (None: it is done).
+    kept_for: EmailError | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.kept_for is not None
+
+
+class StatusNotDone(EmailError):
+    """Why an SES event stays on the status queue: the step that failed (`code`) and AWS's answer (`detail`)."""
+
+    def __init__(self, code: str, aws_code: str) -> None:
+        super().__init__(f"{code}: AWS answered {aws_code}", code=code)
+        self._aws_code = aws_code
+
+    @property
+    def detail(self) -> str:
+        return self._aws_code
 
 
 class StatusProcessor:
@@ -140,9 +157,9 @@ class StatusProcessor:
                 # Kept, not dead-lettered: the event was readable, so a retry may well go through;
                 # after the queue's receives it reaches the DLQ. Only the type is logged.
                 self._log.error(log.RECORD_FAILED, error_code="InternalError", error_type=type(exc).__name__)
-                item.failed = True
-            if item.failed:
-                kept.add(record["messageId"])
+                item.kept_for = StatusNotDone("InternalError", type(exc).__name__)
+            if item.kept_for is not None:
+                self._keep(item, kept)
         structlog.contextvars.clear_contextvars()
         return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records if r["messageId"] in kept]}
 
@@ -177,7 +194,7 @@ class StatusProcessor:
             item.classified = self._records.classify(found)
         except (ClientError, BotoCoreError) as exc:
             self._log.warning(log.STATUS_RECORD_UNAVAILABLE, error_code=_code(exc), **self._fields(item.event))
-            item.failed = True
+            item.kept_for = StatusNotDone("StatusRecordUnavailable", _code(exc))
             return
         for reason, skipped in (("repeated", item.classified.repeated), ("lower_than_recorded", item.classified.stale)):
             for outcome in skipped:
@@ -207,7 +224,7 @@ class StatusProcessor:
                 results = [{"ErrorCode": _code(exc)}] * len(chunk)
             for (outcome, _late), result in zip(chunk, results):
                 if result.get("ErrorCode"):
-                    item.failed = True
+                    item.kept_for = StatusNotDone("StatusNotPublished", str(result["ErrorCode"]))
                     self._log.warning(log.STATUS_NOT_PUBLISHED, error_code=result["ErrorCode"],
                                       **self._fields(item.event, outcome))
 
@@ -218,7 +235,7 @@ class StatusProcessor:
                 self._save(item)
             except (ClientError, BotoCoreError) as exc:
                 self._log.warning(log.STATUS_RECORD_NOT_SAVED, error_code=_code(exc), **self._fields(item.event))
-                item.failed = True
+                item.kept_for = StatusNotDone("StatusRecordNotSaved", _code(exc))
                 return
         published = self._settings.status_events and item.event.sent.from_pipeline
         for outcome in item.classified.fresh:
@@ -268,6 +285,21 @@ class StatusProcessor:
         if outcome is not None:
             fields.update(recipient_hashes=[outcome.hash], recipient_domains=[outcome.domain])
         return fields
+
+    def _keep(self, item: _Item, kept: set[str]) -> None:
+        """Keep the SES event for a retry; on its queue's last receive, dead-letter it with why instead.
+
+        Kept once more, the queue's redrive would move it to the DLQ on the next receive, without
+        a reason (`ReceivesExhausted`).
+        """
+        receives = int(item.record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
+        if item.kept_for is None or receives < self._settings.max_receive_count:
+            kept.add(item.record["messageId"])
+            return
+        self._bind(item.record)
+        exhausted = ReceivesExhausted(item.kept_for, receives)
+        self._log.error(log.RECEIVES_EXHAUSTED, **exhausted.log_fields())
+        self._dead_letter(item.record, exhausted, kept)
 
     def _dead_letter(self, record: SQSRecord, error: EmailError, kept: set[str]) -> None:
         """Copy the SES event to the status DLQ with the reason; if that fails, keep it on the queue."""

@@ -136,6 +136,36 @@ def test_halt_keeps_every_message_and_attempts_nothing_more(
     assert [line["event"] for line in logs].count("ses_sending_paused") == 1
 
 
+def on_receive(batch: dict[str, Any], count: int) -> dict[str, Any]:
+    """The batch as Lambda delivers it on the messages' `count`th receive."""
+    for record in batch["Records"]:
+        record["attributes"]["ApproximateReceiveCount"] = str(count)
+    return batch
+
+
+def test_halted_mail_on_its_last_receive_is_dead_lettered_with_the_halts_code(
+    harness: Callable[..., LaneHarness], aws: Lanes
+) -> None:
+    """Kept once more, SQS would dead-letter it on the next receive without a reason `dlq redrive --code` finds."""
+    lane = harness(client_error("SendingPausedException"))
+    lane.enqueue(numbered(1), numbered(2))
+    with capture_logs() as logs:
+        response = lane.run(on_receive(lane.receive(), DEFAULT_MAX_RECEIVE_COUNT))
+    assert lane.failed_ids(response) == []
+    letters = aws.dead_letters()
+    assert [letter["attributes"]["FailureCode"] for letter in letters] == ["SendingPausedException"] * 2
+    assert all("kept through its 8 receives" in letter["attributes"]["FailureReason"] for letter in letters)
+    assert [line["error_code"] for line in logs if line["event"] == "receives_exhausted"] == \
+        ["SendingPausedException"] * 2
+
+
+def test_halted_mail_before_its_last_receive_is_kept(harness: Callable[..., LaneHarness], aws: Lanes) -> None:
+    lane = harness(client_error("SendingPausedException"))
+    lane.enqueue(numbered(1))
+    response = lane.run(on_receive(lane.receive(), DEFAULT_MAX_RECEIVE_COUNT - 1))
+    assert len(lane.failed_ids(response)) == 1 and aws.dead_letters() == []
+
+
 def test_suspended_account_is_a_halt(harness: Callable[..., LaneHarness]) -> None:
     lane = harness(client_error("AccountSuspendedException"))
     lane.enqueue(numbered(1), numbered(2))

@@ -381,3 +381,22 @@ def test_a_complaint_naming_several_recipients_says_it_may_not_be_about_each_of_
     scopes = sorted((d["sesMessageId"], d["status"], d["final"], d["details"]["scope"]) for d in bus.received_all())
     assert scopes == [("ses-1", "complained", True, "message"), ("ses-1", "complained", True, "message"),
                       ("ses-2", "complained", True, "recipient")]
+
+
+def test_an_ses_event_still_failing_on_its_last_receive_is_dead_lettered_with_why(aws: Lanes, bus: Bus) -> None:
+    """Kept once more, the queue would dead-letter it without a reason; here it carries the step and AWS's code."""
+    record = sqs_record(eventbridge(ses_events.bounce(mail("a@example.com"), ["a@example.com"])), receive_count=5)
+    fail(bus.events, "PutEvents", "ThrottlingException")
+    assert processor(aws, bus, max_receive_count=5).handle(sqs_event(record)) == {"batchItemFailures": []}
+    [letter] = aws.dead_letters()
+    assert (letter["attributes"]["FailureCode"], letter["attributes"]["FailureField"]) == (
+        "StatusNotPublished", "ThrottlingException")
+    assert "kept through its 5 receives" in letter["attributes"]["FailureReason"]
+
+
+def test_an_ses_event_failing_before_its_last_receive_is_kept(aws: Lanes, bus: Bus) -> None:
+    record = sqs_record(eventbridge(ses_events.bounce(mail("a@example.com"), ["a@example.com"])), receive_count=4)
+    fail(bus.events, "PutEvents", "ThrottlingException")
+    assert processor(aws, bus, max_receive_count=5).handle(sqs_event(record)) == {
+        "batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    assert aws.dead_letters() == []

@@ -243,7 +243,7 @@ def test_an_unreadable_ses_event_is_dead_lettered_with_its_reason_and_blocks_not
 
 
 def test_a_status_the_function_may_not_publish_is_retried_then_dead_lettered(system: LocalSystem) -> None:
-    """Nothing vanishes: without events:PutEvents the SES event stays, and ends in the status DLQ."""
+    """Nothing vanishes: without events:PutEvents the SES event stays, and ends in the status DLQ with why."""
 
     def without_put_events(_function: str, document: dict[str, Any]) -> dict[str, Any]:
         document["Statement"] = [s for s in document["Statement"] if s["Action"] != ["events:PutEvents"]]
@@ -254,7 +254,7 @@ def test_a_status_the_function_may_not_publish_is_retried_then_dead_lettered(sys
         send(denied, f"success@{SIMULATOR}")
         assert [d["action"] for d in denied.summary()["access_denied"]] == ["events:PutEvents"]
         letters = [letter for letter in denied.dead_letters() if letter.lane == "status"]
-        assert [letter.code for letter in letters] == ["MaxReceiveCountExceeded"]
+        assert [(letter.code, letter.field) for letter in letters] == [("StatusNotPublished", "AccessDeniedException")]
         assert letters[0].event["detail-type"] == "Email Delivered"
         assert denied.status_events() == []
 

@@ -336,7 +336,7 @@ def test_the_dev_scenario_runs_without_a_denied_call() -> None:
     assert summary["access_denied"] == []
     assert {(e["lane"], e["subject"]) for e in summary["sent"] if e["lane"] != "report"} == cli.EXPECTED_SENT
     assert {(d["lane"], d["reason"].split(":")[0]) for d in summary["dead_letters"]} == {
-        *cli.EXPECTED_DEAD_LETTERS, ("priority", "detail.emailConfig.recipient[0]"), ("status", "detail.bounce")}
+        *cli.EXPECTED_DEAD_LETTERS, ("priority", "detail.emailConfig.recipient[0]"), ("status", "detail.mail.timestamp")}
 
 
 def without(function: str, index: int) -> Any:
