@@ -1,8 +1,9 @@
 """Reading dead letters without consuming them, and showing them without their addresses.
 
-A lane dead-letters an event with the reason as message attributes (`handlers.lane._dead_letter`:
-FailureCode, FailureReason, FailureField, Lane, SourceMessageId, FailedAt). A message the queue's
-own redrive moved (its receives ran out) carries none; it is shown as `MaxReceiveCountExceeded`,
+A handler dead-letters an event with the reason as message attributes (`handlers.dead_letter`:
+FailureCode, FailureReason, FailureField, Lane, SourceMessageId, FailedAt), a message kept until
+its last receive included (with the code of what kept it). A message the queue's own redrive moved
+carries none (the handler's own copy to the DLQ failed); it is shown as `MaxReceiveCountExceeded`,
 as the local system shows it.
 
 Peeking receives with `VisibilityTimeout=0` (the message stays visible to everyone) and never

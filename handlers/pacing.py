@@ -3,8 +3,8 @@
 `handlers.schedule` books slots on the account-wide schedule. This module adds what a lane
 instance needs around it:
 
-- the account's rate, re-read from SES's GetAccount every few minutes, so pacing follows a raised
-  (or lowered) MaxSendRate without a deploy;
+- the account's rate, as the send module last read it (`SesSender.send_rate` re-reads GetAccount
+  every few minutes), so pacing follows a raised (or lowered) MaxSendRate without a deploy;
 - a fallback when the schedule's table fails: the instance paces itself at its lane's fixed share,
   `MaxSendRate x lane share / lane maximum concurrency`. The lanes' shares sum to at most 1, so
   every instance on the fallback together stays within R, and sending never waits for the table.

@@ -22,8 +22,8 @@ of now, and at most `HORIZON_SECONDS` of slots at a time; beyond that it waits w
 An urgent lane books at once. So an alert waits for at most about two horizons of ordinary mail,
 then its own slots, whatever the backlog; and any lane may use whatever the others leave idle.
 
-If the table cannot be reached, `book` raises `ScheduleUnavailable` and the lane falls back to a
-local share (see `handlers.lane`): sending never stops for the coordinator.
+If the table cannot be reached, `book` raises `ScheduleUnavailable` and the instance falls back to
+its lane's local share (`handlers.pacing.Pacing`): sending never stops for the coordinator.
 """
 
 from __future__ import annotations

@@ -701,7 +701,7 @@ def _json_lines(output: str) -> list[dict[str, Any]]:
 
 
 def _packaged(module_name: str) -> str:
-    """The handler module under the package's one import name (Lambda's `handlers.x` is ours `ses_email_pipeline.handlers.x`)."""
+    """The handler module under the package's one import name (Lambda's `handlers.<module>` is our `ses_email_pipeline.handlers.<module>`)."""
     return f"ses_email_pipeline.{module_name}"
 
 

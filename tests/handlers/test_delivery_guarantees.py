@@ -2,9 +2,9 @@
 
 Each test drives a lane's handler entry point (`lane.entry_point`, as `handlers.templated` and
 `handlers.priority` build theirs) with a real botocore SES v2 client whose HTTP layer is replaced
-by a `before-send` hook: SES itself is scripted below the project, so botocore's retry logic, our
-`needs-retry` hook and the error taxonomy all run as they would against AWS. Queues and the
-idempotency table are moto's.
+by a `before-send` hook: SES itself is scripted below the project, so botocore's request handling,
+the send module's one retry of what SES cannot have acted on, the batch's send gate and the error
+taxonomy all run as they would against AWS. Queues and the idempotency table are moto's.
 """
 
 from __future__ import annotations
