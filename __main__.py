@@ -23,7 +23,7 @@ from ses_email_pipeline import (
     WatchedFunction,
     WatchedLane,
 )
-from ses_email_pipeline.handlers.metrics import DEFAULT_NAMESPACE
+from ses_email_pipeline.handlers.shared.metrics import DEFAULT_NAMESPACE
 from ses_email_pipeline.stack_config import ConfigErrors, parse
 
 config = pulumi.Config()

@@ -55,9 +55,11 @@ from bench.burst_model import (  # noqa: E402
 from local.sqs_events import lambda_event  # noqa: E402
 from ses_email_pipeline.email_sender import (  # noqa: E402
     DEFAULT_LANES, EmailSenderArgs, LaneConfig, idempotency_ttl, lane_max_concurrency, visibility_timeout)
-from ses_email_pipeline.handlers import catalog, lane, log, priority, templated  # noqa: E402
+from ses_email_pipeline.handlers.shared import catalog  # noqa: E402
+from ses_email_pipeline.handlers.sending import lane  # noqa: E402
+from ses_email_pipeline.handlers import log, priority, templated  # noqa: E402
 from ses_email_pipeline.handlers.clients import Clients, Handler  # noqa: E402
-from ses_email_pipeline.handlers.settings import Env  # noqa: E402
+from ses_email_pipeline.handlers.shared.settings import Env  # noqa: E402
 from ses_email_pipeline.template_files import deployed_catalog, discover  # noqa: E402
 
 RATES = (1, 14, 50, 200)

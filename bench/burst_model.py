@@ -89,7 +89,7 @@ class FakeSes:
     at R=1) would never fit: as SES does, it is accepted when nothing else is in the window, and
     its recipients then count for recipients/rate seconds instead of one.
 
-    `send_email` is one attempt, as the handlers' client makes (`handlers.ses.CLIENT_CONFIG`):
+    `send_email` is one attempt, as the handlers' client makes (`handlers.sending.ses.CLIENT_CONFIG`):
     the one retry of a send SES cannot have acted on is `SesSender.send`'s, and a 429 is the
     lane's to retry at a booked slot. Each 429 is counted.
     """

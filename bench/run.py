@@ -58,9 +58,9 @@ def cold_start(paths: list[str]) -> dict[str, tuple[float, float]]:
 
 def per_message_cpu_ms(messages: int = 2000) -> float:
     from ses_email_pipeline.handlers import log
-    from ses_email_pipeline.handlers.compose import templated_email
-    from ses_email_pipeline.handlers.contract import parse_event
-    from ses_email_pipeline.handlers.settings import Settings
+    from ses_email_pipeline.handlers.sending.compose import templated_email
+    from ses_email_pipeline.handlers.sending.contract import parse_event
+    from ses_email_pipeline.handlers.shared.settings import Settings
     from ses_email_pipeline.template_files import deployed_catalog, discover
 
     settings = Settings(stack="bench", lane="normal", sender="no-reply@example.com", configuration_set="c",

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from .dead_letters import DEFAULT_MAX_RECEIVES
-from .errors import NOT_FOUND, PROG, USAGE, CliError
+from .problems import NOT_FOUND, PROG, USAGE, CliError
 from .stack import HIDDEN_SECRET, Stack, load_outputs, resolve
 
 _EPILOG = """\
@@ -56,7 +56,7 @@ class Context:
                        unrouted_url=self.args.unrouted_url, table=self.args.table, stack_name=self.args.stack_name)
 
     def aws(self, stack: Stack) -> Any:
-        from .aws import Aws
+        from .session import Aws
 
         return Aws(self.args.region or stack.region, self.args.endpoint_url)
 
@@ -258,9 +258,9 @@ def _run_replay(context: Context) -> int:
 
 
 def _run_hash(context: Context) -> int:
-    from ses_email_pipeline.handlers import correlation
+    from ses_email_pipeline.handlers.shared import correlation
     from ses_email_pipeline.handlers.log import recipient_hash
-    from ses_email_pipeline.handlers.settings import Env
+    from ses_email_pipeline.handlers.shared.settings import Env
 
     key = _hash_key(context, Env.RECIPIENT_HASH_KEY)
     hashed = correlation.key_hash if context.args.idempotency_key else recipient_hash
@@ -325,7 +325,7 @@ def _main(argv: Sequence[str] | None) -> int:
         from botocore.exceptions import BotoCoreError, ClientError
     except ImportError:
         raise _missing("botocore") from None
-    from .errors import from_aws
+    from .problems import from_aws
 
     args = build_parser().parse_args(argv)
     try:

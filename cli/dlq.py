@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from .aws import Aws
+from .session import Aws
 from .dead_letters import DeadLetter, Sample, peek, queue_depths
-from .errors import CliError, not_found
+from .problems import CliError, not_found
 from .stack import Stack
 
 OUTCOME_UNKNOWN = "OutcomeUnknown"

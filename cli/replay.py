@@ -13,8 +13,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
-from .aws import Aws
-from .errors import CliError, not_found
+from .session import Aws
+from .problems import CliError, not_found
 from .stack import Stack
 
 FINISHED = frozenset({"COMPLETED", "FAILED", "CANCELLED"})

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import CliError
+from .problems import CliError
 
 #: What `pulumi stack output --json` prints for a secret unless `--show-secrets` is given.
 HIDDEN_SECRET = "[secret]"

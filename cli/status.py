@@ -17,8 +17,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import dead_letters, render
-from .aws import Aws
-from .errors import NOT_FOUND, describe_client_error
+from .session import Aws
+from .problems import NOT_FOUND, describe_client_error
 from .stack import Stack
 
 _AGE_WINDOW = dt.timedelta(minutes=15)

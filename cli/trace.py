@@ -1,7 +1,7 @@
 """`email-pipeline trace KEY-OR-EVENT-ID-OR-SES-MESSAGE-ID`: what happened to one event, or one message.
 
 Two places know: the idempotency table (one record per lane and key, `<stack>.<lane>#sha256(key)`,
-as `handlers.idempotency.OnceOnly` writes it, completed in its batch's record) and the lanes'
+as `handlers.idempotency.once_only.OnceOnly` writes it, completed in its batch's record) and the lanes'
 DLQs (searched without taking anything, for a body whose `id` or `detail.idempotencyKey` is the
 value). An event with an `idempotencyKey` is recorded under that key, one without under its
 EventBridge id. The lane queues themselves are not searched: every receive there counts towards the queue's
@@ -17,10 +17,10 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from ..handlers.idempotency import record_key
-from ..handlers.status_names import STATUS_LANE, latest_by_recipient, record_id as status_record_id
+from ..handlers.idempotency.once_only import record_key
+from ..handlers.shared.status_names import STATUS_LANE, latest_by_recipient, record_id as status_record_id
 from . import dead_letters
-from .aws import Aws
+from .session import Aws
 from .stack import Stack
 
 COMPLETED = "COMPLETED"

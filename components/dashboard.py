@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 
-from .handlers.metrics import LANE_DIMENSION, LANE_METRICS
+from .handlers.shared.metrics import LANE_DIMENSION, LANE_METRICS
 from .signals import (
     FIVE_MINUTES as _FIVE_MINUTES,
     MINUTE as _MINUTE,

@@ -20,9 +20,9 @@ import pulumi_aws as aws
 from .checks import Problem, raise_if_any
 from .email_sender import MIN_EVENT_SOURCE_CONCURRENCY, VISIBILITY_TIMEOUT_FACTOR
 from .functions import HandlerRuntime, allow, handler_function
-from .handlers.ses_events import KINDS, SES_SOURCE
-from .handlers.settings import Env
-from .handlers.status_names import STATUS_DETAIL_TYPE, STATUS_LANE, STATUS_SOURCE, record_id
+from .handlers.delivery_status.ses_events import KINDS, SES_SOURCE
+from .handlers.shared.settings import Env
+from .handlers.shared.status_names import STATUS_DETAIL_TYPE, STATUS_LANE, STATUS_SOURCE, record_id
 from .queues import FailureQueue, deny_insecure_transport, failure_queue, policy_document
 
 TYPE_TOKEN = "email-pipeline:index:DeliveryStatus"

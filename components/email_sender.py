@@ -13,15 +13,15 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from .handlers.metrics import DEFAULT_NAMESPACE
-from .handlers.settings import DEFAULT_MAX_RECEIVE_COUNT, Delivery, Env
+from .handlers.shared.metrics import DEFAULT_NAMESPACE
+from .handlers.shared.settings import DEFAULT_MAX_RECEIVE_COUNT, Delivery, Env
 from .functions import ARCHITECTURE, RUNTIME, HandlerRuntime, allow as _allow, handler_function, sha256_base64
 from .packaging import build_handler_zip, build_layer_zip
 from .queues import failure_queue
 from .checks import Problem, address_problems, raise_if_any, sender_problems
-from .handlers import catalog
-from .handlers.simulator import SIMULATOR_DOMAIN
-from .handlers.timeouts import SEND_RESERVE_SECONDS
+from .handlers.shared import catalog
+from .handlers.shared.simulator import SIMULATOR_DOMAIN
+from .handlers.shared.timeouts import SEND_RESERVE_SECONDS
 from .template_files import TemplateFiles, deployed_catalog, discover
 
 #: The lane handler that adds the on-call list to every email (the batch check charges for it).
@@ -35,7 +35,7 @@ _LANE_NAME = re.compile(r"^[a-z0-9-]{1,20}$")
 RESERVED_LANE_NAMES = {"report": "the daily report's function", "status": "the status handler (DeliveryStatus)"}
 #: SQS allows batches of 1-10 messages for a standard queue's event source mapping.
 _BATCH_SIZES = range(1, 11)
-#: Receives a message needs to ride out a 10-minute throttle (see `handlers.lane.retry_delay`).
+#: Receives a message needs to ride out a 10-minute throttle (see `handlers.sending.lane.retry_delay`).
 MIN_MAX_RECEIVE_COUNT = 5
 #: SES SendEmail's latency from a function in the same region, as `email_sent` lines report it
 #: (`ses_ms`); the stack setting `sesSendLatencyMs` replaces it with a stack's measured p90.
@@ -68,7 +68,7 @@ SES_FEEDBACK_FIELDS: Mapping[str, str] = {
     "lane": "$.detail.mail.tags.lane[0]",
     "template": "$.detail.mail.tags.template[0]",
     "stack": "$.detail.mail.tags.stack[0]",
-    # The pipeline event that sent it (`handlers.correlation`); never the producer's correlationId,
+    # The pipeline event that sent it (`handlers.shared.correlation`); never the producer's correlationId,
     # which is the producer's value, not the pipeline's.
     "eventId": "$.detail.mail.tags.event_id[0]",
 }
@@ -83,12 +83,12 @@ class LaneConfig:
         handler: the Lambda handler, e.g. `handlers.templated.handler`.
         rate_share: the lane's share of the account's SES send rate when the stack's send schedule
             is out of reach (0-1; the lanes' shares sum to at most 1). With the schedule, any lane
-            uses whatever rate the others leave idle (`handlers.schedule`).
+            uses whatever rate the others leave idle (`handlers.scheduling.schedule`).
         urgent: the lane books send slots ahead of every lane that is not urgent (alerts).
         reserved: reserve the lane's concurrency, so other functions can never starve it.
         delivery: what the lane does with an email whose outcome is unknown (SES never answered,
             or a function died mid-send): dead-letter it (at most once) or send it again (at
-            least once). See `handlers.settings.Delivery`.
+            least once). See `handlers.shared.settings.Delivery`.
     """
 
     name: str
@@ -571,7 +571,7 @@ class EmailSender(pulumi.ComponentResource):
         """
         if not self._args.recipient_allowlist:
             return []
-        # SES's mailbox simulator passes the sandbox and every allowlist (`handlers.simulator`); its
+        # SES's mailbox simulator passes the sandbox and every allowlist (`handlers.shared.simulator`); its
         # domain is named too, in case IAM checks its identity as it checks the others'.
         names = dict.fromkeys(entry.lower().lstrip("@") for entry in
                               [*self._args.recipient_allowlist, *self._args.report_recipients, SIMULATOR_DOMAIN])
@@ -700,7 +700,7 @@ def _batch_time_problems(args: EmailSenderArgs, lane: LaneConfig) -> list[Proble
     """A batch must be paced out within the time a call keeps for sending (its timeout less one send's worst case).
 
     The slowest pacing is the fallback without the send schedule: the lane's share of the rate,
-    split across its instances (`handlers.pacing`).
+    split across its instances (`handlers.scheduling.pacing`).
     """
     per_instance = args.account_send_rate * lane.rate_share / args.lane_concurrency(lane)
     # Pacing charges per recipient: at least one per event, plus the on-call list the priority lane adds.

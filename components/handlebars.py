@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .handlers.templates import Condition, State, Use, VariableUses
+from .handlers.shared.required_variables import Condition, State, Use, VariableUses
 
 class TemplateSyntaxError(ValueError):
     """A template the parser cannot read: an unclosed, mismatched or misplaced block tag."""

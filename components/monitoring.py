@@ -16,7 +16,7 @@ import pulumi_aws as aws
 
 from .dashboard import DashboardBody
 from .queries import FAILURES_BY_ERROR_CODE_QUERY, find_send_query
-from .handlers.metrics import DEFAULT_NAMESPACE, LANE_DIMENSION, LANE_METRICS
+from .handlers.shared.metrics import DEFAULT_NAMESPACE, LANE_DIMENSION, LANE_METRICS
 from .signals import (
     DAILY_QUOTA_METRIC,
     FIVE_MINUTES as _FIVE_MINUTES,
@@ -76,7 +76,7 @@ class WatchedFunction:
         name: the Lambda function name (the `FunctionName` dimension).
         log_group_name: the function's log group, where its JSON log lines land.
         label: short stable label used in child resource names, e.g. `normal`, `report`.
-        lane_metrics: its log lines are the send handlers' (`handlers.metrics.LANE_METRICS`), so
+        lane_metrics: its log lines are the send handlers' (`handlers.shared.metrics.LANE_METRICS`), so
             its log group gets their metric filters; off for a function that never sends.
     """
 
@@ -189,7 +189,7 @@ class Monitoring(pulumi.ComponentResource):
       key policy grants `cloudwatch.amazonaws.com` use of this key for this account only; a topic
       policy lets this account's alarms publish; and an email subscription when `alarm_email` is
       set. Test delivery with `aws cloudwatch set-alarm-state`, which publishes as CloudWatch;
-    - per function log group, one metric filter per entry of `handlers.metrics.LANE_METRICS`, with
+    - per function log group, one metric filter per entry of `handlers.shared.metrics.LANE_METRICS`, with
       the lane as a dimension: the pipeline's own counters, shared with the daily report;
     - alarms (alarm and OK actions to the topic; missing data is healthy, since most of these
       metrics only exist when something happens): function errors and throttles; a lane DLQ or any

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 
 import pulumi
 
-from .handlers import log_events
-from .handlers.metrics import LANE_METRICS
+from .handlers.shared import log_events
+from .handlers.shared.metrics import LANE_METRICS
 
 #: SES puts an account under review at a 5% bounce rate and a 0.1% complaint rate (and may pause
 #: sending at 10% / 0.5%). Alarm thresholds must sit below these, or they fire too late to act.

@@ -20,8 +20,8 @@ from .checks import ADDRESS, InvalidArgs, Problem
 from .delivery_status import status_max_concurrency
 from .email_sender import DEFAULT_LANES, EmailSenderArgs, LaneConfig
 from .event_router import DEFAULT_ROUTES, Route
-from .handlers.settings import Delivery
-from .handlers.timeouts import SEND_RESERVE_SECONDS
+from .handlers.shared.settings import Delivery
+from .handlers.shared.timeouts import SEND_RESERVE_SECONDS
 
 TEMPLATED_HANDLER = "handlers.templated.handler"
 #: Time a handler keeps in hand before it starts a send: the send's and its record's worst case.

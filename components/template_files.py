@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .handlebars import TemplateSyntaxError, variable_uses
-from .handlers.catalog import Catalog, TemplateVersion
-from .handlers.templates import VariableUses
+from .handlers.shared.catalog import Catalog, TemplateVersion
+from .handlers.shared.required_variables import VariableUses
 
 SUBJECT_FILE = "subject.txt"
 HTML_FILE = "body.html"
@@ -105,7 +105,7 @@ def discover(templates_dir: Path) -> list[TemplateFiles]:
 
 
 def deployed_catalog(templates: list[TemplateFiles], prefix: str) -> Catalog:
-    """What a stack deploys of `templates`, as the handlers' catalog (`handlers.catalog`)."""
+    """What a stack deploys of `templates`, as the handlers' catalog (`handlers.shared.catalog`)."""
     found: dict[str, dict[str, TemplateVersion]] = {}
     for template in templates:
         found.setdefault(template.name, {})[template.version] = TemplateVersion(

@@ -12,7 +12,7 @@ from typing import Any
 import botocore.session
 from botocore.config import Config
 
-from .timeouts import STANDARD, CallLimits
+from .shared.timeouts import STANDARD, CallLimits
 
 _SESSION = botocore.session.get_session()
 

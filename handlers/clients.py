@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import aws
-from .idempotency import create_dynamodb_client
-from .ses import create_client as create_ses_client
+from .idempotency.once_only import create_dynamodb_client
+from .sending.ses import create_client as create_ses_client
 
 #: What Lambda calls: (event, context) -> response.
 Handler = Callable[[dict[str, Any], Any], Any]

@@ -11,7 +11,7 @@ import datetime as dt
 from typing import Any
 
 from .errors import EmailError
-from .sqs_records import SQSRecord
+from .sqs_batch import SQSRecord
 
 #: SQS takes message attribute values of up to 256 KiB; the reason is a line, kept short.
 _REASON_CHARS = 1024

@@ -1,7 +1,7 @@
 """Failure types, each carrying its own treatment: what happens to the message, what is logged.
 
-Every failure a handler meets is one of these. `handlers.lane` reads a failure's `fate` and
-`stops_batch` instead of testing its type, and `handlers.ses` logs `send_log_event` when SES
+Every failure a handler meets is one of these. `handlers.sending.lane` reads a failure's `fate` and
+`stops_batch` instead of testing its type, and `handlers.sending.ses` logs `send_log_event` when SES
 answered with it, so adding a kind of failure is one class here:
 
 | error                   | fate                | stops batch | logged by the send module     |
@@ -23,7 +23,7 @@ from __future__ import annotations
 import enum
 from typing import Any, ClassVar
 
-from . import log_events
+from .shared import log_events
 
 
 class Fate(enum.Enum):

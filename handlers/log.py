@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 # Event names live in a dependency-free module so the Pulumi program can import them too.
-from .log_events import (  # noqa: E402  (re-exported: handlers log with log.EMAIL_SENT etc.)
+from .shared.log_events import (  # noqa: E402  (re-exported: handlers log with log.EMAIL_SENT etc.)
     ACCOUNT_LIMITS_UNAVAILABLE,
     DEAD_LETTER_FORWARD_FAILED,
     EMAIL_DEFERRED,
@@ -94,7 +94,7 @@ def _print_hash_for_operator(argv: list[str]) -> int:
     """`python -m handlers.log ADDRESS...`: print the hashes to search the logs for."""
     import os
 
-    from .settings import Env
+    from .shared.settings import Env
 
     key = os.environ.get(Env.RECIPIENT_HASH_KEY, "")
     if not key or not argv:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from . import lane, log, ses
+from .sending import lane, ses
+from . import log
 from .clients import Clients, Handler
-from .compose import templated_email
-from .contract import EmailRequest
+from .sending.compose import templated_email
+from .sending.contract import EmailRequest
 from .errors import InvalidEvent
-from .settings import Settings
+from .shared.settings import Settings
 
 IMPORTANCE_HEADERS: Mapping[str, Mapping[str, str]] = {
     "high": {"Importance": "high", "X-Priority": "2 (High)", "Priority": "urgent"},

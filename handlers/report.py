@@ -17,12 +17,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import idempotency, log, ses
+from .idempotency import once_only
+from . import log
+from .sending import ses
 from .clients import Clients, Handler
-from .catalog import REPORT_TEMPLATE, newest_version
+from .shared.catalog import REPORT_TEMPLATE, newest_version
 from .errors import DependencyUnavailable, InvalidEvent, OutcomeUnknown
-from .metrics import LANE_DIMENSION
-from .settings import ConfigurationError, ReportLane, Settings
+from .shared.metrics import LANE_DIMENSION
+from .shared.settings import ConfigurationError, ReportLane, Settings
 
 _DAY = dt.timedelta(days=1)
 _DLQ_DEPTH = "ApproximateNumberOfMessagesVisible"
@@ -81,7 +83,7 @@ class DailyReport:
     """
 
     def __init__(
-        self, settings: Settings, sender: ses.SesSender, once: idempotency.OnceOnly,
+        self, settings: Settings, sender: ses.SesSender, once: once_only.OnceOnly,
         cloudwatch_client: Any,
     ) -> None:
         self._settings = settings.require("report_recipients", "metrics_namespace", "idempotency_table")
@@ -211,7 +213,7 @@ def build(clients: Clients) -> Handler:
     @functools.cache
     def report() -> DailyReport:
         settings = Settings.from_environ()
-        once = idempotency.OnceOnly(
+        once = once_only.OnceOnly(
             table_name=settings.idempotency_table,
             ttl_seconds=settings.idempotency_ttl_seconds,
             key_prefix=f"{settings.stack}.report",

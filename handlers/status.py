@@ -34,12 +34,12 @@ from . import aws, log
 from .clients import Clients, Handler, LazyClient
 from .dead_letter import send_to_dead_letter_queue
 from .errors import EmailError, ReceivesExhausted
-from .idempotency import create_dynamodb_client
-from .ses_events import InvalidSesEvent, SesEvent, parse
-from .settings import Settings
-from .sqs_records import PartialBatchResponse, SQSRecord
-from .status_names import STATUS_DETAIL_TYPE, STATUS_LANE, STATUS_SOURCE
-from .status_record import Classified, Outcome, StatusRecords, outcomes
+from .idempotency.once_only import create_dynamodb_client
+from .delivery_status.ses_events import InvalidSesEvent, SesEvent, parse
+from .shared.settings import Settings
+from .sqs_batch import PartialBatchResponse, SQSRecord
+from .shared.status_names import STATUS_DETAIL_TYPE, STATUS_LANE, STATUS_SOURCE
+from .delivery_status.status_record import Classified, Outcome, StatusRecords, outcomes
 
 log.configure()
 

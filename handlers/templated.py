@@ -6,11 +6,12 @@ template and the recipe's variables (subject, title, message, timestamp, source)
 
 from __future__ import annotations
 
-from . import lane, log, ses
+from .sending import lane, ses
+from . import log
 from .clients import Clients, Handler
-from .compose import templated_email
-from .contract import EmailRequest
-from .settings import Settings
+from .sending.compose import templated_email
+from .sending.contract import EmailRequest
+from .shared.settings import Settings
 
 log.configure()
 

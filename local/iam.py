@@ -38,7 +38,7 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
-from ses_email_pipeline.handlers.simulator import SIMULATOR_DOMAIN, is_simulator_address
+from ses_email_pipeline.handlers.shared.simulator import SIMULATOR_DOMAIN, is_simulator_address
 
 #: Where `install` keeps a call's parameters between botocore's two events.
 _PARAMS_KEY = "local_iam_params"

@@ -4,7 +4,7 @@ SES templates are Handlebars. This renders the subset the project's templates us
 documents: `{{name}}` and `{{a.b}}` (HTML-escaped in the HTML part), `{{{name}}}` (raw),
 `{{#if}}`/`{{else}}`/`{{/if}}` (and `{{else if}}`), `{{#unless}}`, `{{#each}}` with `{{this}}` and
 item fields, and `{{#with}}`. It walks the tree the catalog's analysis reads (`handlebars.parse`)
-with the truthiness the handlers' pre-send check uses (`handlers.templates`), so the two agree on
+with the truthiness the handlers' pre-send check uses (`handlers.shared.required_variables`), so the two agree on
 what a template prints. A variable printed in the top-level context (also inside `if`/`unless`
 branches) that the data lacks fails the render, as SES's asynchronous `RenderingFailure` would;
 inside `each`/`with` a missing name renders empty, as in Handlebars.
@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ses_email_pipeline.handlers.templates import resolve
+from ses_email_pipeline.handlers.shared.required_variables import resolve
 from ses_email_pipeline.handlebars import Block, Node, Print, TemplateSyntaxError, Text, branches, data_name, parse
 
 # Handlebars drops a line that holds only a block tag (`{{#each}}`, `{{/if}}`, `{{else}}`, a

@@ -40,15 +40,15 @@ from moto.server import ThreadedMotoServer
 
 from ses_email_pipeline.handlers.clients import Clients
 from ses_email_pipeline.handlers.log import recipient_hash
-from ses_email_pipeline.handlers.log_events import EMAIL_DUPLICATE_SKIPPED, EMAIL_SENT
-from ses_email_pipeline.handlers.status_names import (
+from ses_email_pipeline.handlers.shared.log_events import EMAIL_DUPLICATE_SKIPPED, EMAIL_SENT
+from ses_email_pipeline.handlers.shared.status_names import (
     STATUS_DETAIL_TYPE, STATUS_SOURCE, latest_by_recipient, record_id)
 
 from local import dynamodb_limits, iam
 from local.blueprint import AsyncInvokeSpec, Blueprint, FunctionSpec, QueueSpec, RuleSpec, provision
 from local.mocks import ACCOUNT
 from local.program import PROJECT, run_stack, stack_config
-from local.ses import EmulatedSes
+from local.emulated_ses import EmulatedSes
 from local.sqs_events import lambda_record
 
 REGION = "eu-west-1"

@@ -46,10 +46,10 @@ sys.meta_path.insert(0, _OneImportName())
 
 from local import dynamodb_limits  # noqa: E402
 from local.sqs_events import lambda_record, received_message  # noqa: E402
-from ses_email_pipeline.handlers import catalog as template_catalog  # noqa: E402
+from ses_email_pipeline.handlers.shared import catalog as template_catalog  # noqa: E402
 from ses_email_pipeline.template_files import deployed_catalog, discover
 from ses_email_pipeline.handlers import log
-from ses_email_pipeline.handlers.settings import Settings
+from ses_email_pipeline.handlers.shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = Path(__file__).resolve().parent / "events"

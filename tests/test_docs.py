@@ -62,7 +62,7 @@ def test_the_architecture_tables_list_exactly_the_modules_of_each_folder(folder:
     assert listed == actual, {"not listed": sorted(actual - listed), "gone": sorted(listed - actual)}
 
 
-#: A dotted name in backticks: `handlers.lane`, `SesSender.send`, `lane.entry_point`.
+#: A dotted name in backticks: `handlers.sending.lane`, `SesSender.send`, `lane.entry_point`.
 _REFERENCE = re.compile(r"`((?:handlers|components|local|cli|ses_email_pipeline)(?:\.[A-Za-z_]\w*)+)`")
 
 

@@ -12,7 +12,7 @@ import botocore.session
 import pytest
 import yaml
 
-from ses_email_pipeline.handlers.contract import parse_event
+from ses_email_pipeline.handlers.sending.contract import parse_event
 from local.__main__ import build_parser
 from ses_email_pipeline.stack_config import STRUCTURED_SETTINGS
 

@@ -14,7 +14,7 @@ import pytest
 
 from ses_email_pipeline.cli.__main__ import main
 from ses_email_pipeline.cli.dlq import Moved, Progress
-from ses_email_pipeline.handlers import correlation
+from ses_email_pipeline.handlers.shared import correlation
 from ses_email_pipeline.handlers.log import recipient_hash
 
 KEY = "stack-key-for-tests"

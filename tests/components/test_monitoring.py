@@ -17,7 +17,7 @@ from ses_email_pipeline.monitoring import (
     event_pattern,
 )
 from ses_email_pipeline.handlers import log
-from ses_email_pipeline.handlers.metrics import LANE_DIMENSION, LANE_METRICS
+from ses_email_pipeline.handlers.shared.metrics import LANE_DIMENSION, LANE_METRICS
 from local.mocks import ACCOUNT, REGION, Recorded, RecordingMocks, run_program
 
 NAME = "email-dev"

@@ -88,7 +88,7 @@ def test_the_batch_check_charges_every_recipient_the_priority_lane_adds() -> Non
 
 
 def test_the_batch_check_keeps_one_sends_worst_case_in_hand() -> None:
-    from ses_email_pipeline.handlers.timeouts import SEND_RESERVE_SECONDS
+    from ses_email_pipeline.handlers.shared.timeouts import SEND_RESERVE_SECONDS
     from ses_email_pipeline.stack_config import SEND_MARGIN_SECONDS
 
     assert SEND_MARGIN_SECONDS == SEND_RESERVE_SECONDS == 24

@@ -6,12 +6,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ses_email_pipeline.handlers.idempotency import OnceOnly
-from ses_email_pipeline.handlers.lane import Composer, LaneProcessor, PartialBatchResponse
-from ses_email_pipeline.handlers.pacing import Pacing, fallback_share
-from ses_email_pipeline.handlers.schedule import SendSchedule
-from ses_email_pipeline.handlers.ses import SesSender
-from ses_email_pipeline.handlers.settings import Settings
+from ses_email_pipeline.handlers.idempotency.once_only import OnceOnly
+from ses_email_pipeline.handlers.sending.lane import Composer, LaneProcessor, PartialBatchResponse
+from ses_email_pipeline.handlers.scheduling.pacing import Pacing, fallback_share
+from ses_email_pipeline.handlers.scheduling.schedule import SendSchedule
+from ses_email_pipeline.handlers.sending.ses import SesSender
+from ses_email_pipeline.handlers.shared.settings import Settings
 from local.sqs_events import lambda_event
 from tests.conftest import FakeContext, Lanes
 from tests.handlers.fakes import FakeSes, Recording

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from ses_email_pipeline.handlers.contract import MAX_RECIPIENTS, EmailRequest, check_allowlist, parse_event, resolve_template
+from ses_email_pipeline.handlers.sending.contract import MAX_RECIPIENTS, EmailRequest, check_allowlist, parse_event, resolve_template
 from ses_email_pipeline.handlers.errors import InvalidEvent
-from ses_email_pipeline.handlers.catalog import Catalog, to_json
-from ses_email_pipeline.handlers.catalog import from_json as _template_catalog
+from ses_email_pipeline.handlers.shared.catalog import Catalog, to_json
+from ses_email_pipeline.handlers.shared.catalog import from_json as _template_catalog
 from ses_email_pipeline.template_files import deployed_catalog, discover
 from tests.conftest import load_event
 

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from ses_email_pipeline.handlers import correlation
-from ses_email_pipeline.handlers.settings import Settings
+from ses_email_pipeline.handlers.shared import correlation
+from ses_email_pipeline.handlers.shared.settings import Settings
 from tests.conftest import HASH_KEY, load_event
 from tests.handlers.test_lane import event
 from tests.handlers.harness import LaneHarness

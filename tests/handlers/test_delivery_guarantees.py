@@ -20,11 +20,13 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 from structlog.testing import capture_logs
 
-from ses_email_pipeline.handlers import lane, priority, ses, templated, timeouts
+from ses_email_pipeline.handlers.sending import lane, ses
+from ses_email_pipeline.handlers import priority, templated
+from ses_email_pipeline.handlers.shared import timeouts
 from ses_email_pipeline.handlers.clients import Clients
 from ses_email_pipeline.email_sender import DEFAULT_LANES
-from ses_email_pipeline.handlers.schedule import MAX_LATENESS_SECONDS, START_LEAD_SECONDS
-from ses_email_pipeline.handlers.settings import Env
+from ses_email_pipeline.handlers.scheduling.schedule import MAX_LATENESS_SECONDS, START_LEAD_SECONDS
+from ses_email_pipeline.handlers.shared.settings import Env
 from local.sqs_events import lambda_event, received_message
 from tests.conftest import HASH_KEY, FakeContext, Lanes, load_event
 
@@ -323,12 +325,12 @@ def test_ses_answering_without_a_message_id_is_an_unknown_outcome(make_lane: Cal
 
 def test_the_reserve_is_the_worst_case_of_the_real_clients() -> None:
     """Every attempt at the configured timeouts, plus the backoff, for the send and its record."""
-    from ses_email_pipeline.handlers import idempotency
+    from ses_email_pipeline.handlers.idempotency import once_only
 
     # The SES client makes one attempt; SesSender.send makes the SES_SEND.attempts (see handlers.ses).
     for client, limits, attempts in (
             (ses.create_client("eu-west-1"), timeouts.SES_SEND, 1),
-            (idempotency.create_dynamodb_client("eu-west-1"), timeouts.IDEMPOTENCY_STORE,
+            (once_only.create_dynamodb_client("eu-west-1"), timeouts.IDEMPOTENCY_STORE,
              timeouts.IDEMPOTENCY_STORE.attempts)):
         config = client.meta.config
         assert (config.connect_timeout, config.read_timeout, config.retries["total_max_attempts"]) == (

@@ -8,7 +8,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from ses_email_pipeline.handlers.errors import DependencyUnavailable, OutcomeUnknown, RetryableSendError
-from ses_email_pipeline.handlers.idempotency import OnceOnly
+from ses_email_pipeline.handlers.idempotency.once_only import OnceOnly
 from tests.conftest import FakeContext, Lanes
 from tests.handlers.fakes import Recording
 

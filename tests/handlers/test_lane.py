@@ -10,9 +10,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from ses_email_pipeline.handlers import templated
-from ses_email_pipeline.handlers.lane import retry_delay
-from ses_email_pipeline.handlers.schedule import START_LEAD_SECONDS, slot_interval
-from ses_email_pipeline.handlers.settings import DEFAULT_MAX_RECEIVE_COUNT, Settings
+from ses_email_pipeline.handlers.sending.lane import retry_delay
+from ses_email_pipeline.handlers.scheduling.schedule import START_LEAD_SECONDS, slot_interval
+from ses_email_pipeline.handlers.shared.settings import DEFAULT_MAX_RECEIVE_COUNT, Settings
 from tests.conftest import FakeContext, Lanes, load_event
 from tests.handlers.fakes import FakeSes, client_error
 from tests.handlers.harness import LaneHarness

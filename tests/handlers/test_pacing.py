@@ -10,8 +10,8 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from structlog.testing import capture_logs
 
-from ses_email_pipeline.handlers.pacing import FALLBACK_SECONDS, Pacing, slot_offsets
-from ses_email_pipeline.handlers.schedule import SendSchedule, slot_interval
+from ses_email_pipeline.handlers.scheduling.pacing import FALLBACK_SECONDS, Pacing, slot_offsets
+from ses_email_pipeline.handlers.scheduling.schedule import SendSchedule, slot_interval
 from tests.conftest import Lanes
 from tests.handlers.test_schedule import START, Clock
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from ses_email_pipeline.handlers import priority
-from ses_email_pipeline.handlers.settings import Settings
+from ses_email_pipeline.handlers.shared.settings import Settings
 from tests.conftest import Lanes, load_event
 from tests.handlers.fakes import FakeSes
 from tests.handlers.harness import LaneHarness

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from ses_email_pipeline.handlers import priority, report, templated
 from ses_email_pipeline.handlers.clients import Clients
-from ses_email_pipeline.handlers.settings import Env
+from ses_email_pipeline.handlers.shared.settings import Env
 from tests.conftest import HASH_KEY, FakeContext, Lanes, load_event
 from tests.handlers.fakes import FakeSes, client_error
 

@@ -12,10 +12,10 @@ import pytest
 
 from ses_email_pipeline.handlers import report
 from ses_email_pipeline.handlers.errors import InvalidEvent
-from ses_email_pipeline.handlers.idempotency import OnceOnly
+from ses_email_pipeline.handlers.idempotency.once_only import OnceOnly
 from ses_email_pipeline.handlers.report import DailyReport, report_window
-from ses_email_pipeline.handlers.ses import SesSender
-from ses_email_pipeline.handlers.settings import ReportLane, Settings
+from ses_email_pipeline.handlers.sending.ses import SesSender
+from ses_email_pipeline.handlers.shared.settings import ReportLane, Settings
 from tests.conftest import FakeContext, Lanes
 from tests.handlers.fakes import FakeSes
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from ses_email_pipeline.handlers.schedule import (
+from ses_email_pipeline.handlers.scheduling.schedule import (
     HORIZON_SECONDS,
     START_LEAD_SECONDS,
     Block,

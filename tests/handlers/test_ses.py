@@ -18,7 +18,7 @@ from botocore.exceptions import (
 )
 from botocore.stub import Stubber
 
-from ses_email_pipeline.handlers import ses
+from ses_email_pipeline.handlers.sending import ses
 from ses_email_pipeline.handlers.errors import (
     DailyQuotaExhausted,
     EmailError,
@@ -29,8 +29,8 @@ from ses_email_pipeline.handlers.errors import (
     SendingNotAuthorized,
     SendThrottled,
 )
-from ses_email_pipeline.handlers.ses import OutgoingEmail, SesSender, classify
-from ses_email_pipeline.handlers.settings import Settings
+from ses_email_pipeline.handlers.sending.ses import OutgoingEmail, SesSender, classify
+from ses_email_pipeline.handlers.shared.settings import Settings
 from tests.handlers.fakes import client_error
 
 ACCOUNT = {"SendQuota": {"Max24HourSend": 200.0, "MaxSendRate": 1.0, "SentLast24Hours": 0.0}, "SendingEnabled": True}

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from ses_email_pipeline.handlers.settings import ConfigurationError, Delivery, Env, Settings
+from ses_email_pipeline.handlers.shared.settings import ConfigurationError, Delivery, Env, Settings
 
 REQUIRED = {Env.STACK: "s", Env.SENDER: "a@example.com", Env.CONFIGURATION_SET: "cs",
             Env.RECIPIENT_HASH_KEY: "k"}

@@ -18,14 +18,14 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
 from structlog.testing import capture_logs
 
-from local import ses_events
+from local import ses_event_records
 from local.dynamodb_limits import DYNAMODB_EXPRESSION_BYTES
 from ses_email_pipeline.handlers.clients import Clients
-from ses_email_pipeline.handlers.idempotency import create_dynamodb_client
+from ses_email_pipeline.handlers.idempotency.once_only import create_dynamodb_client
 from ses_email_pipeline.handlers.log import recipient_hash
-from ses_email_pipeline.handlers.settings import Settings
+from ses_email_pipeline.handlers.shared.settings import Settings
 from ses_email_pipeline.handlers.status import StatusProcessor
-from ses_email_pipeline.handlers.status_names import STATUS_DETAIL_TYPE, STATUS_SOURCE, record_id
+from ses_email_pipeline.handlers.shared.status_names import STATUS_DETAIL_TYPE, STATUS_SOURCE, record_id
 from tests.conftest import HASH_KEY, REGION, Lanes, sqs_event, sqs_record
 
 BUS = "pipeline-bus"
@@ -76,19 +76,19 @@ def processor(aws: Lanes, bus: Bus, **overrides: Any) -> StatusProcessor:
 
 
 def eventbridge(detail: dict[str, Any], event_id: str = "eb-1") -> dict[str, Any]:
-    entry = ses_events.entry(detail)
+    entry = ses_event_records.entry(detail)
     return {"version": "0", "id": event_id, "source": entry["Source"], "detail-type": entry["DetailType"],
             "account": "123456789012", "time": "2026-12-03T08:00:05Z", "region": REGION, "resources": [],
             "detail": detail}
 
 
-#: The tags a lane's send carries (`handlers.correlation`).
+#: The tags a lane's send carries (`handlers.shared.correlation`).
 PIPELINE_TAGS = {"lane": "normal", "template": "notification-v1", "stack": "test", "event_id": "ev-1",
                  "source": "shop_2Eorders", "key_hash": "ab" * 16, "correlation_id": "order_1042"}
 
 
 def mail(*recipients: str, message_id: str = "ses-1", tags: dict[str, str] | None = None) -> dict[str, Any]:
-    return ses_events.mail_object(message_id, "no-reply@example.com", list(recipients),
+    return ses_event_records.mail_object(message_id, "no-reply@example.com", list(recipients),
                                   PIPELINE_TAGS if tags is None else tags, SENT_AT)
 
 
@@ -117,7 +117,7 @@ class _Raw:
 
 
 def test_a_delivery_is_published_and_recorded(aws: Lanes, bus: Bus) -> None:
-    response = processor(aws, bus).handle(sqs_event(sqs_record(eventbridge(ses_events.delivery(mail("a@example.com"),
+    response = processor(aws, bus).handle(sqs_event(sqs_record(eventbridge(ses_event_records.delivery(mail("a@example.com"),
                                                                                                ["a@example.com"])))))
     assert response == {"batchItemFailures": []}
     [detail] = bus.received()
@@ -127,7 +127,7 @@ def test_a_delivery_is_published_and_recorded(aws: Lanes, bus: Bus) -> None:
 
 
 def test_a_bus_that_refuses_keeps_the_ses_event_for_a_retry_and_records_nothing(aws: Lanes, bus: Bus) -> None:
-    record = sqs_record(eventbridge(ses_events.bounce(mail("a@example.com"), ["a@example.com"])))
+    record = sqs_record(eventbridge(ses_event_records.bounce(mail("a@example.com"), ["a@example.com"])))
     handler = processor(aws, bus)
     fail(bus.events, "PutEvents", "ThrottlingException")
     assert handler.handle(sqs_event(record)) == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
@@ -139,7 +139,7 @@ def test_a_bus_that_refuses_keeps_the_ses_event_for_a_retry_and_records_nothing(
 
 
 def test_a_table_that_cannot_be_read_keeps_the_ses_event_and_publishes_nothing(aws: Lanes, bus: Bus) -> None:
-    record = sqs_record(eventbridge(ses_events.delivery(mail("a@example.com"), ["a@example.com"])))
+    record = sqs_record(eventbridge(ses_event_records.delivery(mail("a@example.com"), ["a@example.com"])))
     fail(aws.dynamodb, "GetItem", "ProvisionedThroughputExceededException")
     assert processor(aws, bus).handle(sqs_event(record)) == {
         "batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
@@ -149,7 +149,7 @@ def test_a_table_that_cannot_be_read_keeps_the_ses_event_and_publishes_nothing(a
 def test_a_record_not_saved_after_the_publish_is_kept_and_told_again_with_the_same_status_id(
         aws: Lanes, bus: Bus) -> None:
     """At least once: the retry publishes again, and the producer drops the repeat by statusId."""
-    record = sqs_record(eventbridge(ses_events.complaint(mail("a@example.com"), ["a@example.com"])))
+    record = sqs_record(eventbridge(ses_event_records.complaint(mail("a@example.com"), ["a@example.com"])))
     handler = processor(aws, bus)
     fail(aws.dynamodb, "UpdateItem", "InternalServerError")
     assert handler.handle(sqs_event(record))["batchItemFailures"] == [{"itemIdentifier": record["messageId"]}]
@@ -161,8 +161,8 @@ def test_a_record_not_saved_after_the_publish_is_kept_and_told_again_with_the_sa
 
 
 def test_one_bad_ses_event_is_dead_lettered_and_the_batch_goes_on(aws: Lanes, bus: Bus) -> None:
-    good = sqs_record(eventbridge(ses_events.delivery(mail("a@example.com"), ["a@example.com"])))
-    bad_detail = ses_events.delivery(mail("a@example.com"), ["a@example.com"])
+    good = sqs_record(eventbridge(ses_event_records.delivery(mail("a@example.com"), ["a@example.com"])))
+    bad_detail = ses_event_records.delivery(mail("a@example.com"), ["a@example.com"])
     bad_detail["mail"]["tags"]["source"] = ["shop_ZZorders"]  # not the pipeline's escape
     bad = sqs_record(eventbridge(bad_detail, "eb-2"))
     assert processor(aws, bus).handle(sqs_event(bad, good)) == {"batchItemFailures": []}
@@ -181,7 +181,7 @@ def test_a_dead_letter_that_cannot_be_written_stays_on_the_queue(aws: Lanes, bus
 
 def test_events_only_publishes_every_copy_as_ses_sent_it(aws: Lanes, bus: Bus) -> None:
     """Without records nothing is read or written: repeats are told, with one statusId."""
-    record = sqs_record(eventbridge(ses_events.delivery(mail("a@example.com"), ["a@example.com"])))
+    record = sqs_record(eventbridge(ses_event_records.delivery(mail("a@example.com"), ["a@example.com"])))
     handler = processor(aws, bus, status_records=False)
     fail(aws.dynamodb, "GetItem", "AccessDeniedException", times=5)
     fail(aws.dynamodb, "UpdateItem", "AccessDeniedException", times=5)
@@ -191,7 +191,7 @@ def test_events_only_publishes_every_copy_as_ses_sent_it(aws: Lanes, bus: Bus) -
 
 
 def test_records_only_publishes_nothing(aws: Lanes, bus: Bus) -> None:
-    record = sqs_record(eventbridge(ses_events.delivery(mail("a@example.com"), ["a@example.com"])))
+    record = sqs_record(eventbridge(ses_event_records.delivery(mail("a@example.com"), ["a@example.com"])))
     fail(bus.events, "PutEvents", "AccessDeniedException", times=5)
     assert processor(aws, bus, status_events=False).handle(sqs_event(record)) == {"batchItemFailures": []}
     item = aws.dynamodb.get_item(TableName=aws.table, Key={"id": {"S": record_id("test", "ses-1")}})["Item"]
@@ -199,9 +199,9 @@ def test_records_only_publishes_nothing(aws: Lanes, bus: Bus) -> None:
 
 
 def test_anything_unforeseen_keeps_that_ses_event_only(aws: Lanes, bus: Bus) -> None:
-    first = sqs_record(eventbridge(ses_events.delivery(mail("a@example.com"), ["a@example.com"])))
+    first = sqs_record(eventbridge(ses_event_records.delivery(mail("a@example.com"), ["a@example.com"])))
     second_mail = mail("b@example.com", message_id="ses-2", tags={**PIPELINE_TAGS, "event_id": "ev-2"})
-    second = sqs_record(eventbridge(ses_events.delivery(second_mail, ["b@example.com"]), "eb-2"))
+    second = sqs_record(eventbridge(ses_event_records.delivery(second_mail, ["b@example.com"]), "eb-2"))
     calls = []
 
     def explode_once(**_kwargs: Any) -> None:
@@ -218,8 +218,8 @@ def test_anything_unforeseen_keeps_that_ses_event_only(aws: Lanes, bus: Bus) -> 
 def test_a_recipient_raised_by_another_instance_meanwhile_costs_the_others_nothing(aws: Lanes, bus: Bus) -> None:
     """The delivery of a@ and b@ is being written when another instance records a@'s hard bounce."""
     two = mail("a@example.com", "b@example.com")
-    delivery = sqs_record(eventbridge(ses_events.delivery(two, ["a@example.com", "b@example.com"])))
-    bounce = sqs_record(eventbridge(ses_events.bounce(two, ["a@example.com"], at=SENT_AT + dt.timedelta(seconds=1)),
+    delivery = sqs_record(eventbridge(ses_event_records.delivery(two, ["a@example.com", "b@example.com"])))
+    bounce = sqs_record(eventbridge(ses_event_records.bounce(two, ["a@example.com"], at=SENT_AT + dt.timedelta(seconds=1)),
                                     "eb-2"))
     other_instance = StatusProcessor(settings(aws), Clients(
         ses=None, dynamodb=boto3.client("dynamodb", region_name=REGION), sqs=aws.sqs,
@@ -243,8 +243,8 @@ def test_a_final_status_is_never_replaced(aws: Lanes, bus: Bus) -> None:
     """A complaint, then a late hard bounce: one final status per recipient, the first."""
     handler = processor(aws, bus)
     one = mail("a@example.com")
-    for detail in (ses_events.complaint(one, ["a@example.com"], at=SENT_AT + dt.timedelta(hours=1)),
-                   ses_events.bounce(one, ["a@example.com"], at=SENT_AT + dt.timedelta(hours=2))):
+    for detail in (ses_event_records.complaint(one, ["a@example.com"], at=SENT_AT + dt.timedelta(hours=1)),
+                   ses_event_records.bounce(one, ["a@example.com"], at=SENT_AT + dt.timedelta(hours=2))):
         assert handler.handle(sqs_event(sqs_record(eventbridge(detail)))) == {"batchItemFailures": []}
     assert [(d["status"], d["final"]) for d in bus.received()] == [("complained", True)]
 
@@ -252,10 +252,10 @@ def test_a_final_status_is_never_replaced(aws: Lanes, bus: Bus) -> None:
 def _mutated(kind: str, path: str, value: Any) -> dict[str, Any]:
     """An SES event of `kind` with the field at `path` (dotted, under `detail`) set to `value`."""
     one = mail("a@example.com")
-    detail = {"bounce": lambda: ses_events.bounce(one, ["a@example.com"]),
-              "delay": lambda: ses_events.delivery_delay(one, ["a@example.com"]),
-              "complaint": lambda: ses_events.complaint(one, ["a@example.com"]),
-              "delivery": lambda: ses_events.delivery(one, ["a@example.com"])}[kind]()
+    detail = {"bounce": lambda: ses_event_records.bounce(one, ["a@example.com"]),
+              "delay": lambda: ses_event_records.delivery_delay(one, ["a@example.com"]),
+              "complaint": lambda: ses_event_records.complaint(one, ["a@example.com"]),
+              "delivery": lambda: ses_event_records.delivery(one, ["a@example.com"])}[kind]()
     *parents, leaf = path.split(".")
     holder: Any = detail
     for part in parents:
@@ -299,7 +299,7 @@ def history_of(aws: Lanes, message_id: str = "ses-1") -> list[str]:
 
 def test_two_copies_of_one_ses_event_at_the_same_time_are_recorded_once(aws: Lanes, bus: Bus) -> None:
     """At-least-once delivery: the second copy is handled by another instance while the first one writes."""
-    delivered = eventbridge(ses_events.delivery(mail("a@example.com"), ["a@example.com"]))
+    delivered = eventbridge(ses_event_records.delivery(mail("a@example.com"), ["a@example.com"]))
     first, copy = sqs_record(delivered), sqs_record(dict(delivered, id="eb-copy"))
     other_instance = StatusProcessor(settings(aws), Clients(
         ses=None, dynamodb=boto3.client("dynamodb", region_name=REGION), sqs=aws.sqs,
@@ -331,7 +331,7 @@ def test_a_record_write_retried_by_botocore_after_its_answer_was_lost_is_recorde
 
     dynamodb.meta.events.register_last("before-send", answer_lost)
     handler = StatusProcessor(settings(aws), Clients(ses=None, dynamodb=dynamodb, sqs=aws.sqs, events=bus.events))
-    record = sqs_record(eventbridge(ses_events.delivery(mail("a@example.com"), ["a@example.com"])))
+    record = sqs_record(eventbridge(ses_event_records.delivery(mail("a@example.com"), ["a@example.com"])))
     assert handler.handle(sqs_event(record)) == {"batchItemFailures": []}
     assert lost == [True]
     assert len(history_of(aws)) == 1
@@ -347,7 +347,7 @@ def test_every_expression_of_a_fifty_recipient_rejection_is_far_inside_dynamodbs
                            if name.endswith("Expression"))
 
     aws.dynamodb.meta.events.register("before-parameter-build.dynamodb", measure)
-    record = sqs_record(eventbridge(ses_events.reject(mail(*recipients))))
+    record = sqs_record(eventbridge(ses_event_records.reject(mail(*recipients))))
     assert processor(aws, bus).handle(sqs_event(record)) == {"batchItemFailures": []}
     assert len(bus.received_all()) == 50
     assert {name for name, _size in expressions} >= {"ProjectionExpression", "UpdateExpression", "ConditionExpression"}
@@ -360,7 +360,7 @@ def test_an_ses_event_the_pipeline_did_not_send_is_recorded_and_counted_but_neve
         aws: Lanes, bus: Bus) -> None:
     """Another sender on the configuration set, a console test send, the daily report: no producer to tell."""
     untagged = mail("a@example.com", tags={"ses:configuration-set": "email-test"})
-    record = sqs_record(eventbridge(ses_events.bounce(untagged, ["a@example.com"])))
+    record = sqs_record(eventbridge(ses_event_records.bounce(untagged, ["a@example.com"])))
     with capture_logs() as logs:
         assert processor(aws, bus).handle(sqs_event(record)) == {"batchItemFailures": []}
     assert bus.received() == []
@@ -374,10 +374,10 @@ def test_a_complaint_naming_several_recipients_says_it_may_not_be_about_each_of_
     handler = processor(aws, bus)
     two = mail("a@example.com", "b@example.com")
     assert handler.handle(sqs_event(sqs_record(eventbridge(
-        ses_events.complaint(two, ["a@example.com", "b@example.com"]))))) == {"batchItemFailures": []}
+        ses_event_records.complaint(two, ["a@example.com", "b@example.com"]))))) == {"batchItemFailures": []}
     one = mail("c@example.com", message_id="ses-2")
     assert handler.handle(sqs_event(sqs_record(eventbridge(
-        ses_events.complaint(one, ["c@example.com"]), "eb-2")))) == {"batchItemFailures": []}
+        ses_event_records.complaint(one, ["c@example.com"]), "eb-2")))) == {"batchItemFailures": []}
     scopes = sorted((d["sesMessageId"], d["status"], d["final"], d["details"]["scope"]) for d in bus.received_all())
     assert scopes == [("ses-1", "complained", True, "message"), ("ses-1", "complained", True, "message"),
                       ("ses-2", "complained", True, "recipient")]
@@ -385,7 +385,7 @@ def test_a_complaint_naming_several_recipients_says_it_may_not_be_about_each_of_
 
 def test_an_ses_event_still_failing_on_its_last_receive_is_dead_lettered_with_why(aws: Lanes, bus: Bus) -> None:
     """Kept once more, the queue would dead-letter it without a reason; here it carries the step and AWS's code."""
-    record = sqs_record(eventbridge(ses_events.bounce(mail("a@example.com"), ["a@example.com"])), receive_count=5)
+    record = sqs_record(eventbridge(ses_event_records.bounce(mail("a@example.com"), ["a@example.com"])), receive_count=5)
     fail(bus.events, "PutEvents", "ThrottlingException")
     assert processor(aws, bus, max_receive_count=5).handle(sqs_event(record)) == {"batchItemFailures": []}
     [letter] = aws.dead_letters()
@@ -395,7 +395,7 @@ def test_an_ses_event_still_failing_on_its_last_receive_is_dead_lettered_with_wh
 
 
 def test_an_ses_event_failing_before_its_last_receive_is_kept(aws: Lanes, bus: Bus) -> None:
-    record = sqs_record(eventbridge(ses_events.bounce(mail("a@example.com"), ["a@example.com"])), receive_count=4)
+    record = sqs_record(eventbridge(ses_event_records.bounce(mail("a@example.com"), ["a@example.com"])), receive_count=4)
     fail(bus.events, "PutEvents", "ThrottlingException")
     assert processor(aws, bus, max_receive_count=5).handle(sqs_event(record)) == {
         "batchItemFailures": [{"itemIdentifier": record["messageId"]}]}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ses_email_pipeline.handlers.catalog import TemplateVersion, from_json, to_json
+from ses_email_pipeline.handlers.shared.catalog import TemplateVersion, from_json, to_json
 from ses_email_pipeline.handlebars import TemplateSyntaxError, variable_uses
 from ses_email_pipeline.template_files import deployed_catalog, discover
 from tests.conftest import ROOT

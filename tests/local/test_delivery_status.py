@@ -1,6 +1,6 @@
 """Delivery status end to end on the emulator: send, SES's events, status events, status records, trace.
 
-SES's events come from the emulated SES as its mailbox simulator plays them (`local.ses_events`),
+SES's events come from the emulated SES as its mailbox simulator plays them (`local.ses_event_records`),
 or are put on the default bus by the test, as SES would publish them late, twice or out of order.
 """
 
@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from local import ses_events
+from local import ses_event_records
 from local.system import LocalSystem
-from ses_email_pipeline.handlers import correlation
+from ses_email_pipeline.handlers.shared import correlation
 from ses_email_pipeline.handlers.log import recipient_hash
-from ses_email_pipeline.handlers.status_names import STATUS_DETAIL_TYPE, STATUS_SOURCE
+from ses_email_pipeline.handlers.shared.status_names import STATUS_DETAIL_TYPE, STATUS_SOURCE
 
 SIMULATOR = "simulator.amazonses.com"
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,11 +125,11 @@ def ses_event(system: LocalSystem, kind: str, recipients: list[str], *, at: dt.d
     """An SES event about the one message sent so far, as SES would publish it on the default bus."""
     [email] = system.ses.outbox
     tags = {**email.tags, "ses:configuration-set": system.blueprint.configuration_sets[0]}
-    mail = ses_events.mail_object(email.message_id, "no-reply@example.com", email.to, tags,
+    mail = ses_event_records.mail_object(email.message_id, "no-reply@example.com", email.to, tags,
                                   dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5))
-    builders = {"delivery": ses_events.delivery, "delay": ses_events.delivery_delay, "bounce": ses_events.bounce,
-                "complaint": ses_events.complaint}
-    return ses_events.entry(builders[kind](mail, recipients, at=at, **options))
+    builders = {"delivery": ses_event_records.delivery, "delay": ses_event_records.delivery_delay, "bounce": ses_event_records.bounce,
+                "complaint": ses_event_records.complaint}
+    return ses_event_records.entry(builders[kind](mail, recipients, at=at, **options))
 
 
 def put_ses(system: LocalSystem, *entries: dict[str, str]) -> None:

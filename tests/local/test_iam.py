@@ -30,7 +30,7 @@ from local.iam import (
     Statement,
 )
 from local.program import run_stack
-from local.ses import EmulatedSes
+from local.emulated_ses import EmulatedSes
 from local.system import LocalSystem
 
 ACCOUNT = "123456789012"

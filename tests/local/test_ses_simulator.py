@@ -18,9 +18,9 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from local import ses_events
+from local import ses_event_records
 from local.iam import REQUESTS, Access, Scope
-from local.ses import EmulatedSes
+from local.emulated_ses import EmulatedSes
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -128,7 +128,7 @@ def test_bounce_is_a_permanent_general_bounce_with_smtp_550_5_1_1(bus: Bus, mail
 
 
 def test_suppressionlist_is_the_hard_bounce_ses_publishes_for_it(bus: Bus) -> None:
-    """Permanent/General as SES publishes it for this mailbox (see `ses_events.SIMULATOR`)."""
+    """Permanent/General as SES publishes it for this mailbox (see `ses_event_records.SIMULATOR`)."""
     address = f"suppressionlist@{SIM}"
     bus.send(address)
     events = bus.published()
@@ -308,21 +308,21 @@ SENT_AT = datetime(2026, 3, 26, 2, 13, 8, 926_000, tzinfo=UTC)
 
 
 def mail(*destination: str) -> dict[str, Any]:
-    return ses_events.mail_object("m-1", SENDER, destination or (f"success@{SIM}",),
-                                  ses_events.message_tags([{"Name": "lane", "Value": "normal"}], CONFIGURATION_SET),
+    return ses_event_records.mail_object("m-1", SENDER, destination or (f"success@{SIM}",),
+                                  ses_event_records.message_tags([{"Name": "lane", "Value": "normal"}], CONFIGURATION_SET),
                                   SENT_AT)
 
 
 BUILDERS: Mapping[str, tuple[Any, str, str]] = {
-    "send": (lambda m: ses_events.send(m), "Email Sent", "Send"),
-    "delivery": (lambda m: ses_events.delivery(m, ["a@example.org"]), "Email Delivered", "Delivery"),
-    "bounce": (lambda m: ses_events.bounce(m, ["a@example.org"], "Transient", "MailboxFull"), "Email Bounced", "Bounce"),
-    "complaint": (lambda m: ses_events.complaint(m, ["a@example.org"], "fraud"), "Email Complaint Received",
+    "send": (lambda m: ses_event_records.send(m), "Email Sent", "Send"),
+    "delivery": (lambda m: ses_event_records.delivery(m, ["a@example.org"]), "Email Delivered", "Delivery"),
+    "bounce": (lambda m: ses_event_records.bounce(m, ["a@example.org"], "Transient", "MailboxFull"), "Email Bounced", "Bounce"),
+    "complaint": (lambda m: ses_event_records.complaint(m, ["a@example.org"], "fraud"), "Email Complaint Received",
                   "Complaint"),
-    "delivery_delay": (lambda m: ses_events.delivery_delay(m, ["a@example.org"], "MailboxFull"),
+    "delivery_delay": (lambda m: ses_event_records.delivery_delay(m, ["a@example.org"], "MailboxFull"),
                        "Email Delivery Delayed", "DeliveryDelay"),
-    "reject": (lambda m: ses_events.reject(m), "Email Rejected", "Reject"),
-    "rendering_failure": (lambda m: ses_events.rendering_failure(m, "receipt", "Attribute 'x' is not present"),
+    "reject": (lambda m: ses_event_records.reject(m), "Email Rejected", "Reject"),
+    "rendering_failure": (lambda m: ses_event_records.rendering_failure(m, "receipt", "Attribute 'x' is not present"),
                           "Email Rendering Failed", "Rendering Failure"),
 }
 
@@ -332,24 +332,24 @@ def test_each_record_becomes_a_default_bus_entry_with_its_detail_type(build: Any
                                                                        event_type: str) -> None:
     record = build(mail())
     assert record["eventType"] == event_type
-    entry = ses_events.entry(record)
+    entry = ses_event_records.entry(record)
     assert entry == {"Source": "aws.ses", "DetailType": detail_type, "Detail": json.dumps(record),
                      "EventBusName": "default"}
 
 
 def test_the_same_arguments_build_the_same_record_so_a_duplicate_is_exact() -> None:
     later = SENT_AT + timedelta(seconds=2)
-    assert ses_events.bounce(mail(), [f"bounce@{SIM}"], at=later) == ses_events.bounce(mail(), [f"bounce@{SIM}"], at=later)
-    assert (ses_events.complaint(mail(), ["a@example.org"], at=later)["complaint"]["feedbackId"]
-            != ses_events.complaint(mail(), ["a@example.org"], at=later + timedelta(seconds=1))["complaint"]["feedbackId"])
+    assert ses_event_records.bounce(mail(), [f"bounce@{SIM}"], at=later) == ses_event_records.bounce(mail(), [f"bounce@{SIM}"], at=later)
+    assert (ses_event_records.complaint(mail(), ["a@example.org"], at=later)["complaint"]["feedbackId"]
+            != ses_event_records.complaint(mail(), ["a@example.org"], at=later + timedelta(seconds=1))["complaint"]["feedbackId"])
 
 
 def test_records_carry_their_own_times_so_tests_can_order_them() -> None:
-    delivered = ses_events.delivery(mail(), ["a@example.org"], at=SENT_AT + timedelta(milliseconds=534))
+    delivered = ses_event_records.delivery(mail(), ["a@example.org"], at=SENT_AT + timedelta(milliseconds=534))
     assert delivered["mail"]["timestamp"] == "2026-03-26T02:13:08.926Z"
     assert delivered["delivery"]["timestamp"] == "2026-03-26T02:13:09.460Z"
     assert delivered["delivery"]["processingTimeMillis"] == 534
-    delayed = ses_events.delivery_delay(mail(), ["a@example.org"], at=SENT_AT + timedelta(minutes=10),
+    delayed = ses_event_records.delivery_delay(mail(), ["a@example.org"], at=SENT_AT + timedelta(minutes=10),
                                         expires_at=SENT_AT + timedelta(hours=1))
     assert delayed["deliveryDelay"]["expirationTime"] == "2026-03-26T03:13:08.926Z"
     assert delayed["deliveryDelay"]["delayedRecipients"][0]["emailAddress"] == "a@example.org"

@@ -1,6 +1,6 @@
 """When each email of a batch may go: slots on the stack's schedule, or a local share without it.
 
-`handlers.schedule` books slots on the account-wide schedule. This module adds what a lane
+`handlers.scheduling.schedule` books slots on the account-wide schedule. This module adds what a lane
 instance needs around it:
 
 - the account's rate, as the send module last read it (`SesSender.send_rate` re-reads GetAccount
@@ -19,9 +19,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from . import log
+from .. import log
 from .schedule import START_LEAD_SECONDS, Block, ScheduleUnavailable, SendSchedule, slot_interval
-from .settings import Settings
+from ..shared.settings import Settings
 
 #: How long an instance paces on its own after the schedule failed, before it tries it again.
 FALLBACK_SECONDS = 60.0

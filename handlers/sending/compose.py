@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from . import correlation
+from ..shared import correlation
 from .contract import MAX_RECIPIENTS, EmailRequest, check_allowlist, resolve_template
-from .errors import InvalidEvent
+from ..errors import InvalidEvent
 from .ses import OutgoingEmail
-from .settings import Settings
+from ..shared.settings import Settings
 
 
 def templated_email(
@@ -63,7 +63,7 @@ def templated_email(
 
 
 def correlation_tags(request: EmailRequest, settings: Settings) -> dict[str, str]:
-    """The SES tags that tie the send's later SES events to this event (`handlers.correlation`)."""
+    """The SES tags that tie the send's later SES events to this event (`handlers.shared.correlation`)."""
     tags = {correlation.KEY_HASH: correlation.key_hash(request.idempotency_key, settings.recipient_hash_key)}
     if request.event_id and correlation.encode_tag_value(request.event_id) == request.event_id:
         tags[correlation.EVENT_ID] = request.event_id  # EventBridge's ids are UUIDs

@@ -31,8 +31,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import correlation
-from .errors import InvalidEvent
+from ..shared import correlation
+from ..errors import InvalidEvent
 
 
 class Status(str, enum.Enum):
@@ -105,7 +105,7 @@ class InvalidSesEvent(InvalidEvent):
 
 @dataclass(frozen=True)
 class Sent:
-    """What the pipeline's tags say about the send an SES event is about (`handlers.correlation`)."""
+    """What the pipeline's tags say about the send an SES event is about (`handlers.shared.correlation`)."""
 
     event_id: str | None
     source: str | None

@@ -35,9 +35,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .log import recipient_hash
+from ..log import recipient_hash
 from .ses_events import FINAL_RANK, SesEvent, Status
-from .status_names import recipient_attribute, record_id
+from ..shared.status_names import recipient_attribute, record_id
 
 #: DynamoDB's answer when a condition refused the write (botocore's dynamodb model).
 CONDITION_FAILED = "ConditionalCheckFailedException"

@@ -17,10 +17,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalog import Catalog, TemplateVersion, newest_version
-from .correlation import SES_MAX_TAGS, SYSTEM_TAGS
-from .errors import InvalidEvent
-from .simulator import is_simulator_address
+from ..shared.catalog import Catalog, TemplateVersion, newest_version
+from ..shared.correlation import SES_MAX_TAGS, SYSTEM_TAGS
+from ..errors import InvalidEvent
+from ..shared.simulator import is_simulator_address
 
 #: SES accepts at most 50 recipients per message, across To, CC and BCC.
 MAX_RECIPIENTS = 50

@@ -35,7 +35,7 @@ class CallLimits:
 #: Tight timeouts and three attempts: a slow call fails fast and the queue's redelivery takes over.
 STANDARD = CallLimits(connect_timeout=2, read_timeout=5, attempts=3)
 #: SendEmail: one retry inside the call, and only of a request SES cannot have acted on (see
-#: `handlers.ses`); the queue's redelivery is the real retry. Worst case 2 x 7 s + 1 s = 15 s.
+#: `handlers.sending.ses`); the queue's redelivery is the real retry. Worst case 2 x 7 s + 1 s = 15 s.
 SES_SEND = CallLimits(connect_timeout=2, read_timeout=5, attempts=2)
 #: DynamoDB answers in milliseconds: a second to connect and one to answer are generous, and keep
 #: the worst case of one idempotency write at 3 x 2 s + 3 s = 9 s.

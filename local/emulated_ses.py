@@ -13,7 +13,7 @@ function's role policy first (`local.iam`), as the botocore clients do.
 
 Given an `events` client, it also publishes what SES publishes later through the configuration
 set's EventBridge event destination: `Email Sent` for every accepted message, then each
-recipient's delivery, bounce or complaint as SES's mailbox simulator plays them (`local.ses_events`).
+recipient's delivery, bounce or complaint as SES's mailbox simulator plays them (`local.ses_event_records`).
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local import ses_events
+from local import ses_event_records
 from local.blueprint import TemplateSpec
 from local.render import RenderingFailure, render_email
-from ses_email_pipeline.handlers.simulator import is_simulator_address
+from ses_email_pipeline.handlers.shared.simulator import is_simulator_address
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ class EmulatedSes:
         return {"MessageId": response["MessageId"]}
 
     def _publish_events(self, request: Mapping[str, Any], subject: str, message_id: str) -> None:
-        """Put what SES publishes for this message on the default bus (`ses_events.after_send`).
+        """Put what SES publishes for this message on the default bus (`ses_event_records.after_send`).
 
         SES publishes through the configuration set's event destination, so a send without one
         publishes nothing. Every record goes in one PutEvents call (at most 5, under its 10).
@@ -132,13 +132,13 @@ class EmulatedSes:
         destination = request.get("Destination", {})
         recipients = [r for key in ("ToAddresses", "CcAddresses", "BccAddresses") for r in destination.get(key, [])]
         sender = str(request["FromEmailAddress"])
-        mail = ses_events.mail_object(
-            message_id, sender, recipients, ses_events.message_tags(request.get("EmailTags", []), configuration_set),
+        mail = ses_event_records.mail_object(
+            message_id, sender, recipients, ses_event_records.message_tags(request.get("EmailTags", []), configuration_set),
             datetime.now(UTC), subject=subject, to=destination.get("ToAddresses", []),
             source_arn=request.get("FromEmailAddressIdentityArn") or self._identity_arn(sender),
             region=self.region)
         try:
-            response = self.events.put_events(Entries=[ses_events.entry(r) for r in ses_events.after_send(mail)])
+            response = self.events.put_events(Entries=[ses_event_records.entry(r) for r in ses_event_records.after_send(mail)])
         except (ClientError, BotoCoreError) as exc:
             self.publishing_failures.append(f"{message_id}: PutEvents failed: {exc}")
             return
@@ -151,7 +151,7 @@ class EmulatedSes:
         address = (parseaddr(sender)[1] or sender).lower()
         verified = self._verified_identities()
         identity = address if address in verified else address.rpartition("@")[2]
-        return f"arn:aws:ses:{self.region}:{ses_events.ACCOUNT}:identity/{identity}"
+        return f"arn:aws:ses:{self.region}:{ses_event_records.ACCOUNT}:identity/{identity}"
 
     def _render(self, template: Mapping[str, Any]) -> dict[str, Any]:
         name = template["TemplateName"]

@@ -42,8 +42,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import aws, log, timeouts
-from .errors import DependencyUnavailable, EmailError, OutcomeUnknown
+from .. import aws, log
+from ..shared import timeouts
+from ..errors import DependencyUnavailable, EmailError, OutcomeUnknown
 
 IN_PROGRESS = "IN_PROGRESS"
 COMPLETED = "COMPLETED"

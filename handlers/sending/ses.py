@@ -1,7 +1,7 @@
 """The one module that talks to Amazon SES (v2): building sends, reading limits, sorting failures.
 
 Every SES call in the project goes through `SesSender`, so the retry policy, the error taxonomy and
-the privacy rules for logging are written once. When each send may go is `handlers.pacing`'s.
+the privacy rules for logging are written once. When each send may go is `handlers.scheduling.pacing`'s.
 
 Retries: SES's SendEmail has no idempotency token, so a retry of a request SES may already have
 accepted can send the email twice. botocore's `standard` mode would retry read timeouts, closed
@@ -12,10 +12,10 @@ enough: botocore before its `is False` check in `Endpoint._needs_retry` read a F
 "retry now", and the handlers run on whatever botocore the Lambda runtime bundles.) Throttling
 (429) proves nothing was sent too, but a retry after a random backoff would land outside the send
 schedule and could be throttled in turn: the lane retries it at a slot it books
-(`handlers.lane`). The daily quota is not retried either: it only frees up as the 24-hour window
+(`handlers.sending.lane`). The daily quota is not retried either: it only frees up as the 24-hour window
 rolls on.
 Whatever still fails is raised as a typed error; a request that went out and got no usable
-answer is `OutcomeUnknown`, and the lane's delivery policy decides (see `handlers.lane`).
+answer is `OutcomeUnknown`, and the lane's delivery policy decides (see `handlers.sending.lane`).
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, ParamValidationError
 from botocore.exceptions import ConnectionError as ConnectionNotEstablished
 
-from . import aws, correlation, log, timeouts
-from .errors import (
+from .. import aws, log
+from ..shared import correlation, timeouts
+from ..errors import (
     DailyQuotaExhausted,
     DependencyUnavailable,
     EmailError,
@@ -45,7 +46,7 @@ from .errors import (
     SendingNotAuthorized,
     SendThrottled,
 )
-from .settings import Settings
+from ..shared.settings import Settings
 
 #: One attempt per call: `SesSender.send` makes the only retry, of what SES cannot have acted on.
 CLIENT_CONFIG = aws.config_for(dataclasses.replace(timeouts.SES_SEND, attempts=1))
@@ -180,7 +181,7 @@ class OutgoingEmail:
     text: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
-    #: What ties SES's later events to the pipeline event (`handlers.correlation`), as SES tags.
+    #: What ties SES's later events to the pipeline event (`handlers.shared.correlation`), as SES tags.
     correlation: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -192,7 +193,7 @@ class OutgoingEmail:
 class SesSender:
     """Sends through SES v2: builds the request, sorts failures, logs outcomes without personal data.
 
-    Pacing is the lane's (`handlers.pacing`): by the time `send` is called, the email's slot has come.
+    Pacing is the lane's (`handlers.scheduling.pacing`): by the time `send` is called, the email's slot has come.
 
     Args:
         settings: sender, configuration set, stack, hash key and the configured send rate.

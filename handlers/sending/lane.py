@@ -35,18 +35,18 @@ from typing import Any, TypeVar
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import log
-from .clients import Clients, Handler
+from .. import log
+from ..clients import Clients, Handler
 from .contract import EmailRequest, parse_event
-from .dead_letter import send_to_dead_letter_queue
-from .errors import EmailError, Fate, NearTimeout, NotAttempted, OutcomeUnknown, ReceivesExhausted, SendThrottled
-from .idempotency import OnceOnly
-from .pacing import Pacing, fallback_share, slot_offsets
-from .schedule import MAX_LATENESS_SECONDS, SendSchedule, horizon_slots
+from ..dead_letter import send_to_dead_letter_queue
+from ..errors import EmailError, Fate, NearTimeout, NotAttempted, OutcomeUnknown, ReceivesExhausted, SendThrottled
+from ..idempotency.once_only import OnceOnly
+from ..scheduling.pacing import Pacing, fallback_share, slot_offsets
+from ..scheduling.schedule import MAX_LATENESS_SECONDS, SendSchedule, horizon_slots
 from .ses import OutgoingEmail, SendGate, SesSender
-from .settings import Delivery, Settings
-from .sqs_records import PartialBatchResponse, SQSRecord
-from .timeouts import SEND_RESERVE_SECONDS
+from ..shared.settings import Delivery, Settings
+from ..sqs_batch import PartialBatchResponse, SQSRecord
+from ..shared.timeouts import SEND_RESERVE_SECONDS
 
 MAX_VISIBILITY_SECONDS = 43_200  # SQS's ceiling: 12 hours
 _VISIBILITY_BATCH = 10  # ChangeMessageVisibilityBatch takes at most 10 entries

@@ -23,7 +23,7 @@ An urgent lane books at once. So an alert waits for at most about two horizons o
 then its own slots, whatever the backlog; and any lane may use whatever the others leave idle.
 
 If the table cannot be reached, `book` raises `ScheduleUnavailable` and the instance falls back to
-its lane's local share (`handlers.pacing.Pacing`): sending never stops for the coordinator.
+its lane's local share (`handlers.scheduling.pacing.Pacing`): sending never stops for the coordinator.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ HORIZON_SECONDS = 0.5
 #: wake-up, network) still never makes a one-second window hold more than R.
 JITTER_ALLOWANCE = 0.02
 #: A send later than this after its slot could make a window hold more than R (slots are 2% longer
-#: than 1/R: 20 ms in every second); the lane books it a new slot instead (`handlers.lane`).
+#: than 1/R: 20 ms in every second); the lane books it a new slot instead (`handlers.sending.lane`).
 MAX_LATENESS_SECONDS = JITTER_ALLOWANCE * 1.0
 #: A block starts at least this far ahead of its booking: each email's idempotency claim (a DynamoDB
 #: write, in parallel) comes between booking and sending, and a slot that passed while it ran

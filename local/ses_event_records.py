@@ -12,7 +12,7 @@ Tests build records with these too (duplicates, events out of order), so the bui
 time explicitly and derive ids from their inputs: the same arguments give the same record.
 
 `after_send` is what SES publishes once it accepted a message: `Send`, then per recipient what
-its mailbox simulator does (`SIMULATOR`; the addresses are `ses_email_pipeline.handlers.simulator`),
+its mailbox simulator does (`SIMULATOR`; the addresses are `ses_email_pipeline.handlers.shared.simulator`),
 any other recipient being delivered (the local stand-in for a recipient's server accepting the
 message). SES groups a message's recipients per event: one `Delivery` lists every recipient
 delivered, and "If you use the mailbox simulator to simulate multiple bounces from the same
@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import parseaddr
 from typing import Any
 
-from ses_email_pipeline.handlers import simulator
+from ses_email_pipeline.handlers.shared import simulator
 
 #: moto's account and the local system's region (`local.mocks`), the defaults of a mail object.
 ACCOUNT = "123456789012"

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .templates import Condition, State, Use, VariableUses
+from .required_variables import Condition, State, Use, VariableUses
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class TemplateVersion:
     """One deployed SES template: the name SES knows it by and where it prints which variables.
 
     `variables` are the variables the template prints and the conditions under which it prints
-    each (`handlers.templates`): those printed for an event's data must be in it. `subject_variables`
+    each (`handlers.shared.required_variables`): those printed for an event's data must be in it. `subject_variables`
     are the ones whose content reaches the subject line: their values become a mail header, so they
     are checked for control characters (header injection) like any other header.
     """
@@ -49,7 +49,7 @@ def to_json(catalog: Catalog) -> str:
     `{"name": {"v1": {"deployedName": ..., "variables": [...], "subjectVariables": [...]}}}`. A
     variable printed unconditionally is its name (`"orderId"`); one printed only under conditions
     is `[name, [[path, state], ...]]` once per place it is printed, for example
-    `["giftNote", [["hasGift", "truthy"]]]` (states: `handlers.templates.State`). A template
+    `["giftNote", [["hasGift", "truthy"]]]` (states: `handlers.shared.required_variables.State`). A template
     without conditional blocks is written exactly as before conditions were recorded.
     """
     return json.dumps(

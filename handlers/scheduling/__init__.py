@@ -1,0 +1,2 @@
+"""When each email may go: the stack's send schedule and the pacing around it.
+"""
