@@ -133,6 +133,8 @@ pulumi.export("unroutedQueueUrl", router.unrouted_queue_url)
 pulumi.export("functionNames", with_status(sender.function_names, status.function_name if status else None))
 pulumi.export("dashboardName", monitoring.dashboard_name)
 pulumi.export("configurationSetName", sender.configuration_set_name)
-pulumi.export("idempotencyTableName", sender.idempotency_table_name)
+pulumi.export("stateTableName", sender.state_table_name)
+# The same name under the output's first name, for operators' saved `pulumi stack output` files.
+pulumi.export("idempotencyTableName", sender.state_table_name)
 pulumi.export("dkimTokens", sender.dkim_tokens)
 pulumi.export("recipientHashKey", pulumi.Output.secret(hash_key))  # `--show-secrets` to hash an address

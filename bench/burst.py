@@ -285,11 +285,11 @@ def lane_environment(rig: LaneRig, rate: int, aws: Aws, templates: str) -> dict[
         Env.STACK: STACK, Env.SENDER: "Notifications <no-reply@mail.example.com>",
         Env.CONFIGURATION_SET: f"email-{STACK}", Env.RECIPIENT_HASH_KEY: "bench-key", Env.TEMPLATES: templates,
         Env.RECIPIENT_ALLOWLIST: "@example.com", Env.ONCALL_RECIPIENTS: ONCALL,
-        Env.ACCOUNT_SEND_RATE: str(rate), Env.IDEMPOTENCY_TABLE: aws.table,
+        Env.ACCOUNT_SEND_RATE: str(rate), Env.STATE_TABLE: aws.table,
         Env.LANE: config.name, Env.QUEUE_URL: rig.queue_url, Env.DEAD_LETTER_QUEUE_URL: rig.dead_letter_url,
         Env.LANE_RATE_SHARE: str(config.rate_share), Env.LANE_MAX_CONCURRENCY: str(rig.concurrency),
         Env.LANE_DELIVERY: config.delivery.value, LANE_URGENT: "true" if is_urgent(config) else "false",
-        Env.IDEMPOTENCY_TTL_SECONDS: str(idempotency_ttl(FUNCTION_TIMEOUT_SECONDS, config.max_receive_count, 1)),
+        Env.RECORD_TTL_SECONDS: str(idempotency_ttl(FUNCTION_TIMEOUT_SECONDS, config.max_receive_count, 1)),
     }
 
 

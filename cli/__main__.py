@@ -147,7 +147,7 @@ def _stack_options(parser: argparse.ArgumentParser, default: Any) -> None:
     group.add_argument("--dlq-url", metavar="LANE=URL", action="append", default=default,
                        help="a lane's dead-letter queue")
     group.add_argument("--unrouted-url", metavar="URL", default=default, help="the unrouted queue")
-    group.add_argument("--table", metavar="NAME", default=default, help="the idempotency table")
+    group.add_argument("--table", metavar="NAME", default=default, help="the state table")
     group.add_argument("--endpoint-url", metavar="URL", default=default,
                        help="an emulator (moto, `make serve`: http://127.0.0.1:4566)")
     group.add_argument("--region", default=default, help="default: the stack's (from its ARNs), else AWS_REGION")

@@ -43,7 +43,7 @@ class Stack:
         bus: the event bus's name or ARN.
         lanes: each lane's queues, by lane name.
         unrouted_url: the queue of events no route takes.
-        table: the idempotency table.
+        table: the state table.
         hash_key: the recipient hash key, or `HIDDEN_SECRET` when the outputs did not reveal it.
         source: where the names came from, to name it in messages.
     """
@@ -93,9 +93,9 @@ class Stack:
         return url
 
     def require_table(self) -> str:
-        """The idempotency table's name."""
+        """The state table's name."""
         if not self.table:
-            raise CliError("the idempotency table is not known", "pass --table NAME or --stack-outputs")
+            raise CliError("the state table is not known", "pass --table NAME or --stack-outputs")
         return self.table
 
     def require_prefix(self) -> str:
@@ -152,7 +152,8 @@ def resolve(outputs: Mapping[str, Any], *, source: str, bus: str | None = None,
     dead_letter_urls = _lane_map(outputs, "laneDeadLetterQueueUrls", source) | _pairs("--dlq-url", dlq_urls)
     lanes = {name: LaneQueues(name, lane_urls.get(name), dead_letter_urls.get(name))
              for name in sorted(set(lane_urls) | set(dead_letter_urls))}
-    table_name = table or _text(outputs, "idempotencyTableName", source)
+    # `idempotencyTableName` is the same table's name as stacks deployed before `stateTableName` export it.
+    table_name = table or _text(outputs, "stateTableName", source) or _text(outputs, "idempotencyTableName", source)
     bus_name = bus or _text(outputs, "busArn", source) or _text(outputs, "busName", source)
     return Stack(
         prefix=stack_name or _prefix(outputs, table_name, bus_name, source),

@@ -1,6 +1,6 @@
 """`email-pipeline trace KEY-OR-EVENT-ID-OR-SES-MESSAGE-ID`: what happened to one event, or one message.
 
-Two places know: the idempotency table (one record per lane and key, `<stack>.<lane>#sha256(key)`,
+Two places know: the state table (one record per lane and key, `<stack>.<lane>#sha256(key)`,
 as `handlers.idempotency.once_only.OnceOnly` writes it, completed in its batch's record) and the lanes'
 DLQs (searched without taking anything, for a body whose `id` or `detail.idempotencyKey` is the
 value). An event with an `idempotencyKey` is recorded under that key, one without under its

@@ -4,7 +4,7 @@ SES publishes delivery, bounce, complaint, reject, delay and rendering-failure e
 account's default bus. This component takes a stack's (those tagged with its configuration set)
 into a queue, and a function (`handlers.status`) publishes one `Email Status Changed` event per
 recipient outcome on the pipeline's own bus and keeps a status record per message in the
-idempotency table. See README, "Delivery status", for the event contract and what it costs.
+state table. See README, "Delivery status", for the event contract and what it costs.
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ class DeliveryStatus(pulumi.ComponentResource):
             Env.STATUS_EVENTS: _flag(args.publish_events),
             Env.STATUS_RECORDS: _flag(args.keep_records),
             Env.STATUS_ADDRESSES: _flag(args.include_addresses),
-            Env.IDEMPOTENCY_TTL_SECONDS: str(args.record_days * _SECONDS_PER_DAY),
+            Env.RECORD_TTL_SECONDS: str(args.record_days * _SECONDS_PER_DAY),
         }
         built = handler_function(label, STATUS_HANDLER, runtime, environment=environment, statements=statements,
                                  parent=self)

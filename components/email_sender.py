@@ -154,7 +154,7 @@ class EmailSenderArgs:
         tracing: the functions' X-Ray mode. `PassThrough` traces what producers trace (a message
             whose trace header is sampled); `Active` samples every function (the first invocation
             each second and 5% of the rest), about 9% more infrastructure cost at 14 emails/s.
-        protect_idempotency_table: DynamoDB deletion protection on the idempotency table; turn it
+        protect_state_table: DynamoDB deletion protection on the stack's table; turn it
             off on stacks you destroy and recreate freely.
         reserve_concurrency: reserve the concurrency of lanes marked `reserved` (the priority lane).
             AWS keeps 100 executions unreserved per account, so new accounts, whose limit is
@@ -184,7 +184,7 @@ class EmailSenderArgs:
     dead_letter_retention_seconds: int = 1_209_600
     replay_window_days: int = 30
     reserve_concurrency: bool = True
-    protect_idempotency_table: bool = True
+    protect_state_table: bool = True
     metrics_namespace: str = DEFAULT_NAMESPACE
     tags: Mapping[str, str] = field(default_factory=dict)
 
@@ -253,7 +253,9 @@ class EmailSender(pulumi.ComponentResource):
       its log group and role, and an event source mapping with partial batch responses and a
       maximum concurrency derived from the lane's share of the send rate;
     - the daily report function, with a failure destination queue for failed invocations;
-    - the idempotency table, and one dependency layer shared by the functions.
+    - the stack's state table (send claims and batch records, the send schedule, status
+      records: logical name `<name>-idempotency`, its first role), and one dependency layer shared
+      by the functions.
     """
 
     identity_arn: pulumi.Output[str]
@@ -268,7 +270,7 @@ class EmailSender(pulumi.ComponentResource):
     log_group_names: pulumi.Output[dict[str, str]]
     report_function_arn: pulumi.Output[str]
     report_failure_queue_name: pulumi.Output[str]
-    idempotency_table_name: pulumi.Output[str]
+    state_table_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: EmailSenderArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         template_files = discover(Path(args.templates_dir))
@@ -287,7 +289,7 @@ class EmailSender(pulumi.ComponentResource):
             config_set=self._build_configuration_set(),
             templates=self._build_templates(template_files),
             template_catalog=catalog.to_json(deployed_catalog(template_files, name)),
-            table=self._build_idempotency_table(),
+            table=self._build_state_table(),
             layer=self._build_layer(),
             code=self._build_code_archive(),
         )
@@ -316,7 +318,7 @@ class EmailSender(pulumi.ComponentResource):
             **{n: lane.log_group.name for n, lane in lanes.items()}, report=report.log_group.name)
         self.report_function_arn = report.function.arn
         self.report_failure_queue_name = report.failure_queue.name
-        self.idempotency_table_name = table.name
+        self.state_table_name = table.name
         self.register_outputs({
             "identity_arn": self.identity_arn,
             "configuration_set_name": self.configuration_set_name,
@@ -330,7 +332,7 @@ class EmailSender(pulumi.ComponentResource):
             "log_group_names": self.log_group_names,
             "report_function_arn": self.report_function_arn,
             "report_failure_queue_name": self.report_failure_queue_name,
-            "idempotency_table_name": self.idempotency_table_name,
+            "state_table_name": self.state_table_name,
         })
 
     # --- SES ---------------------------------------------------------------------------------
@@ -429,7 +431,12 @@ class EmailSender(pulumi.ComponentResource):
 
     # --- shared runtime pieces ---------------------------------------------------------------
 
-    def _build_idempotency_table(self) -> aws.dynamodb.Table:
+    @property
+    def idempotency_table_name(self) -> pulumi.Output[str]:
+        """The state table's name under its first name (it held only send claims then); use `state_table_name`."""
+        return self.state_table_name
+
+    def _build_state_table(self) -> aws.dynamodb.Table:
         return aws.dynamodb.Table(
             f"{self._name}-idempotency",
             billing_mode="PAY_PER_REQUEST",
@@ -439,7 +446,7 @@ class EmailSender(pulumi.ComponentResource):
             server_side_encryption={"enabled": True},
             point_in_time_recovery={"enabled": True},
             # Losing it would forget which events were sent: a redrive or replay would send them again.
-            deletion_protection_enabled=self._args.protect_idempotency_table,
+            deletion_protection_enabled=self._args.protect_state_table,
             tags=self._tags,
             opts=self._child,
         )
@@ -492,7 +499,7 @@ class EmailSender(pulumi.ComponentResource):
             Env.LANE_MAX_CONCURRENCY: str(concurrency),
             Env.LANE_DELIVERY: lane.delivery.value,
             Env.LANE_URGENT: "true" if lane.urgent else "false",
-            Env.IDEMPOTENCY_TTL_SECONDS: str(idempotency_ttl(
+            Env.RECORD_TTL_SECONDS: str(idempotency_ttl(
                 self._args.function_timeout_seconds, lane.max_receive_count, self._args.replay_window_days)),
         }
         statements = [
@@ -523,7 +530,7 @@ class EmailSender(pulumi.ComponentResource):
         report_templates = [t for deployed, t in shared.templates.items() if "-daily-report-" in deployed]
         environment = {
             Env.LANE: "report",
-            Env.IDEMPOTENCY_TTL_SECONDS: str(3 * 86_400),
+            Env.RECORD_TTL_SECONDS: str(3 * 86_400),
             Env.REPORT_LANES: pulumi.Output.json_dumps([
                 {"name": n, "queueUrl": lane.queue.url, "deadLetterQueueUrl": lane.dlq.url}
                 for n, lane in lanes.items()
@@ -604,7 +611,7 @@ class EmailSender(pulumi.ComponentResource):
             Env.ONCALL_RECIPIENTS: ",".join(args.oncall_recipients),
             Env.REPORT_RECIPIENTS: ",".join(args.report_recipients),
             Env.ACCOUNT_SEND_RATE: str(args.account_send_rate),
-            Env.IDEMPOTENCY_TABLE: shared.table.name,
+            Env.STATE_TABLE: shared.table.name,
             Env.METRICS_NAMESPACE: args.metrics_namespace,
             Env.HALT_DELAY_SECONDS: str(HANDLER_MAX_RETRY_DELAY_SECONDS),
         }

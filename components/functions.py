@@ -1,6 +1,6 @@
 """The handlers' Lambda functions: one shape for every function of a stack, whichever component owns it.
 
-`EmailSender` builds the code archive, the dependency layer and the idempotency table once and
+`EmailSender` builds the code archive, the dependency layer and the state table once and
 hands them out as a `HandlerRuntime`; each function (a lane's, the report's, the status
 handler's) is then `handler_function(...)`: its log group (with the stack's retention), a role
 whose inline policy is exactly the statements given, and the function itself.
@@ -31,7 +31,7 @@ class HandlerRuntime:
             they write in the table, so a role's `dynamodb:LeadingKeys` condition must name it.
         code: the handlers' zip (`packaging.build_handler_zip`).
         layer_arn: the dependency layer's ARN.
-        table_arn, table_name: the idempotency table.
+        table_arn, table_name: the state table.
         environment: the variables every function gets (stack, sender, hash key, templates, ...).
         timeout_seconds, memory_mb, log_retention_days, tracing: the functions' settings.
         tags: applied to every taggable resource.

@@ -155,7 +155,7 @@ def _sender_args(raw: Mapping[str, Any], recipient_hash_key: Any, lanes: tuple[L
         values["recipient_allowlist"] = tuple(str(entry).lower() for entry in values["recipient_allowlist"])
     try:
         return EmailSenderArgs(recipient_hash_key=recipient_hash_key, lanes=lanes,
-                               protect_idempotency_table=production, **values)
+                               protect_state_table=production, **values)
     except InvalidArgs as invalid:
         problems += [f"{_config_key(problem)}: {problem.message}" for problem in invalid.problems]
         return None

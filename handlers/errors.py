@@ -111,7 +111,7 @@ class SendThrottled(RetryableSendError):
 
 
 class DependencyUnavailable(EmailError):
-    """A store the handler needs (the idempotency table, CloudWatch) failed, or is busy; nothing sent."""
+    """A store the handler needs (the state table, CloudWatch) failed, or is busy; nothing sent."""
 
     code = "DependencyUnavailable"
 

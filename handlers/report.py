@@ -75,7 +75,7 @@ class DailyReport:
     """Gathers the day's figures and sends them through the shared send module once per day.
 
     Args:
-        settings: report recipients, lanes, metrics namespace, templates, idempotency table.
+        settings: report recipients, lanes, metrics namespace, templates, state table.
         sender: the shared SES send module (also the source of the account's quota).
         once: idempotency guard keyed by report day.
         cloudwatch_client: source of the figures, including the dead-letter queues' depth
@@ -86,7 +86,7 @@ class DailyReport:
         self, settings: Settings, sender: ses.SesSender, once: once_only.OnceOnly,
         cloudwatch_client: Any,
     ) -> None:
-        self._settings = settings.require("report_recipients", "metrics_namespace", "idempotency_table")
+        self._settings = settings.require("report_recipients", "metrics_namespace", "state_table")
         self._sender = sender
         self._once = once
         self._cloudwatch = cloudwatch_client
@@ -214,8 +214,8 @@ def build(clients: Clients) -> Handler:
     def report() -> DailyReport:
         settings = Settings.from_environ()
         once = once_only.OnceOnly(
-            table_name=settings.idempotency_table,
-            ttl_seconds=settings.idempotency_ttl_seconds,
+            table_name=settings.state_table,
+            ttl_seconds=settings.record_ttl_seconds,
             key_prefix=f"{settings.stack}.report",
             dynamodb_client=clients.dynamodb,
         )

@@ -130,11 +130,11 @@ class StatusProcessor:
     """One batch of SES events: statuses published and recorded, a partial batch response back."""
 
     def __init__(self, settings: Settings, clients: Clients) -> None:
-        self._settings = settings.require("dead_letter_queue_url", "idempotency_table")
+        self._settings = settings.require("dead_letter_queue_url", "state_table")
         if settings.status_events:
             settings.require("status_bus")
         self._clients = clients
-        self._records = StatusRecords(settings.idempotency_table, settings.stack, settings.idempotency_ttl_seconds,
+        self._records = StatusRecords(settings.state_table, settings.stack, settings.record_ttl_seconds,
                                       clients.dynamodb)
         self._log = log.get_logger()
 

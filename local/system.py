@@ -524,7 +524,7 @@ class LocalSystem:
         function = self.status_function()
         if function is None:
             return {}
-        table, stack = function.environment["EMAIL_IDEMPOTENCY_TABLE"], function.environment["EMAIL_STACK"]
+        table, stack = function.environment["EMAIL_STATE_TABLE"], function.environment["EMAIL_STACK"]
         return self.clients["dynamodb"].get_item(TableName=table, Key={"id": {"S": record_id(stack, ses_message_id)}},
                                                  ConsistentRead=True).get("Item", {})
 

@@ -102,7 +102,7 @@ def catalog() -> str:
 
 @dataclass
 class Lanes:
-    """moto-backed queues and idempotency table for one lane."""
+    """moto-backed queues and state table for one lane."""
 
     sqs: Any
     dynamodb: Any
@@ -165,7 +165,7 @@ def make_settings(catalog: str) -> Callable[..., Settings]:
             "metrics_namespace": "EmailPipeline/test",
         }
         if lanes is not None:
-            base.update(queue_url=lanes.queue_url, dead_letter_queue_url=lanes.dlq_url, idempotency_table=lanes.table)
+            base.update(queue_url=lanes.queue_url, dead_letter_queue_url=lanes.dlq_url, state_table=lanes.table)
         base.update(overrides)
         return Settings(**base)
 

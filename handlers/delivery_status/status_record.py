@@ -1,6 +1,6 @@
 """One record per sent message of what SES said became of it: each recipient's latest status, and the history.
 
-The record lives in the idempotency table, under `<stack>#status#<SES message id>`, so the
+The record lives in the state table, under `<stack>#status#<SES message id>`, so the
 operator tool's `trace` goes from an idempotency key to the message id its claim recorded, then
 here, with two reads and no Logs Insights. It expires like the claims (the table's TTL).
 

@@ -59,7 +59,7 @@ CLIENT_CONFIG = aws.config_for(timeouts.IDEMPOTENCY_STORE)
 
 
 def create_dynamodb_client(region_name: str | None = None) -> Any:
-    """A DynamoDB client for the idempotency table, with tight timeouts (see CLIENT_CONFIG)."""
+    """A DynamoDB client for the state table, with tight timeouts (see CLIENT_CONFIG)."""
     return aws.create_client("dynamodb", CLIENT_CONFIG, region_name)
 
 
@@ -67,7 +67,7 @@ class OnceOnly:
     """Runs an action at most once per key within the TTL.
 
     Args:
-        table_name: the idempotency table (partition key `id`, TTL attribute `expiration`).
+        table_name: the state table (partition key `id`, TTL attribute `expiration`).
         ttl_seconds: how long a key is remembered; longer than a message can keep coming back.
         key_prefix: namespace for keys, e.g. `<stack>.<lane>`.
         dynamodb_client: injectable for tests.

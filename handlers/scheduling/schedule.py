@@ -4,7 +4,7 @@ SES limits the account to R recipients per second (`MaxSendRate`), whoever sends
 pace themselves alone cannot share R fairly (a fixed share per lane wastes what an idle lane
 leaves) and cannot keep a common phase (together they go over R in some seconds, and SES
 answers 429). So the stack keeps one virtual schedule, a GCRA: one DynamoDB item in the
-idempotency table (`<stack>#send-schedule`) whose `next_free` is the epoch second from which the
+state table (`<stack>#send-schedule`) whose `next_free` is the epoch second from which the
 send rate is still unbooked. Booking n recipients takes the block [start, start + n x interval):
 
 - schedule busy (`next_free` ahead of now): `SET next_free = next_free + :length`. DynamoDB applies
@@ -103,7 +103,7 @@ class SendSchedule:
     """Books blocks of send slots on the stack's schedule item.
 
     Args:
-        table_name: the idempotency table (partition key `id`).
+        table_name: the state table (partition key `id`).
         stack: the stack's name; the item is `<stack>#send-schedule`.
         dynamodb_client: the handlers' DynamoDB client.
         clock: epoch seconds; every instance's clock must agree (Lambda's hosts keep time with

@@ -146,7 +146,7 @@ class LaneProcessor:
     at its own slot.
 
     Args:
-        settings: the function's settings; needs queue URLs, the lane and the idempotency table.
+        settings: the function's settings; needs queue URLs, the lane and the state table.
         compose: builds the outgoing email from a request; raises `InvalidEvent` to reject.
         sender: the shared SES send module.
         once: the idempotency guard.
@@ -170,7 +170,7 @@ class LaneProcessor:
         sleep: Callable[[float], None] = time.sleep,
         parallel_sends: int = MAX_PARALLEL_SENDS,
     ) -> None:
-        self._settings = settings.require("lane", "queue_url", "dead_letter_queue_url", "idempotency_table")
+        self._settings = settings.require("lane", "queue_url", "dead_letter_queue_url", "state_table")
         self._compose = compose
         self._sender = sender
         self._once = once
@@ -188,14 +188,14 @@ class LaneProcessor:
     ) -> LaneProcessor:
         """Wire a processor from settings and clients (the handlers' module-scope clients)."""
         once = OnceOnly(
-            table_name=settings.idempotency_table,
-            ttl_seconds=settings.idempotency_ttl_seconds,
+            table_name=settings.state_table,
+            ttl_seconds=settings.record_ttl_seconds,
             key_prefix=f"{settings.stack}.{settings.lane}",
             dynamodb_client=dynamodb_client,
             clock=clock,
         )
         sender = SesSender(settings, ses_client)
-        schedule = SendSchedule(settings.idempotency_table, settings.stack, dynamodb_client, clock=clock)
+        schedule = SendSchedule(settings.state_table, settings.stack, dynamodb_client, clock=clock)
         pacing = Pacing(schedule, sender.send_rate, fallback_share(settings), urgent=settings.lane_urgent,
                         clock=clock)
         return cls(settings, compose, sender, once, sqs_client, pacing, clock=clock)

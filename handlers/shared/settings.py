@@ -54,8 +54,8 @@ class Env:
     QUEUE_URL = "EMAIL_QUEUE_URL"
     DEAD_LETTER_QUEUE_URL = "EMAIL_DEAD_LETTER_QUEUE_URL"
     MAX_RECEIVE_COUNT = "EMAIL_MAX_RECEIVE_COUNT"
-    IDEMPOTENCY_TABLE = "EMAIL_IDEMPOTENCY_TABLE"
-    IDEMPOTENCY_TTL_SECONDS = "EMAIL_IDEMPOTENCY_TTL_SECONDS"
+    STATE_TABLE = "EMAIL_STATE_TABLE"
+    RECORD_TTL_SECONDS = "EMAIL_RECORD_TTL_SECONDS"
     LANE_DELIVERY = "EMAIL_LANE_DELIVERY"
     LANE_URGENT = "EMAIL_LANE_URGENT"
     RETRY_BASE_DELAY_SECONDS = "EMAIL_RETRY_BASE_DELAY_SECONDS"
@@ -109,8 +109,8 @@ class Settings:
     dead_letter_queue_url: str = ""
     #: Receives before the queue's redrive dead-letters a message (its `maxReceiveCount`).
     max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT
-    idempotency_table: str = ""
-    idempotency_ttl_seconds: int = 86_400
+    state_table: str = ""
+    record_ttl_seconds: int = 86_400
     delivery: Delivery = Delivery.AT_MOST_ONCE
     lane_urgent: bool = False
     retry_base_delay_seconds: int = 30
@@ -199,8 +199,8 @@ _FROM_ENVIRONMENT: Mapping[str, tuple[str, Callable[[str], Any]]] = {
     "queue_url": (Env.QUEUE_URL, str),
     "dead_letter_queue_url": (Env.DEAD_LETTER_QUEUE_URL, str),
     "max_receive_count": (Env.MAX_RECEIVE_COUNT, int),
-    "idempotency_table": (Env.IDEMPOTENCY_TABLE, str),
-    "idempotency_ttl_seconds": (Env.IDEMPOTENCY_TTL_SECONDS, int),
+    "state_table": (Env.STATE_TABLE, str),
+    "record_ttl_seconds": (Env.RECORD_TTL_SECONDS, int),
     "delivery": (Env.LANE_DELIVERY, Delivery),
     "lane_urgent": (Env.LANE_URGENT, _flag),
     "retry_base_delay_seconds": (Env.RETRY_BASE_DELAY_SECONDS, int),

@@ -46,9 +46,9 @@ class LaneHarness:
             return clock[0]
 
         sender = SesSender(settings, ses, clock=now, sleep=lambda seconds: None)  # its retry's backoff
-        once = OnceOnly(settings.idempotency_table, settings.idempotency_ttl_seconds,
+        once = OnceOnly(settings.state_table, settings.record_ttl_seconds,
                         f"{settings.stack}.{settings.lane}", lanes.dynamodb)
-        schedule = SendSchedule(settings.idempotency_table, settings.stack, dynamodb or lanes.dynamodb, clock=now,
+        schedule = SendSchedule(settings.state_table, settings.stack, dynamodb or lanes.dynamodb, clock=now,
                                 sleep=sleep)
         pacing = Pacing(schedule, sender.send_rate, fallback_share(settings), urgent=settings.lane_urgent, clock=now)
         processor = LaneProcessor(settings, compose, sender, once, sqs, pacing, clock=now, sleep=sleep,

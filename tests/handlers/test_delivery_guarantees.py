@@ -4,7 +4,7 @@ Each test drives a lane's handler entry point (`lane.entry_point`, as `handlers.
 `handlers.priority` build theirs) with a real botocore SES v2 client whose HTTP layer is replaced
 by a `before-send` hook: SES itself is scripted below the project, so botocore's request handling,
 the send module's one retry of what SES cannot have acted on, the batch's send gate and the error
-taxonomy all run as they would against AWS. Queues and the idempotency table are moto's.
+taxonomy all run as they would against AWS. Queues and the state table are moto's.
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def environment(aws: Lanes, catalog: str, monkeypatch: pytest.MonkeyPatch) -> No
     for name, value in {
         Env.STACK: "test", Env.SENDER: "Notifications <no-reply@mail.example.com>",
         Env.CONFIGURATION_SET: "email-test", Env.RECIPIENT_HASH_KEY: HASH_KEY, Env.TEMPLATES: catalog,
-        Env.QUEUE_URL: aws.queue_url, Env.DEAD_LETTER_QUEUE_URL: aws.dlq_url, Env.IDEMPOTENCY_TABLE: aws.table,
+        Env.QUEUE_URL: aws.queue_url, Env.DEAD_LETTER_QUEUE_URL: aws.dlq_url, Env.STATE_TABLE: aws.table,
         Env.ONCALL_RECIPIENTS: "oncall@ops.example.com", Env.METRICS_NAMESPACE: "EmailPipeline/test",
     }.items():
         monkeypatch.setenv(name, value)

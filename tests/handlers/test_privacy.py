@@ -27,7 +27,7 @@ def environment(aws: Lanes, catalog: str, monkeypatch: pytest.MonkeyPatch) -> No
         Env.STACK: "test", Env.SENDER: "Notifications <no-reply@mail.example.com>",
         Env.CONFIGURATION_SET: "email-test", Env.RECIPIENT_HASH_KEY: HASH_KEY, Env.TEMPLATES: catalog,
         Env.QUEUE_URL: aws.queue_url, Env.DEAD_LETTER_QUEUE_URL: aws.dlq_url,
-        Env.IDEMPOTENCY_TABLE: aws.table, Env.ONCALL_RECIPIENTS: "oncall@ops.example.com",
+        Env.STATE_TABLE: aws.table, Env.ONCALL_RECIPIENTS: "oncall@ops.example.com",
         Env.REPORT_RECIPIENTS: "reports@example.com", Env.METRICS_NAMESPACE: "EmailPipeline/test",
         Env.REPORT_LANES: json.dumps([{"name": "normal", "queueUrl": aws.queue_url,
                                        "deadLetterQueueUrl": aws.dlq_url}]),

@@ -40,7 +40,7 @@ def daily(aws: Lanes, make_settings: Callable[..., Settings]) -> tuple[DailyRepo
     )
     ses = FakeSes()
     sender = SesSender(settings, ses)
-    once = OnceOnly(settings.idempotency_table, 172_800, "test.report", aws.dynamodb)
+    once = OnceOnly(settings.state_table, 172_800, "test.report", aws.dynamodb)
     return DailyReport(settings, sender, once, cloudwatch), ses
 
 

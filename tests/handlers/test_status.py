@@ -66,7 +66,7 @@ def settings(aws: Lanes, **overrides: Any) -> Settings:
     return Settings(**{"stack": "test", "lane": "status", "sender": "no-reply@example.com",
                        "configuration_set": "email-test", "recipient_hash_key": HASH_KEY.encode(),
                        "queue_url": aws.queue_url, "dead_letter_queue_url": aws.dlq_url,
-                       "idempotency_table": aws.table, "status_bus": BUS, "status_events": True,
+                       "state_table": aws.table, "status_bus": BUS, "status_events": True,
                        "status_records": True, **overrides})
 
 

@@ -422,7 +422,7 @@ def test_the_status_role_may_not_touch_the_send_claims() -> None:
         status = system.status_function()
         assert status is not None
         dynamodb = system._clients_of(status)["dynamodb"]
-        table = status.environment["EMAIL_IDEMPOTENCY_TABLE"]
+        table = status.environment["EMAIL_STATE_TABLE"]
         dynamodb.get_item(TableName=table, Key={"id": {"S": "email-pipeline-dev#status#ses-1"}})  # its own
         with pytest.raises(ClientError) as raised:
             dynamodb.get_item(TableName=table, Key={"id": {"S": "email-pipeline-dev.normal#claim"}})
