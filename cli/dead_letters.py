@@ -1,6 +1,6 @@
 """Reading dead letters without consuming them, and showing them without their addresses.
 
-A handler dead-letters an event with the reason as message attributes (`handlers.dead_letter`:
+A handler dead-letters an event with the reason as message attributes (`handlers.sqs_batch.send_to_dead_letter_queue`:
 FailureCode, FailureReason, FailureField, Lane, SourceMessageId, FailedAt), a message kept until
 its last receive included (with the code of what kept it). A message the queue's own redrive moved
 carries none (the handler's own copy to the DLQ failed); it is shown as `MaxReceiveCountExceeded`,

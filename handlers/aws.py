@@ -12,7 +12,9 @@ from typing import Any
 import botocore.session
 from botocore.config import Config
 
-from .shared.timeouts import STANDARD, CallLimits
+import dataclasses
+
+from .shared.timeouts import SES_SEND, STANDARD, STATE_TABLE, CallLimits
 
 _SESSION = botocore.session.get_session()
 
@@ -27,6 +29,23 @@ def config_for(limits: CallLimits) -> Config:
 STANDARD_CONFIG = config_for(STANDARD)
 
 
+#: SendEmail makes one attempt per call: `SesSender.send` makes the only retry, of what SES cannot
+#: have acted on (SES takes no idempotency token; see `handlers.sending.ses`).
+SES_CONFIG = config_for(dataclasses.replace(SES_SEND, attempts=1))
+#: The state table answers in milliseconds: a slow call fails fast (`timeouts.STATE_TABLE`).
+STATE_TABLE_CONFIG = config_for(STATE_TABLE)
+
+
 def create_client(service: str, config: Config, region_name: str | None = None) -> Any:
     """A client for `service` in the function's region (Lambda sets AWS_DEFAULT_REGION)."""
     return _SESSION.create_client(service, region_name=region_name, config=config)
+
+
+def create_ses_client(region_name: str | None = None) -> Any:
+    """An SES v2 client with tight timeouts that never retries by itself."""
+    return create_client("sesv2", SES_CONFIG, region_name)
+
+
+def create_dynamodb_client(region_name: str | None = None) -> Any:
+    """A DynamoDB client for the state table, with tight timeouts."""
+    return create_client("dynamodb", STATE_TABLE_CONFIG, region_name)

@@ -1,9 +1,9 @@
 """The AWS clients a handler uses, made once per container and handed to its `build` function.
 
-Every handler module wires itself the same way: `handler = build(Clients.create())` at import,
-with the function's own region (Lambda sets AWS_REGION); tests and the local emulator call
-`build` with clients of their own. Clients only the failure path or one handler needs are made
-on first use, so they cost nothing on a cold start that does not use them.
+Every entry module wires itself the same way: `handler = build(Clients.for_...())` at import,
+with the function's own region (Lambda sets AWS_DEFAULT_REGION); tests and the local emulator
+call `build` with clients of their own. Clients only the failure path needs (SQS: dead letters
+and retry delays) are made on first use, so they cost nothing on a cold start that does not use them.
 """
 
 from __future__ import annotations
@@ -14,11 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import aws
-from .idempotency.once_only import create_dynamodb_client
-from .sending.ses import create_client as create_ses_client
-
-#: What Lambda calls: (event, context) -> response.
-Handler = Callable[[dict[str, Any], Any], Any]
 
 
 class LazyClient:
@@ -51,11 +46,20 @@ class Clients:
 
     @classmethod
     def create(cls, region_name: str | None = None) -> Clients:
-        """Clients for the function's own region; SQS and CloudWatch are made on first use."""
+        """A lane's or the report's clients: SES and DynamoDB now; SQS and CloudWatch on first use."""
         return cls(
-            ses=create_ses_client(region_name),
-            dynamodb=create_dynamodb_client(region_name),
-            sqs=LazyClient(functools.partial(aws.create_client, "sqs", aws.STANDARD_CONFIG, region_name)),
-            cloudwatch=LazyClient(functools.partial(aws.create_client, "cloudwatch", aws.STANDARD_CONFIG,
-                                                    region_name)),
+            ses=aws.create_ses_client(region_name),
+            dynamodb=aws.create_dynamodb_client(region_name),
+            sqs=_lazy("sqs", region_name),
+            cloudwatch=_lazy("cloudwatch", region_name),
         )
+
+    @classmethod
+    def for_status(cls, region_name: str | None = None) -> Clients:
+        """The status handler's: DynamoDB and EventBridge on every invocation, SQS to dead-letter; no SES."""
+        return cls(ses=None, dynamodb=aws.create_dynamodb_client(region_name), sqs=_lazy("sqs", region_name),
+                   events=aws.create_client("events", aws.STANDARD_CONFIG, region_name))
+
+
+def _lazy(service: str, region_name: str | None) -> LazyClient:
+    return LazyClient(functools.partial(aws.create_client, service, aws.STANDARD_CONFIG, region_name))

@@ -44,7 +44,8 @@ class EmailError(Exception):
     """
 
     code: str = "EmailError"
-    fate: ClassVar[Fate] = Fate.RETRY_LATER
+    #: What happens to the message (an instance may carry another: `NotAttempted` takes its cause's).
+    fate: Fate = Fate.RETRY_LATER
     stops_batch: ClassVar[bool] = False
     #: What the send module logs when SES answers with this failure (None: the caller logs it).
     send_log_event: ClassVar[str | None] = None
@@ -192,6 +193,7 @@ class NotAttempted(EmailError):
     def __init__(self, cause: EmailError) -> None:
         super().__init__(f"not attempted: {cause.code} stopped the batch", code=cause.code)
         self.cause = cause
+        self.fate = cause.fate
 
 
 class ReceivesExhausted(EmailError):

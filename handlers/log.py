@@ -74,6 +74,11 @@ def get_logger() -> Any:
     return structlog.get_logger("email")
 
 
+def bind(**fields: Any) -> None:
+    """Add fields to every later line of the current context (a record's work runs in a context of its own)."""
+    structlog.contextvars.bind_contextvars(**fields)
+
+
 def recipient_hash(address: str, key: bytes) -> str:
     """Keyed, stable, one-way fingerprint of an address (case-insensitive)."""
     digest = hmac.new(key, address.strip().lower().encode(), hashlib.sha256).hexdigest()

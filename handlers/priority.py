@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .sending import lane, ses
-from . import log
-from .clients import Clients, Handler
+from .clients import Clients
+from .entry import Handler
 from .sending.compose import templated_email
 from .sending.contract import EmailRequest
 from .errors import InvalidEvent
@@ -21,8 +21,6 @@ IMPORTANCE_HEADERS: Mapping[str, Mapping[str, str]] = {
     "high": {"Importance": "high", "X-Priority": "2 (High)", "Priority": "urgent"},
     "critical": {"Importance": "high", "X-Priority": "1 (Highest)", "Priority": "urgent"},
 }
-
-log.configure()
 
 
 def compose(request: EmailRequest, settings: Settings) -> ses.OutgoingEmail:

@@ -10,7 +10,6 @@ and then lands in the function's failure destination, where it can be replayed.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +19,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .idempotency import once_only
 from . import log
 from .sending import ses
-from .clients import Clients, Handler
+from . import entry
+from .clients import Clients
+from .entry import Handler
 from .shared.catalog import REPORT_TEMPLATE, newest_version
 from .errors import DependencyUnavailable, InvalidEvent, OutcomeUnknown
 from .shared.metrics import LANE_DIMENSION
@@ -36,8 +37,6 @@ _COLUMNS: Mapping[str, str] = {
     "EmailsFailed": "failed",
     "EmailsDeferred": "deferred",
 }
-
-log.configure()
 
 
 @dataclass(frozen=True)
@@ -204,27 +203,15 @@ def _percent(ratio: float | None, digits: int = 2) -> str:
 
 
 def build(clients: Clients) -> Handler:
-    """The report's handler, with `clients` (the emulator and tests bring their own).
+    """The report's handler, with `clients` (the emulator and tests bring their own)."""
 
-    The report is built on the first invocation, not at import: importing the module creates
-    clients but reads no settings.
-    """
-
-    @functools.cache
-    def report() -> DailyReport:
+    def report() -> Handler:
         settings = Settings.from_environ()
-        once = once_only.OnceOnly(
-            table_name=settings.state_table,
-            ttl_seconds=settings.record_ttl_seconds,
-            key_prefix=f"{settings.stack}.report",
-            dynamodb_client=clients.dynamodb,
-        )
-        return DailyReport(settings, ses.SesSender(settings, clients.ses), once, clients.cloudwatch)
+        once = once_only.OnceOnly(settings.state_table, settings.record_ttl_seconds, f"{settings.stack}.report",
+                                  clients.dynamodb)
+        return DailyReport(settings, ses.SesSender(settings, clients.ses), once, clients.cloudwatch).handle
 
-    def handler(event: dict[str, Any], context: Any) -> dict[str, str]:
-        return report().handle(event, context)
-
-    return handler
+    return entry.lambda_handler(report)
 
 
 #: Entry point: `handlers.report.handler`.

@@ -7,13 +7,11 @@ template and the recipe's variables (subject, title, message, timestamp, source)
 from __future__ import annotations
 
 from .sending import lane, ses
-from . import log
-from .clients import Clients, Handler
+from .clients import Clients
+from .entry import Handler
 from .sending.compose import templated_email
 from .sending.contract import EmailRequest
 from .shared.settings import Settings
-
-log.configure()
 
 
 def compose(request: EmailRequest, settings: Settings) -> ses.OutgoingEmail:

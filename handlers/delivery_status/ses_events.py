@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..shared import correlation
+from ..shared import correlation, log_events
 from ..errors import InvalidEvent
 
 
@@ -101,6 +101,7 @@ class InvalidSesEvent(InvalidEvent):
     """An SES event the status handler cannot read: dead-lettered with the field and the rule."""
 
     code = "InvalidSesEvent"
+    lane_log_event = log_events.SES_EVENT_REJECTED
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,7 @@ class SesEvent:
 
     The same outcome can reach the handler twice with different EventBridge ids (SES's event
     publishing is at least once, as is EventBridge's delivery), so an outcome is known by its
-    content: status, time and recipient (`status_record.Outcome.seen_key`), not by `event_id`.
+    content: status, time and recipient (`status_record.RecipientOutcome.seen_key`), not by `event_id`.
     """
 
     event_id: str  # EventBridge's id of this delivery of the SES event (for logs)

@@ -46,7 +46,7 @@ _VERSION = "version"
 
 
 @dataclass(frozen=True)
-class Outcome:
+class RecipientOutcome:
     """One recipient's outcome in one SES event."""
 
     event: SesEvent
@@ -63,9 +63,9 @@ class Outcome:
         return f"{self.event.status.value}@{self.event.occurred_at}/{self.hash}"
 
 
-def outcomes(event: SesEvent, key: bytes) -> list[Outcome]:
+def outcomes(event: SesEvent, key: bytes) -> list[RecipientOutcome]:
     """The event's outcomes, one per recipient it names."""
-    return [Outcome(event, address, recipient_hash(address, key)) for address in event.recipients]
+    return [RecipientOutcome(event, address, recipient_hash(address, key)) for address in event.recipients]
 
 
 @dataclass(frozen=True)
@@ -79,14 +79,14 @@ class Classified:
     `version` is the record's as read: the write of these outcomes is conditional on it.
     """
 
-    fresh: list[Outcome]
-    repeated: list[Outcome]
-    stale: list[Outcome]
-    after_delivery: list[Outcome] = field(default_factory=list)
+    fresh: list[RecipientOutcome]
+    repeated: list[RecipientOutcome]
+    stale: list[RecipientOutcome]
+    after_delivery: list[RecipientOutcome] = field(default_factory=list)
     version: int = 0
 
     @property
-    def to_record(self) -> list[Outcome]:
+    def to_record(self) -> list[RecipientOutcome]:
         return [*self.fresh, *self.after_delivery]
 
 
@@ -109,7 +109,7 @@ class StatusRecords:
         self._dynamodb = dynamodb_client
         self._clock = clock
 
-    def classify(self, found: Sequence[Outcome]) -> Classified:
+    def classify(self, found: Sequence[RecipientOutcome]) -> Classified:
         """Split one event's outcomes by what the message's record already holds.
 
         Raises:
@@ -198,14 +198,14 @@ def _lowers(recorded_rank: int, rank: int) -> bool:
     return recorded_rank > rank or recorded_rank == FINAL_RANK
 
 
-def _latest(outcome: Outcome) -> dict[str, Any]:
+def _latest(outcome: RecipientOutcome) -> dict[str, Any]:
     event = outcome.event
     return {"status": {"S": event.status.value}, "rank": {"N": str(event.rank)},
             "at": {"S": event.occurred_at}, "domain": {"S": outcome.domain},
             "details": {"M": {k: {"S": v} for k, v in event.details.items()}}}
 
 
-def _history_entry(outcome: Outcome) -> dict[str, Any]:
+def _history_entry(outcome: RecipientOutcome) -> dict[str, Any]:
     return {**_latest(outcome), "recipient": {"S": outcome.hash}, "ses_event_id": {"S": outcome.event.event_id}}
 
 

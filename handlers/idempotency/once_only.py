@@ -42,8 +42,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .. import aws, log
-from ..shared import timeouts
+from .. import log
 from ..errors import DependencyUnavailable, EmailError, OutcomeUnknown
 
 IN_PROGRESS = "IN_PROGRESS"
@@ -55,12 +54,6 @@ _DEFAULT_CLAIM_MS = 60_000
 #: and short enough that ten of them with SES message ids stay within one 1 KB write unit.
 _RECORD_KEY_CHARS = 16
 
-CLIENT_CONFIG = aws.config_for(timeouts.IDEMPOTENCY_STORE)
-
-
-def create_dynamodb_client(region_name: str | None = None) -> Any:
-    """A DynamoDB client for the state table, with tight timeouts (see CLIENT_CONFIG)."""
-    return aws.create_client("dynamodb", CLIENT_CONFIG, region_name)
 
 
 class OnceOnly:

@@ -20,7 +20,6 @@ answer is `OutcomeUnknown`, and the lane's delivery policy decides (see `handler
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 import threading
@@ -32,7 +31,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, ParamValidationError
 from botocore.exceptions import ConnectionError as ConnectionNotEstablished
 
-from .. import aws, log
+from .. import log
 from ..shared import correlation, timeouts
 from ..errors import (
     DailyQuotaExhausted,
@@ -48,8 +47,6 @@ from ..errors import (
 )
 from ..shared.settings import Settings
 
-#: One attempt per call: `SesSender.send` makes the only retry, of what SES cannot have acted on.
-CLIENT_CONFIG = aws.config_for(dataclasses.replace(timeouts.SES_SEND, attempts=1))
 #: How long an instance trusts the MaxSendRate it read: a raised quota reaches pacing within this.
 RATE_MAX_AGE_SECONDS = 300.0
 
@@ -79,10 +76,6 @@ _SERVICE_UNAVAILABLE = 503
 
 _CHARSET = "UTF-8"
 
-
-def create_client(region_name: str | None = None) -> Any:
-    """An SES v2 client with tight timeouts that never retries by itself (see the module docstring)."""
-    return aws.create_client("sesv2", CLIENT_CONFIG, region_name)
 
 
 def retry_in_call(exc: ClientError | BotoCoreError) -> bool:

@@ -38,9 +38,9 @@ STANDARD = CallLimits(connect_timeout=2, read_timeout=5, attempts=3)
 #: `handlers.sending.ses`); the queue's redelivery is the real retry. Worst case 2 x 7 s + 1 s = 15 s.
 SES_SEND = CallLimits(connect_timeout=2, read_timeout=5, attempts=2)
 #: DynamoDB answers in milliseconds: a second to connect and one to answer are generous, and keep
-#: the worst case of one idempotency write at 3 x 2 s + 3 s = 9 s.
-IDEMPOTENCY_STORE = CallLimits(connect_timeout=1, read_timeout=1, attempts=3)
+#: the worst case of one state-table write (a claim, a batch record) at 3 x 2 s + 3 s = 9 s.
+STATE_TABLE = CallLimits(connect_timeout=1, read_timeout=1, attempts=3)
 
 #: Time a lane keeps in hand before it starts a send: the send's worst case, then the write that
 #: records it. A send Lambda cut off in between would leave its outcome unknown.
-SEND_RESERVE_SECONDS = SES_SEND.worst_case_seconds() + IDEMPOTENCY_STORE.worst_case_seconds()
+SEND_RESERVE_SECONDS = SES_SEND.worst_case_seconds() + STATE_TABLE.worst_case_seconds()

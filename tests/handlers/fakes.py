@@ -1,15 +1,26 @@
-"""Test doubles for AWS clients where moto cannot stand in.
+"""Test doubles for SES, where moto cannot stand in (moto 5.2 has no SES v2 templated sends).
 
-moto 5.2 has no SES v2 templated sends, so lane tests script SES with `FakeSes`; the exact request
-shapes are pinned separately with botocore's `Stubber`, which checks them against the service model.
+Two, for two depths: `FakeSes` is a client-shaped object whose send outcomes are scripted (fast,
+for the lane's own logic); `ScriptedSes` answers a real botocore SES v2 client below it, through
+its `before-send` event (`scripted_client`), so botocore's request building, signing, error
+parsing and the send module's retry run as against AWS. The exact request shapes are pinned with
+botocore's `Stubber`, which checks them against the service model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ReadTimeoutError
+
 from botocore.exceptions import ClientError
+
+from ses_email_pipeline.handlers import aws
 
 
 def client_error(code: str, status: int = 400, operation: str = "SendEmail") -> ClientError:
@@ -66,3 +77,76 @@ class Recording:
 
     def named(self, name: str) -> list[dict[str, Any]]:
         return [kwargs for called, kwargs in self.calls if called == name]
+
+
+class LambdaKilled(BaseException):
+    """What Lambda does at a timeout or crash: the invocation stops, no handler code runs after it."""
+
+
+@dataclass
+class ScriptedSes:
+    """SES behind a real botocore client: each SendEmail takes the next outcome of `script`.
+
+    Outcomes: "accept" (SES sends and answers), "accept-no-answer" (SES sends; the answer never
+    arrives: a read timeout), "accept-then-die" (SES sends; then the function is killed),
+    "accept-no-id" (SES sends and answers 200 without a message id), "unavailable" (503).
+    """
+
+    script: list[str] = field(default_factory=list)
+    delivered: list[dict[str, Any]] = field(default_factory=list)
+    attempts: int = 0
+
+    def respond(self, request: Any, **_: Any) -> AWSResponse:
+        if request.url.endswith("/v2/email/account"):
+            return _json_response(request, 200, {"SendQuota": {"MaxSendRate": 1000.0, "Max24HourSend": 50_000.0,
+                                                               "SentLast24Hours": 0.0}, "SendingEnabled": True})
+        self.attempts += 1
+        outcome = self.script.pop(0) if self.script else "accept"
+        if outcome == "unavailable":
+            return _json_response(request, 503, {"message": "Service Unavailable"}, "ServiceUnavailable")
+        if outcome == "paused":
+            return _json_response(request, 400, {"message": "Sending is paused for this account"},
+                                  "SendingPausedException")
+        if outcome == "denied":
+            # What SES answers when IAM denies the send (e.g. a sandbox recipient's identity).
+            return _json_response(request, 403, {"message": "User is not authorized to perform ses:SendEmail"},
+                                  "AccessDeniedException")
+        self.delivered.append(json.loads(request.body))
+        if outcome == "accept-no-answer":
+            raise ReadTimeoutError(endpoint_url=request.url)
+        if outcome == "accept-then-die":
+            raise LambdaKilled()
+        if outcome == "accept-no-id":
+            return _json_response(request, 200, {})
+        return _json_response(request, 200, {"MessageId": f"ses-{len(self.delivered):04d}"})
+
+
+def _json_response(request: Any, status: int, body: dict[str, Any], error: str | None = None) -> AWSResponse:
+    headers = {"Content-Type": "application/json"}
+    if error:
+        headers["x-amzn-ErrorType"] = error
+    return AWSResponse(request.url, status, headers, _Raw(json.dumps(body).encode()))
+
+
+class _Raw:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._data
+
+    def read(self, *_: Any) -> bytes:
+        data, self._data = self._data, b""
+        return data
+
+
+def scripted_client(scripted: ScriptedSes, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The handlers' real SES v2 client, answered by `scripted` instead of the network.
+
+    botocore calls every `before-send` handler and takes the first answer, and moto's stub answers
+    (or fails) for SES's own host; an endpoint of its own keeps moto out of these requests.
+    """
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SESV2", "https://scripted-ses.test")
+    client = aws.create_ses_client("eu-west-1")
+    client.meta.events.register_first("before-send.sesv2", scripted.respond)
+    return client

@@ -10,7 +10,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from ses_email_pipeline.handlers import templated
-from ses_email_pipeline.handlers.sending.lane import retry_delay
+from ses_email_pipeline.handlers.sqs_batch import retry_delay
 from ses_email_pipeline.handlers.scheduling.schedule import START_LEAD_SECONDS, slot_interval
 from ses_email_pipeline.handlers.shared.settings import DEFAULT_MAX_RECEIVE_COUNT, Settings
 from tests.conftest import FakeContext, Lanes, load_event

@@ -18,6 +18,7 @@ from botocore.exceptions import (
 )
 from botocore.stub import Stubber
 
+from ses_email_pipeline.handlers import aws
 from ses_email_pipeline.handlers.sending import ses
 from ses_email_pipeline.handlers.errors import (
     DailyQuotaExhausted,
@@ -47,7 +48,7 @@ def templated_email(**changes: Any) -> OutgoingEmail:
 
 @pytest.fixture
 def stubbed(make_settings: Callable[..., Settings]) -> tuple[SesSender, Stubber]:
-    client = ses.create_client("eu-west-1")
+    client = aws.create_ses_client("eu-west-1")
     stubber = Stubber(client)
     stubber.activate()
     sender = SesSender(make_settings(), client)
@@ -126,7 +127,7 @@ def test_every_failure_is_sorted_by_what_happens_next(error: Exception, kind: ty
 
 def _count_attempts(settings: Settings, code: str, status: int) -> int:
     """Send through `SesSender` and a real client whose HTTP layer answers every attempt with an error."""
-    client = ses.create_client("eu-west-1")
+    client = aws.create_ses_client("eu-west-1")
     attempts = []
 
     def respond(request: Any, **_: Any) -> AWSResponse:
@@ -167,7 +168,7 @@ def test_only_a_send_ses_cannot_have_acted_on_is_retried_in_the_call(
 
 def test_the_client_itself_never_retries_whatever_botocore_reads_a_hook_answer_as() -> None:
     """Older botocores took a needs-retry hook's False for "retry now": retrying is not left to one."""
-    assert ses.create_client("eu-west-1").meta.config.retries["total_max_attempts"] == 1
+    assert aws.create_ses_client("eu-west-1").meta.config.retries["total_max_attempts"] == 1
 
 
 def test_account_rate_is_read_once_then_again_after_its_max_age(make_settings: Callable[..., Settings]) -> None:
@@ -256,6 +257,6 @@ def test_headers_are_dropped_with_a_warning_when_the_runtimes_botocore_cannot_se
 
 def test_the_bundled_botocore_sends_headers(make_settings: Callable[..., Settings]) -> None:
     """The project's own pin (and any botocore from 1.34.56 on) knows `Content.Template.Headers`."""
-    sender = SesSender(make_settings(), ses.create_client("eu-west-1"))
+    sender = SesSender(make_settings(), aws.create_ses_client("eu-west-1"))
     request = sender.request_for(templated_email(headers={"Importance": "high"}))
     assert request["Content"]["Template"]["Headers"] == [{"Name": "Importance", "Value": "high"}]

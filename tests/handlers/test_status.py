@@ -21,10 +21,10 @@ from structlog.testing import capture_logs
 from local import ses_event_records
 from local.dynamodb_limits import DYNAMODB_EXPRESSION_BYTES
 from ses_email_pipeline.handlers.clients import Clients
-from ses_email_pipeline.handlers.idempotency.once_only import create_dynamodb_client
+from ses_email_pipeline.handlers.aws import create_dynamodb_client
 from ses_email_pipeline.handlers.log import recipient_hash
 from ses_email_pipeline.handlers.shared.settings import Settings
-from ses_email_pipeline.handlers.status import StatusProcessor
+from ses_email_pipeline.handlers.delivery_status.updates import StatusUpdates
 from ses_email_pipeline.handlers.shared.status_names import STATUS_DETAIL_TYPE, STATUS_SOURCE, record_id
 from tests.conftest import HASH_KEY, REGION, Lanes, sqs_event, sqs_record
 
@@ -70,8 +70,8 @@ def settings(aws: Lanes, **overrides: Any) -> Settings:
                        "status_records": True, **overrides})
 
 
-def processor(aws: Lanes, bus: Bus, **overrides: Any) -> StatusProcessor:
-    return StatusProcessor(settings(aws, **overrides),
+def processor(aws: Lanes, bus: Bus, **overrides: Any) -> StatusUpdates:
+    return StatusUpdates(settings(aws, **overrides),
                            Clients(ses=None, dynamodb=aws.dynamodb, sqs=aws.sqs, events=bus.events))
 
 
@@ -117,7 +117,7 @@ class _Raw:
 
 
 def test_a_delivery_is_published_and_recorded(aws: Lanes, bus: Bus) -> None:
-    response = processor(aws, bus).handle(sqs_event(sqs_record(eventbridge(ses_event_records.delivery(mail("a@example.com"),
+    response = processor(aws, bus)(sqs_event(sqs_record(eventbridge(ses_event_records.delivery(mail("a@example.com"),
                                                                                                ["a@example.com"])))))
     assert response == {"batchItemFailures": []}
     [detail] = bus.received()
@@ -130,18 +130,18 @@ def test_a_bus_that_refuses_keeps_the_ses_event_for_a_retry_and_records_nothing(
     record = sqs_record(eventbridge(ses_event_records.bounce(mail("a@example.com"), ["a@example.com"])))
     handler = processor(aws, bus)
     fail(bus.events, "PutEvents", "ThrottlingException")
-    assert handler.handle(sqs_event(record)) == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
+    assert handler(sqs_event(record)) == {"batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
     assert bus.received() == []
     assert "Item" not in aws.dynamodb.get_item(TableName=aws.table, Key={"id": {"S": record_id("test", "ses-1")}})
     # The retry publishes it, once.
-    assert handler.handle(sqs_event(record)) == {"batchItemFailures": []}
+    assert handler(sqs_event(record)) == {"batchItemFailures": []}
     assert [d["status"] for d in bus.received()] == ["bounced"]
 
 
 def test_a_table_that_cannot_be_read_keeps_the_ses_event_and_publishes_nothing(aws: Lanes, bus: Bus) -> None:
     record = sqs_record(eventbridge(ses_event_records.delivery(mail("a@example.com"), ["a@example.com"])))
     fail(aws.dynamodb, "GetItem", "ProvisionedThroughputExceededException")
-    assert processor(aws, bus).handle(sqs_event(record)) == {
+    assert processor(aws, bus)(sqs_event(record)) == {
         "batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
     assert bus.received() == []
 
@@ -152,11 +152,11 @@ def test_a_record_not_saved_after_the_publish_is_kept_and_told_again_with_the_sa
     record = sqs_record(eventbridge(ses_event_records.complaint(mail("a@example.com"), ["a@example.com"])))
     handler = processor(aws, bus)
     fail(aws.dynamodb, "UpdateItem", "InternalServerError")
-    assert handler.handle(sqs_event(record))["batchItemFailures"] == [{"itemIdentifier": record["messageId"]}]
-    assert handler.handle(sqs_event(record)) == {"batchItemFailures": []}
+    assert handler(sqs_event(record))["batchItemFailures"] == [{"itemIdentifier": record["messageId"]}]
+    assert handler(sqs_event(record)) == {"batchItemFailures": []}
     first, second = bus.received()
     assert first["statusId"] == second["statusId"] and first["status"] == "complained"
-    assert handler.handle(sqs_event(record)) == {"batchItemFailures": []}  # recorded now: a third copy is dropped
+    assert handler(sqs_event(record)) == {"batchItemFailures": []}  # recorded now: a third copy is dropped
     assert bus.received() == []
 
 
@@ -165,7 +165,7 @@ def test_one_bad_ses_event_is_dead_lettered_and_the_batch_goes_on(aws: Lanes, bu
     bad_detail = ses_event_records.delivery(mail("a@example.com"), ["a@example.com"])
     bad_detail["mail"]["tags"]["source"] = ["shop_ZZorders"]  # not the pipeline's escape
     bad = sqs_record(eventbridge(bad_detail, "eb-2"))
-    assert processor(aws, bus).handle(sqs_event(bad, good)) == {"batchItemFailures": []}
+    assert processor(aws, bus)(sqs_event(bad, good)) == {"batchItemFailures": []}
     [letter] = aws.dead_letters()
     assert letter["attributes"]["FailureCode"] == "InvalidSesEvent"
     assert letter["attributes"]["FailureField"] == "detail.mail.tags.source"
@@ -176,7 +176,7 @@ def test_one_bad_ses_event_is_dead_lettered_and_the_batch_goes_on(aws: Lanes, bu
 def test_a_dead_letter_that_cannot_be_written_stays_on_the_queue(aws: Lanes, bus: Bus) -> None:
     bad = sqs_record("not json")
     fail(aws.sqs, "SendMessage", "AWS.SimpleQueueService.NonExistentQueue")
-    assert processor(aws, bus).handle(sqs_event(bad)) == {"batchItemFailures": [{"itemIdentifier": bad["messageId"]}]}
+    assert processor(aws, bus)(sqs_event(bad)) == {"batchItemFailures": [{"itemIdentifier": bad["messageId"]}]}
 
 
 def test_events_only_publishes_every_copy_as_ses_sent_it(aws: Lanes, bus: Bus) -> None:
@@ -185,7 +185,7 @@ def test_events_only_publishes_every_copy_as_ses_sent_it(aws: Lanes, bus: Bus) -
     handler = processor(aws, bus, status_records=False)
     fail(aws.dynamodb, "GetItem", "AccessDeniedException", times=5)
     fail(aws.dynamodb, "UpdateItem", "AccessDeniedException", times=5)
-    assert handler.handle(sqs_event(record, dict(record, messageId="copy"))) == {"batchItemFailures": []}
+    assert handler(sqs_event(record, dict(record, messageId="copy"))) == {"batchItemFailures": []}
     first, second = bus.received()
     assert first["statusId"] == second["statusId"]
 
@@ -193,7 +193,7 @@ def test_events_only_publishes_every_copy_as_ses_sent_it(aws: Lanes, bus: Bus) -
 def test_records_only_publishes_nothing(aws: Lanes, bus: Bus) -> None:
     record = sqs_record(eventbridge(ses_event_records.delivery(mail("a@example.com"), ["a@example.com"])))
     fail(bus.events, "PutEvents", "AccessDeniedException", times=5)
-    assert processor(aws, bus, status_events=False).handle(sqs_event(record)) == {"batchItemFailures": []}
+    assert processor(aws, bus, status_events=False)(sqs_event(record)) == {"batchItemFailures": []}
     item = aws.dynamodb.get_item(TableName=aws.table, Key={"id": {"S": record_id("test", "ses-1")}})["Item"]
     assert item["r_" + next(k[2:] for k in item if k.startswith("r_"))]["M"]["status"]["S"] == "delivered"
 
@@ -210,7 +210,7 @@ def test_anything_unforeseen_keeps_that_ses_event_only(aws: Lanes, bus: Bus) -> 
             raise RuntimeError("a bug below the handler")
 
     aws.dynamodb.meta.events.register("before-call.dynamodb.GetItem", explode_once)
-    assert processor(aws, bus).handle(sqs_event(first, second)) == {
+    assert processor(aws, bus)(sqs_event(first, second)) == {
         "batchItemFailures": [{"itemIdentifier": first["messageId"]}]}
     assert [d["sesMessageId"] for d in bus.received()] == ["ses-2"]
 
@@ -221,7 +221,7 @@ def test_a_recipient_raised_by_another_instance_meanwhile_costs_the_others_nothi
     delivery = sqs_record(eventbridge(ses_event_records.delivery(two, ["a@example.com", "b@example.com"])))
     bounce = sqs_record(eventbridge(ses_event_records.bounce(two, ["a@example.com"], at=SENT_AT + dt.timedelta(seconds=1)),
                                     "eb-2"))
-    other_instance = StatusProcessor(settings(aws), Clients(
+    other_instance = StatusUpdates(settings(aws), Clients(
         ses=None, dynamodb=boto3.client("dynamodb", region_name=REGION), sqs=aws.sqs,
         events=boto3.client("events", region_name=REGION)))
     raced = []
@@ -229,10 +229,10 @@ def test_a_recipient_raised_by_another_instance_meanwhile_costs_the_others_nothi
     def bounce_lands_first(**_kwargs: Any) -> None:
         if not raced:
             raced.append(True)
-            assert other_instance.handle(sqs_event(bounce)) == {"batchItemFailures": []}
+            assert other_instance(sqs_event(bounce)) == {"batchItemFailures": []}
 
     aws.dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", bounce_lands_first)
-    assert processor(aws, bus).handle(sqs_event(delivery)) == {"batchItemFailures": []}
+    assert processor(aws, bus)(sqs_event(delivery)) == {"batchItemFailures": []}
     item = aws.dynamodb.get_item(TableName=aws.table, Key={"id": {"S": record_id("test", "ses-1")}})["Item"]
     latest = sorted(value["M"]["status"]["S"] for name, value in item.items() if name.startswith("r_"))
     assert latest == ["bounced", "delivered"]  # a@ stays bounced, b@'s delivery is not lost
@@ -245,7 +245,7 @@ def test_a_final_status_is_never_replaced(aws: Lanes, bus: Bus) -> None:
     one = mail("a@example.com")
     for detail in (ses_event_records.complaint(one, ["a@example.com"], at=SENT_AT + dt.timedelta(hours=1)),
                    ses_event_records.bounce(one, ["a@example.com"], at=SENT_AT + dt.timedelta(hours=2))):
-        assert handler.handle(sqs_event(sqs_record(eventbridge(detail)))) == {"batchItemFailures": []}
+        assert handler(sqs_event(sqs_record(eventbridge(detail)))) == {"batchItemFailures": []}
     assert [(d["status"], d["final"]) for d in bus.received()] == [("complained", True)]
 
 
@@ -282,7 +282,7 @@ def test_a_field_of_the_wrong_type_is_dead_lettered_at_once_with_field_and_rule(
         aws: Lanes, bus: Bus, kind: str, path: str, value: Any, rule: str) -> None:
     """Never published with a made-up value (`details.type "42"`), never retried into the DLQ without a reason."""
     record = sqs_record(eventbridge(_mutated(kind, path, value)))
-    assert processor(aws, bus).handle(sqs_event(record)) == {"batchItemFailures": []}
+    assert processor(aws, bus)(sqs_event(record)) == {"batchItemFailures": []}
     assert bus.received() == []
     [letter] = aws.dead_letters()
     field = "detail." + (path if not path.startswith("bounce.bouncedRecipients") else "bounce.bouncedRecipients")
@@ -301,7 +301,7 @@ def test_two_copies_of_one_ses_event_at_the_same_time_are_recorded_once(aws: Lan
     """At-least-once delivery: the second copy is handled by another instance while the first one writes."""
     delivered = eventbridge(ses_event_records.delivery(mail("a@example.com"), ["a@example.com"]))
     first, copy = sqs_record(delivered), sqs_record(dict(delivered, id="eb-copy"))
-    other_instance = StatusProcessor(settings(aws), Clients(
+    other_instance = StatusUpdates(settings(aws), Clients(
         ses=None, dynamodb=boto3.client("dynamodb", region_name=REGION), sqs=aws.sqs,
         events=boto3.client("events", region_name=REGION)))
     raced: list[bool] = []
@@ -309,10 +309,10 @@ def test_two_copies_of_one_ses_event_at_the_same_time_are_recorded_once(aws: Lan
     def copy_lands_first(**_kwargs: Any) -> None:
         if not raced:
             raced.append(True)
-            assert other_instance.handle(sqs_event(copy)) == {"batchItemFailures": []}
+            assert other_instance(sqs_event(copy)) == {"batchItemFailures": []}
 
     aws.dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", copy_lands_first)
-    assert processor(aws, bus).handle(sqs_event(first)) == {"batchItemFailures": []}
+    assert processor(aws, bus)(sqs_event(first)) == {"batchItemFailures": []}
     assert len(history_of(aws)) == 1
     assert len({d["statusId"] for d in bus.received()}) == 1  # told at least once, one statusId
 
@@ -330,9 +330,9 @@ def test_a_record_write_retried_by_botocore_after_its_answer_was_lost_is_recorde
             raise ReadTimeoutError(endpoint_url="https://dynamodb.eu-west-1.amazonaws.com")
 
     dynamodb.meta.events.register_last("before-send", answer_lost)
-    handler = StatusProcessor(settings(aws), Clients(ses=None, dynamodb=dynamodb, sqs=aws.sqs, events=bus.events))
+    handler = StatusUpdates(settings(aws), Clients(ses=None, dynamodb=dynamodb, sqs=aws.sqs, events=bus.events))
     record = sqs_record(eventbridge(ses_event_records.delivery(mail("a@example.com"), ["a@example.com"])))
-    assert handler.handle(sqs_event(record)) == {"batchItemFailures": []}
+    assert handler(sqs_event(record)) == {"batchItemFailures": []}
     assert lost == [True]
     assert len(history_of(aws)) == 1
 
@@ -348,7 +348,7 @@ def test_every_expression_of_a_fifty_recipient_rejection_is_far_inside_dynamodbs
 
     aws.dynamodb.meta.events.register("before-parameter-build.dynamodb", measure)
     record = sqs_record(eventbridge(ses_event_records.reject(mail(*recipients))))
-    assert processor(aws, bus).handle(sqs_event(record)) == {"batchItemFailures": []}
+    assert processor(aws, bus)(sqs_event(record)) == {"batchItemFailures": []}
     assert len(bus.received_all()) == 50
     assert {name for name, _size in expressions} >= {"ProjectionExpression", "UpdateExpression", "ConditionExpression"}
     assert max(size for _name, size in expressions) <= DYNAMODB_EXPRESSION_BYTES // 2, expressions
@@ -362,7 +362,7 @@ def test_an_ses_event_the_pipeline_did_not_send_is_recorded_and_counted_but_neve
     untagged = mail("a@example.com", tags={"ses:configuration-set": "email-test"})
     record = sqs_record(eventbridge(ses_event_records.bounce(untagged, ["a@example.com"])))
     with capture_logs() as logs:
-        assert processor(aws, bus).handle(sqs_event(record)) == {"batchItemFailures": []}
+        assert processor(aws, bus)(sqs_event(record)) == {"batchItemFailures": []}
     assert bus.received() == []
     assert history_of(aws) == [f"bounced ({recipient_hash('a@example.com', HASH_KEY.encode())[:8]})"]
     [counted] = [line for line in logs if line["event"] == "email_status_unattributed"]
@@ -373,10 +373,10 @@ def test_a_complaint_naming_several_recipients_says_it_may_not_be_about_each_of_
     """Mailbox providers redact the complainant: SES names every recipient on the domain."""
     handler = processor(aws, bus)
     two = mail("a@example.com", "b@example.com")
-    assert handler.handle(sqs_event(sqs_record(eventbridge(
+    assert handler(sqs_event(sqs_record(eventbridge(
         ses_event_records.complaint(two, ["a@example.com", "b@example.com"]))))) == {"batchItemFailures": []}
     one = mail("c@example.com", message_id="ses-2")
-    assert handler.handle(sqs_event(sqs_record(eventbridge(
+    assert handler(sqs_event(sqs_record(eventbridge(
         ses_event_records.complaint(one, ["c@example.com"]), "eb-2")))) == {"batchItemFailures": []}
     scopes = sorted((d["sesMessageId"], d["status"], d["final"], d["details"]["scope"]) for d in bus.received_all())
     assert scopes == [("ses-1", "complained", True, "message"), ("ses-1", "complained", True, "message"),
@@ -387,7 +387,7 @@ def test_an_ses_event_still_failing_on_its_last_receive_is_dead_lettered_with_wh
     """Kept once more, the queue would dead-letter it without a reason; here it carries the step and AWS's code."""
     record = sqs_record(eventbridge(ses_event_records.bounce(mail("a@example.com"), ["a@example.com"])), receive_count=5)
     fail(bus.events, "PutEvents", "ThrottlingException")
-    assert processor(aws, bus, max_receive_count=5).handle(sqs_event(record)) == {"batchItemFailures": []}
+    assert processor(aws, bus, max_receive_count=5)(sqs_event(record)) == {"batchItemFailures": []}
     [letter] = aws.dead_letters()
     assert (letter["attributes"]["FailureCode"], letter["attributes"]["FailureField"]) == (
         "StatusNotPublished", "ThrottlingException")
@@ -397,6 +397,6 @@ def test_an_ses_event_still_failing_on_its_last_receive_is_dead_lettered_with_wh
 def test_an_ses_event_failing_before_its_last_receive_is_kept(aws: Lanes, bus: Bus) -> None:
     record = sqs_record(eventbridge(ses_event_records.bounce(mail("a@example.com"), ["a@example.com"])), receive_count=4)
     fail(bus.events, "PutEvents", "ThrottlingException")
-    assert processor(aws, bus, max_receive_count=5).handle(sqs_event(record)) == {
+    assert processor(aws, bus, max_receive_count=5)(sqs_event(record)) == {
         "batchItemFailures": [{"itemIdentifier": record["messageId"]}]}
     assert aws.dead_letters() == []
