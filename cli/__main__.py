@@ -258,12 +258,12 @@ def _run_replay(context: Context) -> int:
 
 
 def _run_hash(context: Context) -> int:
-    from ses_email_pipeline.handlers.shared import correlation
-    from ses_email_pipeline.handlers.log import recipient_hash
+    from ses_email_pipeline.handlers.shared import hashing
+    from ses_email_pipeline.handlers.shared.hashing import recipient_hash
     from ses_email_pipeline.handlers.shared.settings import Env
 
     key = _hash_key(context, Env.RECIPIENT_HASH_KEY)
-    hashed = correlation.key_hash if context.args.idempotency_key else recipient_hash
+    hashed = hashing.key_hash if context.args.idempotency_key else recipient_hash
     for value in context.args.addresses:
         print(hashed(value, key.encode()))
     return 0

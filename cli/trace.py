@@ -1,6 +1,6 @@
 """`email-pipeline trace KEY-OR-EVENT-ID-OR-SES-MESSAGE-ID`: what happened to one event, or one message.
 
-Two places know: the state table (one record per lane and key, `<stack>.<lane>#sha256(key)`,
+Two places know: the state table (one claim per lane and key, `handlers.shared.table_keys.claim_id`,
 as `handlers.idempotency.once_only.OnceOnly` writes it, completed in its batch's record) and the lanes'
 DLQs (searched without taking anything, for a body whose `id` or `detail.idempotencyKey` is the
 value). An event with an `idempotencyKey` is recorded under that key, one without under its
@@ -13,11 +13,10 @@ on the configuration set), whose statuses are recorded but never published.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from ..handlers.idempotency.once_only import record_key
+from ..handlers.shared.table_keys import claim_id, claim_prefix, record_key
 from ..handlers.shared.status_names import STATUS_LANE, latest_by_recipient, record_id as status_record_id
 from . import dead_letters
 from .session import Aws
@@ -26,11 +25,6 @@ from .stack import Stack
 COMPLETED = "COMPLETED"
 IN_PROGRESS = "IN_PROGRESS"
 UNKNOWN = "UNKNOWN"
-
-
-def item_id(prefix: str, lane: str, key: str) -> str:
-    """The idempotency record's id for `key` on a lane (see `OnceOnly._item_id`)."""
-    return f"{prefix}.{lane}#{hashlib.sha256(key.encode()).hexdigest()}"
 
 
 def collect(stack: Stack, aws: Aws, value: str, lane: str | None, *, max_receives: int) -> dict[str, Any]:
@@ -85,14 +79,14 @@ def _status(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 def _record(aws: Aws, table: str, prefix: str, lane: str, key: str) -> dict[str, Any]:
     dynamodb = aws.client("dynamodb")
-    claim_id = item_id(prefix, lane, key)
-    item = dynamodb.get_item(TableName=table, Key={"id": {"S": claim_id}}, ConsistentRead=True).get("Item", {})
+    claim = claim_id(claim_prefix(prefix, lane), key)
+    item = dynamodb.get_item(TableName=table, Key={"id": {"S": claim}}, ConsistentRead=True).get("Item", {})
     status, message_id = item.get("status", {}).get("S", ""), item.get("result", {}).get("S", "")
     record_id = item.get("completed_in", {}).get("S")
     if status == IN_PROGRESS and record_id:
         # A lane's batch records what it sent in one item, which the claim names (`OnceOnly.batch`).
         record = dynamodb.get_item(TableName=table, Key={"id": {"S": record_id}}, ConsistentRead=True).get("Item", {})
-        sent = record.get("sent", {}).get("M", {}).get(record_key(claim_id))
+        sent = record.get("sent", {}).get("M", {}).get(record_key(claim))
         if sent is not None:
             status, message_id = COMPLETED, sent.get("S", "")
     return {

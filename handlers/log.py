@@ -9,14 +9,14 @@ useless for that search.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import sys
 from collections.abc import Iterable
 from typing import Any
 
 import structlog
+
+from .shared.hashing import recipient_hash
 
 # Event names live in a dependency-free module so the Pulumi program can import them too.
 from .shared.log_events import (  # noqa: E402  (re-exported: handlers log with log.EMAIL_SENT etc.)
@@ -48,7 +48,6 @@ from .shared.log_events import (  # noqa: E402  (re-exported: handlers log with 
     VISIBILITY_CHANGE_FAILED,
 )
 
-_HASH_HEX_CHARS = 32  # 128 bits: collision-free for any realistic recipient population
 
 
 def configure(level: int = logging.INFO) -> None:
@@ -77,12 +76,6 @@ def get_logger() -> Any:
 def bind(**fields: Any) -> None:
     """Add fields to every later line of the current context (a record's work runs in a context of its own)."""
     structlog.contextvars.bind_contextvars(**fields)
-
-
-def recipient_hash(address: str, key: bytes) -> str:
-    """Keyed, stable, one-way fingerprint of an address (case-insensitive)."""
-    digest = hmac.new(key, address.strip().lower().encode(), hashlib.sha256).hexdigest()
-    return digest[:_HASH_HEX_CHARS]
 
 
 def recipient_fields(addresses: Iterable[str], key: bytes) -> dict[str, Any]:

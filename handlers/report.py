@@ -25,6 +25,7 @@ from .entry import Handler
 from .shared.catalog import REPORT_TEMPLATE, newest_version
 from .errors import DependencyUnavailable, InvalidEvent, OutcomeUnknown
 from .shared.metrics import LANE_DIMENSION
+from .shared import table_keys
 from .shared.settings import ConfigurationError, ReportLane, Settings
 
 _DAY = dt.timedelta(days=1)
@@ -207,7 +208,7 @@ def build(clients: Clients) -> Handler:
 
     def report() -> Handler:
         settings = Settings.from_environ()
-        once = once_only.OnceOnly(settings.state_table, settings.record_ttl_seconds, f"{settings.stack}.report",
+        once = once_only.OnceOnly(settings.state_table, settings.record_ttl_seconds, table_keys.claim_prefix(settings.stack, "report"),
                                   clients.dynamodb)
         return DailyReport(settings, ses.SesSender(settings, clients.ses), once, clients.cloudwatch).handle
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..shared import correlation, log_events
+from ..shared.status_names import SES_SOURCE
 from ..errors import InvalidEvent
 
 
@@ -56,8 +57,6 @@ _RANKS = {Status.DELAYED: 10, Status.DELIVERED: 20, Status.COMPLAINED: FINAL_RAN
           Status.REJECTED: FINAL_RANK, Status.RENDERING_FAILED: FINAL_RANK}
 TRANSIENT_BOUNCE_RANK = 15
 
-SES_SOURCE = "aws.ses"
-
 
 @dataclass(frozen=True)
 class _Kind:
@@ -68,7 +67,7 @@ class _Kind:
     as_objects: bool = True  # [{emailAddress: ...}] rather than [address, ...]
 
 
-#: detail-type -> how to read it. Only these reach the status handler (its rule's pattern).
+#: detail-type -> how to read it: one per `status_names.SES_STATUS_DETAIL_TYPES`, the rule's pattern.
 KINDS: Mapping[str, _Kind] = {
     "Email Delivered": _Kind(Status.DELIVERED, "Delivery", "delivery", "recipients", as_objects=False),
     "Email Bounced": _Kind(Status.BOUNCED, "Bounce", "bounce", "bouncedRecipients"),

@@ -33,8 +33,6 @@ see bench/README.md.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -43,6 +41,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import log
+from ..shared import table_keys
 from ..errors import DependencyUnavailable, EmailError, OutcomeUnknown
 
 IN_PROGRESS = "IN_PROGRESS"
@@ -50,9 +49,6 @@ COMPLETED = "COMPLETED"
 UNKNOWN = "UNKNOWN"
 #: Claim lease when no Lambda context tells the remaining time.
 _DEFAULT_CLAIM_MS = 60_000
-#: Hex digits of a key's hash in a batch record: unique among a batch's ten keys with any odds,
-#: and short enough that ten of them with SES message ids stay within one 1 KB write unit.
-_RECORD_KEY_CHARS = 16
 
 
 
@@ -98,7 +94,7 @@ class OnceOnly:
         fails, the claims stay IN_PROGRESS and, once their lease lapses, read as unknown outcomes,
         as a lost completion always has.
         """
-        self._record_id = f"{self._prefix}#batch#{os.urandom(8).hex()}"
+        self._record_id = table_keys.new_batch_record_id(self._prefix)
         self._sent = {}
         try:
             yield
@@ -126,7 +122,7 @@ class OnceOnly:
         """
         item_id = self._item_id(key)
         with self._lock:
-            stored = self._sent.get(record_key(item_id)) if self._record_id is not None else None
+            stored = self._sent.get(table_keys.record_key(item_id)) if self._record_id is not None else None
         if stored is None:
             stored = self._claim(item_id, resend_unknown)
         if stored is not None:
@@ -146,13 +142,13 @@ class OnceOnly:
             raise OutcomeUnknown(f"{type(exc).__name__} during the send", cause="unexpected_error") from exc
         if self._record_id is not None:
             with self._lock:
-                self._sent[record_key(item_id)] = result
+                self._sent[table_keys.record_key(item_id)] = result
         else:
             self._complete(item_id, result)
         return result
 
     def _item_id(self, key: str) -> str:
-        return f"{self._prefix}#{hashlib.sha256(key.encode()).hexdigest()}"
+        return table_keys.claim_id(self._prefix, key)
 
     def _lease_ms(self) -> int:
         return self._context.get_remaining_time_in_millis() if self._context else _DEFAULT_CLAIM_MS
@@ -233,7 +229,7 @@ class OnceOnly:
         if not record_id:
             return None
         sent = self._get(record_id).get("sent", {}).get("M", {})
-        result = sent.get(record_key(item_id), {}).get("S")
+        result = sent.get(table_keys.record_key(item_id), {}).get("S")
         return None if result is None else str(result)
 
     def _save_record(self, record_id: str, sent: dict[str, str]) -> None:
@@ -305,11 +301,6 @@ class OnceOnly:
             # The claim stays; after its lease it reads as an unknown outcome (a documented cost:
             # an at-most-once lane then dead-letters an email that was in fact never sent).
             self._log.warning(log.IDEMPOTENCY_CLAIM_NOT_RELEASED, error_code=type(exc).__name__)
-
-
-def record_key(item_id: str) -> str:
-    """A key's entry in a batch record: the start of its hash."""
-    return item_id.rpartition("#")[2][:_RECORD_KEY_CHARS]
 
 
 def _code(exc: ClientError) -> str:

@@ -37,6 +37,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..shared import table_keys
+
 #: How far ahead of now a lane that is not urgent may book, and how much it books at once.
 HORIZON_SECONDS = 0.5
 #: Slots are this much longer than 1/R, so that a send that leaves up to this much late (thread
@@ -120,7 +122,7 @@ class SendSchedule:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._table = table_name
-        self._key = {"id": {"S": f"{stack}#send-schedule"}}
+        self._key = {"id": {"S": table_keys.schedule_id(stack)}}
         self._dynamodb = dynamodb_client
         self._clock = clock
         self._sleep = sleep

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ..shared import correlation
+from ..shared import correlation, hashing
 from .contract import MAX_RECIPIENTS, EmailRequest, check_allowlist, resolve_template
 from ..errors import InvalidEvent
 from .ses import OutgoingEmail
@@ -64,7 +64,7 @@ def templated_email(
 
 def correlation_tags(request: EmailRequest, settings: Settings) -> dict[str, str]:
     """The SES tags that tie the send's later SES events to this event (`handlers.shared.correlation`)."""
-    tags = {correlation.KEY_HASH: correlation.key_hash(request.idempotency_key, settings.recipient_hash_key)}
+    tags = {correlation.KEY_HASH: hashing.key_hash(request.idempotency_key, settings.recipient_hash_key)}
     if request.event_id and correlation.encode_tag_value(request.event_id) == request.event_id:
         tags[correlation.EVENT_ID] = request.event_id  # EventBridge's ids are UUIDs
     source = correlation.encode_tag_value(request.source)

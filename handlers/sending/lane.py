@@ -43,6 +43,7 @@ from ..errors import EmailError, Fate, NearTimeout, NotAttempted, OutcomeUnknown
 from ..idempotency.once_only import OnceOnly
 from ..scheduling.pacing import Pacing, fallback_share, slot_offsets
 from ..scheduling.schedule import MAX_LATENESS_SECONDS, SendSchedule, horizon_slots
+from ..shared import table_keys
 from ..shared.settings import Delivery, Settings
 from ..shared.timeouts import SEND_RESERVE_SECONDS
 from ..sqs_batch import PartialBatchResponse, Queue, SqsBatch, SQSRecord
@@ -122,7 +123,7 @@ class LaneHandler:
               clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
               parallel_sends: int = MAX_PARALLEL_SENDS) -> LaneHandler:
         """The one wiring of a lane, from settings and clients: Lambda's, the emulator's and the tests' alike."""
-        once = OnceOnly(settings.state_table, settings.record_ttl_seconds, f"{settings.stack}.{settings.lane}",
+        once = OnceOnly(settings.state_table, settings.record_ttl_seconds, table_keys.claim_prefix(settings.stack, settings.lane),
                         clients.dynamodb, clock=clock)
         sender = SesSender(settings, clients.ses, clock=clock, sleep=sleep)
         schedule = SendSchedule(settings.state_table, settings.stack, clients.dynamodb, clock=clock, sleep=sleep)

@@ -14,8 +14,6 @@ and an unkeyed hash of one can be reversed by hashing guesses.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 
 #: Tags the pipeline sets on every send; a producer's own tags may not use these names.
 LANE, TEMPLATE, STACK = "lane", "template", "stack"
@@ -24,13 +22,8 @@ SYSTEM_TAGS = (LANE, TEMPLATE, STACK, EVENT_ID, SOURCE, KEY_HASH, CORRELATION_ID
 #: SES takes at most 50 tags per message; what is left after the pipeline's own.
 SES_MAX_TAGS = 50
 MAX_TAG_VALUE_CHARS = 256
-_KEY_HASH_HEX_CHARS = 32
 _PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-")
 
-
-def key_hash(idempotency_key: str, stack_key: bytes) -> str:
-    """A keyed, stable hash of an idempotency key (case-sensitive, unlike a recipient's)."""
-    return hmac.new(stack_key, idempotency_key.encode(), hashlib.sha256).hexdigest()[:_KEY_HASH_HEX_CHARS]
 
 
 def encode_tag_value(text: str) -> str | None:

@@ -9,6 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .table_keys import status_record_id
+
+#: SES's events on the default bus: their `source`, and the detail-types that carry a recipient's
+#: status (EventBridge Events Reference, "Amazon Simple Email Service events"): what the
+#: DeliveryStatus rule takes and the status handler reads (`handlers.delivery_status.ses_events.KINDS`).
+SES_SOURCE = "aws.ses"
+SES_STATUS_DETAIL_TYPES = ("Email Delivered", "Email Bounced", "Email Complaint Received", "Email Delivery Delayed",
+                           "Email Rejected", "Email Rendering Failed")
+
 #: The status events' `source` and `detail-type` on the pipeline's bus: what a producer's rule matches.
 STATUS_SOURCE = "email-pipeline.delivery-status"
 STATUS_DETAIL_TYPE = "Email Status Changed"
@@ -23,7 +32,7 @@ _RECIPIENT_PREFIX = "r_"
 
 def record_id(stack: str, ses_message_id: str) -> str:
     """The status record's key for a message (the handler writes it, `trace` reads it)."""
-    return f"{stack}#status#{ses_message_id}"
+    return status_record_id(stack, ses_message_id)
 
 
 def recipient_attribute(recipient_hash: str) -> str:

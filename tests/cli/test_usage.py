@@ -14,7 +14,7 @@ import pytest
 
 from ses_email_pipeline.cli.__main__ import main
 from ses_email_pipeline.cli.dlq import Moved, Progress
-from ses_email_pipeline.handlers.shared import correlation
+from ses_email_pipeline.handlers.shared import hashing
 from ses_email_pipeline.handlers.log import recipient_hash
 
 KEY = "stack-key-for-tests"
@@ -49,8 +49,8 @@ def test_hash_of_an_idempotency_key_is_the_status_events_key_hash(capsys: pytest
     """Case-sensitive, unlike an address's: what a producer matches `keyHash` against."""
     status, out, _ = run(capsys, "hash", "--hash-key", KEY, "--idempotency-key", "Password-Reset-7F3A")
     assert status == 0
-    assert out.splitlines() == [correlation.key_hash("Password-Reset-7F3A", KEY.encode())]
-    assert out.strip() != correlation.key_hash("password-reset-7f3a", KEY.encode())
+    assert out.splitlines() == [hashing.key_hash("Password-Reset-7F3A", KEY.encode())]
+    assert out.strip() != hashing.key_hash("password-reset-7f3a", KEY.encode())
 
 
 def test_hash_takes_the_key_from_the_stack_outputs_before_the_environment(

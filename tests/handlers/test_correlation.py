@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from ses_email_pipeline.handlers.shared import correlation
+from ses_email_pipeline.handlers.shared import correlation, hashing
 from ses_email_pipeline.handlers.shared.settings import Settings
 from tests.conftest import HASH_KEY, load_event
 from tests.handlers.test_lane import event
@@ -46,14 +46,14 @@ def test_a_send_carries_its_event_source_key_hash_and_the_producers_correlation_
     assert tags["event_id"] == sample["id"]
     assert correlation.decode_tag_value(tags["source"]) == "shop.orders"
     assert tags["correlation_id"] == "checkout_7f3a"
-    assert tags["key_hash"] == correlation.key_hash("order-1042-receipt", HASH_KEY.encode())
+    assert tags["key_hash"] == hashing.key_hash("order-1042-receipt", HASH_KEY.encode())
     assert all(SES_TAG_VALUE.match(value) for value in tags.values())
 
 
 def test_the_key_hash_is_keyed_by_the_stack_so_a_key_with_an_address_cannot_be_guessed() -> None:
     key = "reset-password:someone@example.com"
-    assert correlation.key_hash(key, b"stack-a") != correlation.key_hash(key, b"stack-b")
-    assert "someone" not in correlation.key_hash(key, b"stack-a")
+    assert hashing.key_hash(key, b"stack-a") != hashing.key_hash(key, b"stack-b")
+    assert "someone" not in hashing.key_hash(key, b"stack-a")
 
 
 def test_without_a_correlation_id_the_tag_is_absent(harness: Callable[..., LaneHarness]) -> None:

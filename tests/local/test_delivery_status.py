@@ -19,7 +19,7 @@ import pytest
 
 from local import ses_event_records
 from local.system import LocalSystem
-from ses_email_pipeline.handlers.shared import correlation
+from ses_email_pipeline.handlers.shared import hashing
 from ses_email_pipeline.handlers.log import recipient_hash
 from ses_email_pipeline.handlers.shared.status_names import STATUS_DETAIL_TYPE, STATUS_SOURCE
 
@@ -88,7 +88,7 @@ def test_a_status_event_ties_back_to_the_producers_event(system: LocalSystem) ->
     assert detail["details"] == {"type": "Permanent", "subType": "General"}
     assert detail["source"] == "custom.application"
     assert detail["correlationId"] == "user-7_reset"
-    assert detail["keyHash"] == correlation.key_hash("reset-42", hash_key(system))
+    assert detail["keyHash"] == hashing.key_hash("reset-42", hash_key(system))
     assert detail["eventId"] == event_id
     assert (detail["lane"], detail["template"]) == ("normal", "notification-v1")
     [email] = system.summary()["sent"]
@@ -218,7 +218,7 @@ def test_each_recipient_of_one_message_keeps_its_own_status(system: LocalSystem)
 
 def status_queue_url(system: LocalSystem) -> str:
     queue = next(q for q, f, _ in system.blueprint.lane_mappings() if f.environment["EMAIL_LANE"] == "status")
-    return system._url(queue)
+    return system.queue_url(queue)
 
 
 def test_an_unreadable_ses_event_is_dead_lettered_with_its_reason_and_blocks_nothing(system: LocalSystem) -> None:
