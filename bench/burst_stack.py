@@ -26,6 +26,7 @@ from ses_email_pipeline.handlers import priority, templated
 from ses_email_pipeline.handlers.clients import Clients
 from ses_email_pipeline.handlers.entry import Handler
 from ses_email_pipeline.handlers.sending import lane
+from ses_email_pipeline.handlers.shared import table_keys
 from ses_email_pipeline.handlers.shared.settings import Env
 
 #: The deployed defaults, read from the component's Args so the bench cannot drift from them.
@@ -37,9 +38,9 @@ REPLAY_WINDOW_DAYS: int = _ARGS_DEFAULTS["replay_window_days"]
 #: header are traced; the bench's producers trace nothing, so none are (Active's figure is printed).
 TRACING: str = _ARGS_DEFAULTS["tracing"]
 STACK = "bench"
-#: Idempotency items are `<stack>.<lane>#<hash>` (handlers/idempotency/); any other item the
-#: lanes touch (the send schedule, `<stack>#send-schedule`) is coordination.
-IDEMPOTENCY_PREFIX = f"{STACK}."
+#: Idempotency items (send claims, batch records) live under each lane's claim prefix; any other
+#: item the lanes touch (the send schedule) is coordination (`handlers.shared.table_keys`).
+CLAIM_PREFIXES = tuple(f"{table_keys.claim_prefix(STACK, config.name)}#" for config in DEFAULT_LANES)
 ONCALL = "oncall@example.com"
 ACCOUNT = "123456789012"
 COMPOSERS = {"normal": templated.compose, "priority": priority.compose}

@@ -16,7 +16,7 @@ from bench.burst_lambda import Invocation
 from bench.burst_logs import LogMeter
 from bench.burst_scenario import ALERT_RECIPIENTS, Outcome, Scenario
 from bench.burst_ses import Sent
-from bench.burst_stack import IDEMPOTENCY_PREFIX, MEMORY_MB, TRACING, Aws
+from bench.burst_stack import CLAIM_PREFIXES, MEMORY_MB, TRACING, Aws
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ def dynamodb_bill(aws: Aws) -> tuple[Consumption, Consumption]:
     """DynamoDB's bill split in two: the idempotency items, and everything else (coordination)."""
     idempotency, coordination = Consumption(), Consumption()
     for (table, key), used in dict(aws.dynamodb.consumption).items():
-        bill = idempotency if table == aws.state_table and key.startswith(IDEMPOTENCY_PREFIX) else coordination
+        bill = idempotency if table == aws.state_table and key.startswith(CLAIM_PREFIXES) else coordination
         bill.requests += used.requests
         bill.write_units += used.write_units
         bill.read_units += used.read_units
