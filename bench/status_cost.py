@@ -31,9 +31,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from cost import PRICES  # noqa: E402
+from bench.cost import PRICES  # noqa: E402
 
 from local.system import LocalSystem  # noqa: E402
 

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
-
-import status_cost  # noqa: E402
+from bench import status_cost
 
 
 def test_a_small_mix_ends_right_and_is_counted() -> None:
