@@ -62,12 +62,9 @@ router = EventRouter(prefix, EventRouterArgs(
         lane.name: LaneQueue(arn=sender.lane_queue_arns[lane.name], url=sender.lane_queue_urls[lane.name])
         for lane in settings.lanes
     },
-    report_function_arn=sender.report_function_arn,
     routes=settings.routes,
     allowed_principals=settings.allowed_publishers,
     archive_retention_days=settings.archive_retention_days,
-    **{key: value for key, value in (("report_schedule", settings.report_schedule),
-                                     ("report_timezone", settings.report_timezone)) if value is not None},
     tags=tags,
 ))
 
@@ -105,7 +102,7 @@ monitoring = Monitoring(prefix, MonitoringArgs(
     extra_dead_letter_queue_names={
         "report-failures": sender.report_failure_queue_name,
         **{f"route-{route.name}-dlq": router.target_dead_letter_queue_names[route.name] for route in settings.routes},
-        "daily-report-dlq": router.target_dead_letter_queue_names["daily-report"],
+        "daily-report-dlq": sender.report_schedule_dead_letter_queue_name,
         "unrouted": router.unrouted_queue_name,
         "unrouted-dlq": router.unrouted_dead_letter_queue_name,
         **({"status-dlq": status.dead_letter_queue_name, "status-undelivered": status.rule_dead_letter_queue_name}

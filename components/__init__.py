@@ -8,9 +8,12 @@ or your own functions and queues to `Monitoring`. The Lambda handlers ship insid
 """
 
 from .delivery_status import DeliveryStatus, DeliveryStatusArgs
-from .email_sender import DEFAULT_LANES, EmailSender, EmailSenderArgs, LaneConfig
-from .event_router import DEFAULT_ROUTES, EventRouter, EventRouterArgs, LaneQueue, Route
+from .email_sender import EmailSender
+from .event_router import EventRouter, EventRouterArgs, LaneQueue
+from .lanes import DEFAULT_LANES, LaneConfig
 from .monitoring import Monitoring, MonitoringArgs, WatchedFunction, WatchedLane
+from .routes import DEFAULT_ROUTES, Route
+from .sender_args import EmailSenderArgs
 
 __version__ = "0.1.0"
 __all__ = [

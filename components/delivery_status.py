@@ -18,12 +18,14 @@ import pulumi
 import pulumi_aws as aws
 
 from .checks import Problem, raise_if_any
-from .email_sender import MIN_EVENT_SOURCE_CONCURRENCY, VISIBILITY_TIMEOUT_FACTOR
-from .functions import HandlerRuntime, allow, handler_function
+from .functions import HandlerRuntime, handler_function
 from .handlers.delivery_status.ses_events import KINDS, SES_SOURCE
 from .handlers.shared.settings import Env
 from .handlers.shared.status_names import STATUS_DETAIL_TYPE, STATUS_LANE, STATUS_SOURCE, record_id
-from .queues import FailureQueue, deny_insecure_transport, failure_queue, policy_document
+from .iam import allow
+from .lanes import BATCH_SIZES, MIN_EVENT_SOURCE_CONCURRENCY, VISIBILITY_TIMEOUT_FACTOR
+from .name_limits import NameLimit, name_problems
+from .queues import FailureQueue, deny_insecure_transport, events_may_send, failure_queue, policy_document
 
 TYPE_TOKEN = "email-pipeline:index:DeliveryStatus"
 STATUS_HANDLER = "handlers.status.handler"
@@ -32,7 +34,6 @@ STATUS_DETAIL_TYPES = tuple(KINDS)
 #: Receives of one SES event before its queue dead-letters it (the handler keeps it only when the
 #: table or the bus failed; a few tries ride that out).
 MAX_RECEIVE_COUNT = 5
-_BATCH_SIZES = range(1, 11)
 _SECONDS_PER_DAY = 86_400
 #: SES events per email sent, with room: `bench/status_cost.py` measured 1.04 (a delivery each,
 #: plus the bounces, complaints and automatic replies of the mailbox simulator's mix).
@@ -40,8 +41,6 @@ SES_EVENTS_PER_EMAIL = 1.1
 #: The status handler's time per SES event: a strongly consistent read, a PutEvents and a
 #: conditional write, each a few milliseconds from Lambda, with room for a retry.
 SECONDS_PER_SES_EVENT = 0.05
-#: Pulumi's autonaming appends a dash and 7 random characters to a logical name.
-_AUTONAME_SUFFIX = 8
 
 
 def status_max_concurrency(account_send_rate: float) -> int:
@@ -103,7 +102,7 @@ class DeliveryStatusArgs:
         if self.include_addresses and not self.publish_events:
             problems.append(Problem("include_addresses", "needs publish_events (addresses only ever appear in "
                                                          "status events)"))
-        if self.batch_size not in _BATCH_SIZES:
+        if self.batch_size not in BATCH_SIZES:
             problems.append(Problem("batch_size", f"{self.batch_size} must be between 1 and 10 (SQS)"))
         if not 1 <= self.record_days <= 365:
             problems.append(Problem("record_days", f"{self.record_days} must be between 1 and 365"))
@@ -144,7 +143,7 @@ class DeliveryStatus(pulumi.ComponentResource):
     rule_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: DeliveryStatusArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        raise_if_any(f"DeliveryStatus {name!r}", [*name_problems(name), *concurrency_problems(args)])
+        raise_if_any(f"DeliveryStatus {name!r}", [*name_problems(name, name_limits(name)), *concurrency_problems(args)])
         super().__init__(TYPE_TOKEN, name, None, opts)
         self._name = name
         self._args = args
@@ -174,7 +173,8 @@ class DeliveryStatus(pulumi.ComponentResource):
         queue_policy = aws.sqs.QueuePolicy(
             f"{label}-queue-policy",
             queue_url=queue.url,
-            policy=policy_document(_rule_may_send(queue.arn, rule.arn), deny_insecure_transport(queue.arn)),
+            policy=policy_document(events_may_send(queue.arn, rule.arn, sid="StatusRule"),
+                                   deny_insecure_transport(queue.arn)),
             opts=child,
         )
         aws.cloudwatch.EventTarget(
@@ -247,24 +247,17 @@ class DeliveryStatus(pulumi.ComponentResource):
         })
 
     def _failure_queue(self, name: str, grant_rule: pulumi.Input[str] | None = None) -> FailureQueue:
-        grants = (lambda arn: [_rule_may_send(arn, grant_rule)]) if grant_rule is not None else None
+        grants = (lambda arn: [events_may_send(arn, grant_rule, sid="StatusRule")]) if grant_rule is not None else None
         return failure_queue(name, retention_seconds=self._args.dead_letter_retention_seconds,
                              tags=self._args.tags, parent=self, grants=grants)
 
 
-def name_problems(name: str) -> list[Problem]:
-    """The physical names derived from the component's name must fit AWS's limits, or `pulumi up` fails midway."""
+def name_limits(name: str) -> list[NameLimit]:
+    """The physical names a DeliveryStatus derives from its name, with AWS's limits."""
     label = f"{name}-status"
-    limits = [(f"{label}-ses-events", 64 - _AUTONAME_SUFFIX, "EventBridge rule (autonamed)"),
-              (label, 64, "Lambda function"), (f"{label}-role", 64 - _AUTONAME_SUFFIX, "IAM role (autonamed)"),
-              *((f"{label}-{queue}", 80, "SQS queue") for queue in ("queue", "dlq", "undelivered"))]
-    problems = []
-    for physical, limit, kind in limits:
-        if len(physical) > limit:
-            most = limit - (len(physical) - len(name))
-            problems.append(Problem("name", f"the {kind} name {physical!r} is {len(physical)} characters, more than "
-                                            f"the {limit} AWS allows; use a component name of at most {most}"))
-    return problems
+    return [NameLimit.autonamed(f"{label}-ses-events", 64, "EventBridge rule"),
+            NameLimit(label, 64, "Lambda function"), NameLimit.autonamed(f"{label}-role", 64, "IAM role"),
+            *(NameLimit(f"{label}-{queue}", 80, "SQS queue") for queue in ("queue", "dlq", "undelivered"))]
 
 
 def concurrency_problems(args: DeliveryStatusArgs) -> list[Problem]:
@@ -287,12 +280,6 @@ def status_rule_pattern(configuration_set_name: pulumi.Input[str]) -> dict[str, 
     """
     return {"source": [SES_SOURCE], "detail-type": list(STATUS_DETAIL_TYPES),
             "detail": {"mail": {"tags": {"ses:configuration-set": [configuration_set_name]}}}}
-
-
-def _rule_may_send(queue_arn: pulumi.Input[str], rule_arn: pulumi.Input[str]) -> dict[str, object]:
-    return {"Sid": "StatusRule", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-            "Action": "sqs:SendMessage", "Resource": queue_arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}}
 
 
 def _flag(value: bool) -> str:

@@ -3,7 +3,7 @@
 `EmailSender` builds the code archive, the dependency layer and the state table once and
 hands them out as a `HandlerRuntime`; each function (a lane's, the report's, the status
 handler's) is then `handler_function(...)`: its log group (with the stack's retention), a role
-whose inline policy is exactly the statements given, and the function itself.
+whose inline policy is exactly the statements given (built with `iam`), and the function itself.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import Any, NamedTuple
 
 import pulumi
 import pulumi_aws as aws
+
+from .iam import TRACING_STATEMENT, allow
 
 RUNTIME = "python3.12"
 ARCHITECTURE = "arm64"
@@ -61,16 +63,6 @@ class HandlerFunction(NamedTuple):
     function: aws.lambda_.Function
     log_group: aws.cloudwatch.LogGroup
     role_policy: aws.iam.RolePolicy
-
-
-def allow(actions: Sequence[str], resources: Sequence[pulumi.Input[str]]) -> dict[str, Any]:
-    """An Allow statement of exact actions on exact resources."""
-    return {"Effect": "Allow", "Action": list(actions), "Resource": list(resources)}
-
-
-#: X-Ray's PutTraceSegments and PutTelemetryRecords have no resource-level permissions: only "*".
-#: PassThrough still traces an invocation whose message carries a sampled trace header.
-TRACING_STATEMENT = allow(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"])
 
 
 def log_group(resource_name: str, path: str, runtime: HandlerRuntime, parent: pulumi.Resource) -> aws.cloudwatch.LogGroup:

@@ -2,6 +2,8 @@
 
 The component watches what it is given (function, log group, queue and rule names) and never
 reaches into the components that own them, so the same class can watch any stack's pipeline.
+What it declares is data kept beside it: the alarms (`alarms`), the dashboard (`dashboard`) and
+the saved queries (`queries`); this module checks the arguments and declares the resources.
 """
 
 from __future__ import annotations
@@ -9,27 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+from .alarms import AlarmSpec, alarm_specs
+from .checks import Problem, raise_if_any
 from .dashboard import DashboardBody
-from .queries import FAILURES_BY_ERROR_CODE_QUERY, find_send_query
 from .handlers.shared.metrics import DEFAULT_NAMESPACE, LANE_DIMENSION, LANE_METRICS
-from .signals import (
-    DAILY_QUOTA_METRIC,
-    FIVE_MINUTES as _FIVE_MINUTES,
-    MINUTE as _MINUTE,
-    NOT_AUTHORIZED_METRIC,
-    OUTCOME_UNKNOWN_METRIC,
-    SEND_FAILED_METRIC,
-    SENDING_PAUSED_METRIC,
-    SES_REPUTATION_PERIOD as _SES_REPUTATION_PERIOD,
-    SES_REVIEW_BOUNCE_RATE,
-    SES_REVIEW_COMPLAINT_RATE,
-    rule_dimensions,
-)
+from .queries import FAILURES_BY_ERROR_CODE_QUERY, find_send_query
+from .signals import SES_REVIEW_BOUNCE_RATE, SES_REVIEW_COMPLAINT_RATE
 
 TYPE_TOKEN = "email-pipeline:index:Monitoring"
 
@@ -128,7 +119,8 @@ class MonitoringArgs:
         tags: tags for every taggable child.
 
     Raises:
-        ValueError: duplicate lane names or function labels, or a threshold that cannot work.
+        InvalidArgs: duplicate lane names or labels, labels that cannot name alarms, or thresholds
+            that cannot work, all at once.
     """
 
     functions: Sequence[WatchedFunction]
@@ -146,38 +138,51 @@ class MonitoringArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _require_unique("function label", [f.label for f in self.functions])
-        _require_unique("lane name", [lane.name for lane in self.lanes])
-        _require_unique("rule label", [*self.rule_names, *self.default_bus_rule_names])
-        for what, labels in (("rule label", self.rule_names), ("rule label", self.default_bus_rule_names),
-                             ("queue label", self.extra_dead_letter_queue_names)):
-            for label in labels:
-                if not _LABEL.match(label):
-                    raise ValueError(f"{what} {label!r} names alarms: use 1-64 characters of A-Z a-z 0-9 _ -")
+        """Refuse labels that cannot name alarms, and thresholds that cannot work, all at once.
+
+        Raises:
+            InvalidArgs: listing each problem with the argument it is about.
+        """
+        raise_if_any("MonitoringArgs", [*self._label_problems(), *self._threshold_problems()])
+
+    def _label_problems(self) -> list[Problem]:
+        """Labels name child resources and alarms: each must be unique, non-empty and usable in a name."""
+        problems = [
+            *_unique_problems("functions", "function label", [f.label for f in self.functions]),
+            *_unique_problems("lanes", "lane name", [lane.name for lane in self.lanes]),
+            *_unique_problems("rule_names", "rule label", [*self.rule_names, *self.default_bus_rule_names]),
+        ]
+        for argument, what, labels in (("rule_names", "rule label", self.rule_names),
+                                       ("default_bus_rule_names", "rule label", self.default_bus_rule_names),
+                                       ("extra_dead_letter_queue_names", "queue label",
+                                        self.extra_dead_letter_queue_names)):
+            problems += [Problem(argument, f"{what} {label!r} names alarms: use 1-64 characters of A-Z a-z 0-9 _ -")
+                         for label in labels if not _LABEL.match(label)]
         if not self.functions:
-            raise ValueError("Monitoring needs at least one WatchedFunction: its log groups feed the metrics")
+            problems.append(Problem("functions", "Monitoring needs at least one WatchedFunction: its log groups feed "
+                                                 "the metrics"))
+        return problems
+
+    def _threshold_problems(self) -> list[Problem]:
+        problems = []
         if not self.metrics_namespace or self.metrics_namespace.startswith("AWS/"):
-            raise ValueError(
-                f"metrics_namespace {self.metrics_namespace!r} is invalid: use the handlers' namespace, "
-                "which must be non-empty and outside the reserved AWS/ prefix"
-            )
+            problems.append(Problem("metrics_namespace", (
+                f"{self.metrics_namespace!r} is invalid: use the handlers' namespace, which must be non-empty and "
+                "outside the reserved AWS/ prefix")))
         if not 0 < self.bounce_rate_threshold < SES_REVIEW_BOUNCE_RATE:
-            raise ValueError(
-                f"bounce_rate_threshold {self.bounce_rate_threshold} must be a fraction between 0 and "
-                f"SES's review rate {SES_REVIEW_BOUNCE_RATE}, or it fires after SES has acted"
-            )
+            problems.append(Problem("bounce_rate_threshold", (
+                f"{self.bounce_rate_threshold} must be a fraction between 0 and SES's review rate "
+                f"{SES_REVIEW_BOUNCE_RATE}, or it fires after SES has acted")))
         if not 0 < self.complaint_rate_threshold < SES_REVIEW_COMPLAINT_RATE:
-            raise ValueError(
-                f"complaint_rate_threshold {self.complaint_rate_threshold} must be a fraction between 0 and "
-                f"SES's review rate {SES_REVIEW_COMPLAINT_RATE}, or it fires after SES has acted"
-            )
+            problems.append(Problem("complaint_rate_threshold", (
+                f"{self.complaint_rate_threshold} must be a fraction between 0 and SES's review rate "
+                f"{SES_REVIEW_COMPLAINT_RATE}, or it fires after SES has acted")))
         if self.send_failure_threshold < 1:
-            raise ValueError(f"send_failure_threshold must be at least 1, got {self.send_failure_threshold}")
-        for lane in self.lanes:
-            if lane.max_message_age_seconds < 1:
-                raise ValueError(
-                    f"lane {lane.name!r}: max_message_age_seconds must be positive, got {lane.max_message_age_seconds}"
-                )
+            problems.append(Problem("send_failure_threshold", f"must be at least 1, got {self.send_failure_threshold}"))
+        problems += [Problem(f"lanes.{lane.name}.max_message_age_seconds",
+                             f"must be positive, got {lane.max_message_age_seconds}")
+                     for lane in self.lanes if lane.max_message_age_seconds < 1]
+        return problems
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -208,11 +213,18 @@ class Monitoring(pulumi.ComponentResource):
     alarm_names: pulumi.Output[list[str]]
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        if not _DASHBOARD_NAME.match(name):
-            raise ValueError(
-                f"Monitoring name {name!r} is also the dashboard name: use at most 255 characters of "
-                "A-Z a-z 0-9 _ -"
-            )
+        """Declare the monitoring.
+
+        Args:
+            name: prefix of every child's name, and the dashboard's name; it should carry the stack.
+            args: what to watch, already checked (`MonitoringArgs`).
+            opts: standard Pulumi resource options.
+
+        Raises:
+            InvalidArgs: `name` cannot name a dashboard. Raised before anything is declared.
+        """
+        raise_if_any(f"Monitoring {name!r}", [] if _DASHBOARD_NAME.match(name) else [Problem("name", (
+            "is also the dashboard name: use at most 255 characters of A-Z a-z 0-9 _ -"))])
         super().__init__(TYPE_TOKEN, name, None, opts)
         self._name = name
         self._args = args
@@ -225,16 +237,7 @@ class Monitoring(pulumi.ComponentResource):
 
         topic, topic_policy = self._build_alarm_topic()
         self._build_metric_filters()
-        # Alarms wait for the topic policy: an alarm already in ALARM when created (a DLQ that
-        # holds messages) would otherwise notify a topic that still refuses CloudWatch.
-        alarm_opts = pulumi.ResourceOptions(parent=self, depends_on=[topic_policy])
-        alarms = [
-            *self._build_function_alarms(topic, alarm_opts),
-            *self._build_queue_alarms(topic, alarm_opts),
-            *self._build_rule_alarms(topic, alarm_opts),
-            *self._build_ses_alarms(topic, alarm_opts),
-            *self._build_lane_log_alarms(topic, alarm_opts),
-        ]
+        alarms = [self._build_alarm(spec, topic, topic_policy) for spec in alarm_specs(args)]
         dashboard = self._build_dashboard()
         self._build_saved_queries()
 
@@ -340,182 +343,21 @@ class Monitoring(pulumi.ComponentResource):
 
     # --- alarms ----------------------------------------------------------------------------------
 
-    def _alarm(self, suffix: str, topic: aws.sns.Topic, opts: pulumi.ResourceOptions, *,
-               description: str, **condition: Any) -> aws.cloudwatch.MetricAlarm:
-        """An alarm that notifies the topic on ALARM and on recovery; no data counts as healthy."""
+    def _build_alarm(self, spec: AlarmSpec, topic: aws.sns.Topic,
+                     topic_policy: aws.sns.TopicPolicy) -> aws.cloudwatch.MetricAlarm:
+        """An alarm (`alarms`) that notifies the topic on ALARM and on recovery; no data counts as healthy."""
         return aws.cloudwatch.MetricAlarm(
-            f"{self._name}-{suffix}",
-            alarm_description=description,
+            f"{self._name}-{spec.suffix}",
+            alarm_description=spec.description,
             alarm_actions=[topic.arn],
             ok_actions=[topic.arn],
             treat_missing_data="notBreaching",
             evaluation_periods=1,
             tags=self._tags,
-            opts=opts,
-            **condition,
-        )
-
-    def _build_function_alarms(self, topic: aws.sns.Topic,
-                               opts: pulumi.ResourceOptions) -> list[aws.cloudwatch.MetricAlarm]:
-        """Any error or throttle: the handlers report per-record failures, so an error is a bug."""
-        alarms = []
-        for function in self._args.functions:
-            for metric, why in (
-                ("Errors", "raised or timed out; its batch will be retried and may reach the DLQ"),
-                ("Throttles", "was throttled; check reserved concurrency against the event source"),
-            ):
-                alarms.append(self._alarm(
-                    f"{function.label}-{metric.lower()}", topic, opts,
-                    description=f"Function {function.label} {why}. See its log group.",
-                    namespace="AWS/Lambda", metric_name=metric, dimensions={"FunctionName": function.name},
-                    statistic="Sum", period=_MINUTE,
-                    comparison_operator="GreaterThanOrEqualToThreshold", threshold=1,
-                ))
-        return alarms
-
-    def _build_queue_alarms(self, topic: aws.sns.Topic,
-                            opts: pulumi.ResourceOptions) -> list[aws.cloudwatch.MetricAlarm]:
-        """Dead letters (mail nobody will retry) and stuck lanes (mail not moving)."""
-        alarms = []
-        for lane in self._args.lanes:
-            alarms.append(self._dead_letter_alarm(
-                f"{lane.name}-dlq-not-empty", lane.dead_letter_queue_name, topic, opts,
-                what=f"Lane {lane.name}'s dead-letter queue"))
-            alarms.append(self._alarm(
-                f"{lane.name}-oldest-message-age", topic, opts,
-                description=(f"Lane {lane.name} has held a message for over {lane.max_message_age_seconds} s: "
-                             "its function is failing, throttled or paused. Check the sending-paused and "
-                             "quota alarms, then the function's logs."),
-                namespace="AWS/SQS", metric_name="ApproximateAgeOfOldestMessage",
-                dimensions={"QueueName": lane.queue_name}, statistic="Maximum", period=_MINUTE,
-                comparison_operator="GreaterThanThreshold", threshold=lane.max_message_age_seconds,
-            ))
-        for label, queue_name in self._args.extra_dead_letter_queue_names.items():
-            alarms.append(self._dead_letter_alarm(
-                f"{label}-not-empty", queue_name, topic, opts, what=f"Queue {label}"))
-        return alarms
-
-    def _dead_letter_alarm(self, suffix: str, queue_name: pulumi.Input[str], topic: aws.sns.Topic,
-                           opts: pulumi.ResourceOptions, *, what: str) -> aws.cloudwatch.MetricAlarm:
-        """A DLQ holding even one message: each one is an email that will not be sent on its own."""
-        return self._alarm(
-            suffix, topic, opts,
-            description=(f"{what} holds messages: emails that will not be retried. Read the reason "
-                         "attributes, fix the cause, then redrive."),
-            namespace="AWS/SQS", metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": queue_name}, statistic="Maximum", period=_MINUTE,
-            comparison_operator="GreaterThanThreshold", threshold=0,
-        )
-
-    def _build_rule_alarms(self, topic: aws.sns.Topic,
-                           opts: pulumi.ResourceOptions) -> list[aws.cloudwatch.MetricAlarm]:
-        """Events a rule matched but could not deliver to its target.
-
-        Every target here has a dead-letter queue, so an undelivered event is counted in
-        `DeadLetterInvocations` (and `InvocationsSentToDlq`), not `FailedInvocations`, which leaves
-        out what went to a DLQ; one that could not reach the DLQ either is lost and counted in
-        `InvocationsFailedToBeSentToDlq` (EventBridge User Guide, "Monitoring Amazon EventBridge").
-        """
-        alarms = []
-        for label, rule_name in self._args.rule_names.items():
-            dimensions = rule_dimensions(rule_name, self._args.event_bus_name)
-            alarms.append(self._alarm(
-                f"rule-{label}-undelivered", topic, opts,
-                description=(f"Rule {label} could not deliver events to its lane after retries; they are in "
-                             "the route's dead-letter queue. Check the lane queue's policy and that it exists."),
-                namespace="AWS/Events", metric_name="DeadLetterInvocations", dimensions=dimensions,
-                statistic="Sum", period=_MINUTE, comparison_operator="GreaterThanOrEqualToThreshold", threshold=1,
-            ))
-            alarms.append(self._events_lost_alarm(label, dimensions, topic, opts, (
-                f"Rule {label} could deliver events neither to its lane nor to its dead-letter queue: they are "
-                "lost (only the archive keeps them). Check the DLQ's policy, then replay the window from the archive.")))
-        for label, rule_name in self._args.default_bus_rule_names.items():
-            alarms.append(self._events_lost_alarm(label, rule_dimensions(rule_name, None), topic, opts, (
-                f"Rule {label} on the default bus could deliver events neither to its target nor to its dead-letter "
-                "queue: they are lost (the default bus keeps no archive here). Check both queues' policies.")))
-        return alarms
-
-    def _events_lost_alarm(self, label: str, dimensions: Mapping[str, pulumi.Input[str]], topic: aws.sns.Topic,
-                           opts: pulumi.ResourceOptions, description: str) -> aws.cloudwatch.MetricAlarm:
-        return self._alarm(
-            f"rule-{label}-events-lost", topic, opts, description=description,
-            namespace="AWS/Events", metric_name="InvocationsFailedToBeSentToDlq", dimensions=dimensions,
-            statistic="Sum", period=_MINUTE, comparison_operator="GreaterThanOrEqualToThreshold", threshold=1,
-        )
-
-    def _build_ses_alarms(self, topic: aws.sns.Topic,
-                          opts: pulumi.ResourceOptions) -> list[aws.cloudwatch.MetricAlarm]:
-        """Account reputation, the basis on which SES reviews or pauses the whole account.
-
-        The defaults (2.5% bounces, 0.05% complaints) are half of SES's review thresholds (5%,
-        0.1%), leaving time to stop a bad send before SES steps in.
-        """
-        args = self._args
-        return [
-            self._alarm(
-                "ses-bounce-rate", topic, opts,
-                description=(f"SES account bounce rate reached {args.bounce_rate_threshold:.2%}; SES reviews the "
-                             f"account at {SES_REVIEW_BOUNCE_RATE:.0%}. Find the source of bad addresses."),
-                namespace="AWS/SES", metric_name="Reputation.BounceRate", statistic="Maximum",
-                period=_SES_REPUTATION_PERIOD,
-                comparison_operator="GreaterThanOrEqualToThreshold", threshold=args.bounce_rate_threshold,
-            ),
-            self._alarm(
-                "ses-complaint-rate", topic, opts,
-                description=(f"SES account complaint rate reached {args.complaint_rate_threshold:.2%}; SES reviews "
-                             f"the account at {SES_REVIEW_COMPLAINT_RATE:.1%}. Check who receives what."),
-                namespace="AWS/SES", metric_name="Reputation.ComplaintRate", statistic="Maximum",
-                period=_SES_REPUTATION_PERIOD,
-                comparison_operator="GreaterThanOrEqualToThreshold", threshold=args.complaint_rate_threshold,
-            ),
-        ]
-
-    def _build_lane_log_alarms(self, topic: aws.sns.Topic,
-                               opts: pulumi.ResourceOptions) -> list[aws.cloudwatch.MetricAlarm]:
-        """Per lane, from the handlers' own log lines: paused, out of quota, or failing to send.
-
-        One alarm per lane on the `Lane` dimension rather than a `SUM(SEARCH(...))` expression: the
-        lanes are known at deploy time, plain alarms need no metric math, and the alarm names the
-        lane that saw it.
-        """
-        args = self._args
-        alarms = []
-        for lane in args.lanes:
-            alarms.append(self._lane_metric_alarm(
-                lane, "sending-paused", SENDING_PAUSED_METRIC, topic, opts, period=_MINUTE, threshold=1,
-                description=(f"SES refused to send for lane {lane.name}: sending is paused for the account or "
-                             "configuration set. Mail waits in the queue; see the SES console.")))
-            alarms.append(self._lane_metric_alarm(
-                lane, "daily-quota-exhausted", DAILY_QUOTA_METRIC, topic, opts, period=_MINUTE, threshold=1,
-                description=(f"Lane {lane.name} hit the SES 24-hour sending quota. Mail waits in the queue "
-                             "until the quota frees up; request a higher quota if this recurs.")))
-            alarms.append(self._lane_metric_alarm(
-                lane, "sending-not-authorized", NOT_AUTHORIZED_METRIC, topic, opts, period=_MINUTE, threshold=1,
-                description=(f"SES refused lane {lane.name}'s sends as unauthorized (IAM denied, or the MAIL FROM "
-                             "domain is unverified): the lane stopped and keeps its mail. Fix the function's role "
-                             "or the identity; in the sandbox, verify the recipient.")))
-            alarms.append(self._lane_metric_alarm(
-                lane, "outcome-unknown", OUTCOME_UNKNOWN_METRIC, topic, opts, period=_MINUTE, threshold=1,
-                description=(f"Lane {lane.name} could not tell whether SES sent an email (no answer, or a "
-                             "function died mid-send). At-most-once lanes dead-lettered it as OutcomeUnknown: "
-                             "check the recipient's mail (or SES events), then redrive to send it again.")))
-            alarms.append(self._lane_metric_alarm(
-                lane, "send-failures", SEND_FAILED_METRIC, topic, opts, period=_FIVE_MINUTES,
-                threshold=args.send_failure_threshold,
-                description=(f"Lane {lane.name} logged {args.send_failure_threshold}+ retryable SES send "
-                             "failures in 5 minutes. Run the failures-by-error-code saved query.")))
-        return alarms
-
-    def _lane_metric_alarm(self, lane: WatchedLane, suffix: str, metric: str, topic: aws.sns.Topic,
-                           opts: pulumi.ResourceOptions, *, period: int, threshold: float,
-                           description: str) -> aws.cloudwatch.MetricAlarm:
-        """An alarm on one of the log-derived metrics for one lane."""
-        return self._alarm(
-            f"{lane.name}-{suffix}", topic, opts,
-            description=description,
-            namespace=self._args.metrics_namespace, metric_name=metric,
-            dimensions={LANE_DIMENSION: lane.name}, statistic="Sum", period=period,
-            comparison_operator="GreaterThanOrEqualToThreshold", threshold=threshold,
+            # An alarm already in ALARM when created (a DLQ that holds messages) would otherwise
+            # notify a topic that still refuses CloudWatch.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[topic_policy]),
+            **spec.condition(),
         )
 
     # --- dashboard -------------------------------------------------------------------------------
@@ -561,9 +403,13 @@ def _kebab(metric: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "-", metric).lower()
 
 
-def _require_unique(what: str, values: Sequence[str]) -> None:
+def _unique_problems(argument: str, what: str, values: Sequence[str]) -> list[Problem]:
+    """Values that name child resources must be unique and non-empty."""
+    problems = []
     duplicates = sorted({value for value in values if values.count(value) > 1})
     if duplicates:
-        raise ValueError(f"duplicate {what}(s) {duplicates}: child resource names need each to be unique")
+        problems.append(Problem(argument, f"duplicate {what}(s) {duplicates}: child resource names need each to be "
+                                          "unique"))
     if any(not value for value in values):
-        raise ValueError(f"every {what} must be non-empty: it names child resources")
+        problems.append(Problem(argument, f"every {what} must be non-empty: it names child resources"))
+    return problems

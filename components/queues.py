@@ -30,6 +30,24 @@ def deny_insecure_transport(queue_arn: pulumi.Input[str]) -> dict[str, Any]:
     }
 
 
+def events_may_send(
+    queue_arn: pulumi.Input[str], rule_arns: pulumi.Input[str] | Sequence[pulumi.Input[str]], sid: str
+) -> dict[str, Any]:
+    """Let EventBridge send to `queue_arn` only on behalf of `rule_arns` (one ARN, or a list of them).
+
+    Without the `aws:SourceArn` condition any rule of any account could fill the queue
+    (the confused-deputy problem, SQS Developer Guide, "Amazon SQS policy examples").
+    """
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": queue_arn,
+        "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}},
+    }
+
+
 def policy_document(*statements: dict[str, Any]) -> pulumi.Output[str]:
     """A queue policy document from statements (built from data, never a hand-written string)."""
     return pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": list(statements)})
@@ -52,6 +70,7 @@ def failure_queue(
     tags: Mapping[str, str],
     parent: pulumi.Resource,
     grants: Grants | None = None,
+    aliases: Sequence[pulumi.Alias] | None = None,
 ) -> FailureQueue:
     """An encrypted queue `name` for mail that failed, and its policy `<name>-policy`.
 
@@ -62,10 +81,15 @@ def failure_queue(
         parent: the component that owns it.
         grants: the policy's Allow statements for the queue's ARN (e.g. EventBridge rules sending
             to it); none when its writers send with their own IAM roles.
+        aliases: where the queue and its policy were declared before (another parent), so an
+            update moves them instead of replacing them and the messages they hold.
     """
+    def opts() -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=parent, aliases=list(aliases) if aliases else None)
+
     queue = aws.sqs.Queue(name, name=name, sqs_managed_sse_enabled=True, message_retention_seconds=retention_seconds,
-                          tags=dict(tags), opts=pulumi.ResourceOptions(parent=parent))
+                          tags=dict(tags), opts=opts())
     statements = [*(grants(queue.arn) if grants else []), deny_insecure_transport(queue.arn)]
     policy = aws.sqs.QueuePolicy(f"{name}-policy", queue_url=queue.url, policy=policy_document(*statements),
-                                 opts=pulumi.ResourceOptions(parent=parent))
+                                 opts=opts())
     return FailureQueue(queue, policy)

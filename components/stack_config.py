@@ -18,8 +18,9 @@ from typing import Any
 
 from .checks import ADDRESS, InvalidArgs, Problem
 from .delivery_status import status_max_concurrency
-from .email_sender import DEFAULT_LANES, EmailSenderArgs, LaneConfig
-from .event_router import DEFAULT_ROUTES, Route
+from .lanes import DEFAULT_LANES, LaneConfig
+from .routes import DEFAULT_ROUTES, Route
+from .sender_args import EmailSenderArgs
 from .handlers.shared.settings import Delivery
 from .handlers.shared.timeouts import SEND_RESERVE_SECONDS
 
@@ -47,6 +48,8 @@ _SENDER_ARGS: Mapping[str, str] = {
     "logRetentionDays": "log_retention_days",
     "archiveRetentionDays": "replay_window_days",
     "reservePriorityConcurrency": "reserve_concurrency",
+    "reportSchedule": "report_schedule",
+    "reportTimezone": "report_timezone",
 }
 #: EmailSenderArgs lane attribute -> the config key that sets it (`{}` is the lane's name).
 _LANE_KEYS: Mapping[str, str] = {
@@ -78,8 +81,6 @@ class StackSettings:
     routes: tuple[Route, ...]
     alarm_email: str | None
     allowed_publishers: tuple[str, ...]
-    report_schedule: str | None
-    report_timezone: str | None
     tags: Mapping[str, str] = field(default_factory=dict)
     #: Delivery status (`DeliveryStatus`): status events, status records, addresses in the events.
     status_events: bool = True
@@ -135,8 +136,6 @@ def parse(raw: Mapping[str, Any], recipient_hash_key: Any) -> StackSettings:
         routes=routes,
         alarm_email=alarm_email,
         allowed_publishers=tuple(str(p) for p in raw.get("allowedPublishers") or ()),
-        report_schedule=raw.get("reportSchedule"),
-        report_timezone=raw.get("reportTimezone"),
         tags={str(k): str(v) for k, v in (raw.get("tags") or {}).items()},
         status_events=status["statusEvents"],
         status_records=status["statusRecords"],

@@ -16,7 +16,7 @@ from local.program import run_stack
 from ses_email_pipeline import DeliveryStatus, DeliveryStatusArgs, EmailSender, EmailSenderArgs
 from ses_email_pipeline.checks import InvalidArgs
 from ses_email_pipeline.delivery_status import status_max_concurrency
-from ses_email_pipeline.email_sender import DEFAULT_LANES, LaneConfig
+from ses_email_pipeline.lanes import DEFAULT_LANES, LaneConfig
 from ses_email_pipeline.handlers.shared.status_names import record_id
 
 ROOT = Path(__file__).resolve().parents[2]

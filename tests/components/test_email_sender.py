@@ -12,14 +12,9 @@ from typing import Any
 
 import pytest
 
-from ses_email_pipeline.email_sender import (
-    BATCH_OVERHEAD_SECONDS,
-    DEFAULT_LANES,
-    EmailSender,
-    EmailSenderArgs,
-    idempotency_ttl,
-    lane_max_concurrency,
-)
+from ses_email_pipeline.email_sender import EmailSender
+from ses_email_pipeline.lanes import BATCH_OVERHEAD_SECONDS, DEFAULT_LANES, idempotency_ttl, lane_max_concurrency
+from ses_email_pipeline.sender_args import EmailSenderArgs
 from ses_email_pipeline.packaging import HANDLER_ZIP_BUDGET_KB, LAYER_ZIP_BUDGET_MB
 from local.mocks import RecordingMocks, run_program
 
@@ -36,7 +31,17 @@ def declared() -> RecordingMocks:
 
 
 def policy_statements(mocks: RecordingMocks) -> dict[str, list[dict[str, Any]]]:
+    """Every role policy's statements: the functions' and the report scheduler's."""
     return {r.name: json.loads(r.outputs["policy"])["Statement"] for r in mocks.of_type("aws:iam/rolePolicy:RolePolicy")}
+
+
+def function_policy_statements(mocks: RecordingMocks) -> dict[str, list[dict[str, Any]]]:
+    """The statements of each function's role (`<function>-policy`)."""
+    functions = {f.name for f in mocks.of_type("aws:lambda/function:Function")}
+    statements = {name: found for name, found in policy_statements(mocks).items()
+                  if name.removesuffix("-policy") in functions}
+    assert len(statements) == len(functions)
+    return statements
 
 
 def test_every_work_queue_has_a_dlq_and_every_queue_is_encrypted(declared: RecordingMocks) -> None:
@@ -82,7 +87,7 @@ def test_wildcard_resources_only_for_actions_without_resource_level_permissions(
 def test_every_ses_statement_names_the_identity_and_configuration_set(declared: RecordingMocks) -> None:
     identity = declared.of_type("aws:sesv2/emailIdentity:EmailIdentity")[0].outputs["arn"]
     config_set = declared.of_type("aws:sesv2/configurationSet:ConfigurationSet")[0].outputs["arn"]
-    send_statements = [s for statements in policy_statements(declared).values() for s in statements
+    send_statements = [s for statements in function_policy_statements(declared).values() for s in statements
                        if "ses:SendEmail" in s["Action"]]
     assert len(send_statements) == 3  # one per function
     for statement in send_statements:
@@ -117,7 +122,7 @@ def test_ses_names_carry_the_stack_prefix(declared: RecordingMocks) -> None:
     assert config_set["suppressionOptions"] == {"suppressedReasons": ["BOUNCE", "COMPLAINT"]}
 
 
-def test_idempotency_table_is_on_demand_encrypted_with_ttl_and_pitr(declared: RecordingMocks) -> None:
+def test_the_state_table_is_on_demand_encrypted_with_ttl_and_pitr(declared: RecordingMocks) -> None:
     [table] = declared.of_type("aws:dynamodb/table:Table")
     assert table.inputs["billingMode"] == "PAY_PER_REQUEST"
     assert table.inputs["ttl"] == {"attributeName": "expiration", "enabled": True}
@@ -184,7 +189,7 @@ def sender_args(**changes: Any) -> EmailSenderArgs:
 def send_resources(mocks: RecordingMocks) -> dict[str, list[str]]:
     """Per function policy, the resources of its ses:SendEmail statement."""
     return {name: next(s["Resource"] for s in statements if s["Action"] == ["ses:SendEmail"])
-            for name, statements in policy_statements(mocks).items()}
+            for name, statements in function_policy_statements(mocks).items()}
 
 
 def test_a_sandbox_stack_may_send_to_its_allowlisted_and_report_recipients_identities() -> None:
@@ -218,7 +223,7 @@ def test_arns_it_builds_follow_the_partition() -> None:
     assert any(r.startswith("arn:aws-cn:ses:") for rs in send_resources(mocks).values() for r in rs)
 
 
-def test_the_idempotency_table_cannot_be_deleted_by_accident(declared: RecordingMocks) -> None:
+def test_the_state_table_cannot_be_deleted_by_accident(declared: RecordingMocks) -> None:
     [table] = declared.of_type("aws:dynamodb/table:Table")
     assert table.inputs["deletionProtectionEnabled"] is True
 

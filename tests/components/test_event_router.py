@@ -12,7 +12,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ses_email_pipeline.event_router import DEFAULT_ROUTES, EventRouter, EventRouterArgs, LaneQueue, Route
+from ses_email_pipeline.checks import InvalidArgs
+from ses_email_pipeline.event_router import EventRouter, EventRouterArgs, LaneQueue
+from ses_email_pipeline.routes import DEFAULT_ROUTES, Route
 from local.mocks import ACCOUNT, REGION, Recorded, RecordingMocks, run_program
 from tests.conftest import load_event
 
@@ -25,7 +27,6 @@ LANES = {
     )
     for lane in ("normal", "priority")
 }
-REPORT_FUNCTION_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{NAME}-report"
 PARTNER_ACCOUNT = "210987654321"
 PARTNER_ROLE = "arn:aws:iam::210987654321:role/publisher"
 TAGS = {"project": "email-pipeline", "stack": "dev"}
@@ -44,13 +45,11 @@ SCHEDULE = "aws:scheduler/schedule:Schedule"
 
 
 def build_router(**overrides: Any) -> RecordingMocks:
-    """Declare the router alone under the mocks (two lanes, a report function); outputs land in `.result`."""
+    """Declare the router alone under the mocks (two lanes); outputs land in `.result`."""
     settings: dict[str, Any] = {
         "lane_queues": LANES,
-        "report_function_arn": REPORT_FUNCTION_ARN,
         "allowed_principals": [PARTNER_ACCOUNT, PARTNER_ROLE],
         "archive_retention_days": 14,
-        "report_timezone": "Europe/Berlin",
         "tags": TAGS,
     }
     settings.update(overrides)
@@ -59,7 +58,7 @@ def build_router(**overrides: Any) -> RecordingMocks:
     def program() -> dict[str, Any]:
         router = EventRouter(NAME, EventRouterArgs(**settings))
         for attribute in (
-            "bus_name", "bus_arn", "archive_arn", "rule_names", "target_dead_letter_queue_names", "schedule_name",
+            "bus_name", "bus_arn", "archive_arn", "rule_names", "target_dead_letter_queue_names",
             "unrouted_queue_name", "unrouted_dead_letter_queue_name", "unrouted_rule_names",
         ):
             getattr(router, attribute).apply(lambda value, key=attribute: outputs.__setitem__(key, value))
@@ -173,7 +172,7 @@ def test_no_policy_grants_a_wildcard_action_resource_or_principal(router: Record
         if key in r.inputs
         for statement in statements(r, key)
     ]
-    assert len(documents) >= 7
+    assert len(documents) == 1 + 3 + 2  # the bus's, the route DLQs', the lane queues' (the scheduler's: EmailSender)
     for name, statement in documents:
         assert all("*" not in action for action in as_list(statement["Action"])), name
         assert "*" not in as_list(statement.get("Resource", [])), name
@@ -193,59 +192,29 @@ def test_only_the_own_account_and_allowed_principals_may_put_events(router: Reco
     assert statement["Resource"] == only(router, BUS_TYPE).outputs["arn"]
 
 
-def test_scheduler_role_may_only_invoke_the_report_and_dead_letter(router: RecordingMocks) -> None:
-    role = only(router, ROLE)
-    [trust] = statements(role, "assumeRolePolicy")
-    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
-    assert trust["Action"] == "sts:AssumeRole"
-    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
-    role_policy = only(router, ROLE_POLICY)
-    assert role_policy.inputs["role"] == role.outputs["name"]
-    dlq_arn = by_name(router, QUEUE)[f"{NAME}-daily-report-dlq"].outputs["arn"]
-    granted = {(s["Effect"], s["Action"], s["Resource"]) for s in statements(role_policy)}
-    assert granted == {("Allow", "lambda:InvokeFunction", REPORT_FUNCTION_ARN), ("Allow", "sqs:SendMessage", dlq_arn)}
-
-
-def test_schedule_passes_its_scheduled_time_and_retries_then_dead_letters(router: RecordingMocks) -> None:
-    schedule = only(router, SCHEDULE)
-    target = schedule.inputs["target"]
-    assert schedule.inputs["scheduleExpression"] == "cron(0 9 * * ? *)"
-    assert schedule.inputs["scheduleExpressionTimezone"] == "Europe/Berlin"
-    assert schedule.inputs["flexibleTimeWindow"] == {"mode": "OFF"}
-    assert json.loads(target["input"]) == {"scheduledTime": "<aws.scheduler.scheduled-time>"}
-    assert target["arn"] == REPORT_FUNCTION_ARN
-    assert target["roleArn"] == only(router, ROLE).outputs["arn"]
-    assert target["retryPolicy"] == {"maximumRetryAttempts": 3, "maximumEventAgeInSeconds": 3600}
-    dlq = by_name(router, QUEUE)[f"{NAME}-daily-report-dlq"]
-    assert target["deadLetterConfig"] == {"arn": dlq.outputs["arn"]}
-    assert dlq.inputs["sqsManagedSseEnabled"] is True
-
-
 def test_outputs_name_every_rule_and_every_dead_letter_queue(router: RecordingMocks) -> None:
     outputs = router.result  # type: ignore[attr-defined]
     assert outputs["bus_name"] == BUS
     assert outputs["bus_arn"] == only(router, BUS_TYPE).outputs["arn"]
     assert outputs["archive_arn"] == only(router, ARCHIVE).outputs["arn"]
     assert outputs["rule_names"] == {route.name: f"{NAME}-{route.name}" for route in DEFAULT_ROUTES}
-    assert outputs["target_dead_letter_queue_names"] == {
-        **{route.name: f"{NAME}-{route.name}-dlq" for route in DEFAULT_ROUTES}, "daily-report": f"{NAME}-daily-report-dlq"}
-    assert outputs["schedule_name"] == only(router, SCHEDULE).outputs["name"]
+    assert outputs["target_dead_letter_queue_names"] == {route.name: f"{NAME}-{route.name}-dlq" for route in DEFAULT_ROUTES}
     assert (outputs["unrouted_queue_name"], outputs["unrouted_dead_letter_queue_name"]) == (
         f"{NAME}-unrouted", f"{NAME}-unrouted-dlq")
     assert outputs["unrouted_rule_names"] == []  # the default routes take every event they accept
 
 
 def test_every_taggable_resource_is_tagged(router: RecordingMocks) -> None:
-    taggable = [r for typ in (BUS_TYPE, RULE, QUEUE, ROLE) for r in router.of_type(typ)]
-    assert len(taggable) == 1 + 3 + 6 + 1  # bus, rules, route + schedule + unrouted queues, role
+    taggable = [r for typ in (BUS_TYPE, RULE, QUEUE) for r in router.of_type(typ)]
+    assert len(taggable) == 1 + 3 + 5  # bus, rules, route + unrouted queues
     assert all(r.inputs["tags"] == TAGS for r in taggable), [r.name for r in taggable if r.inputs["tags"] != TAGS]
 
 
-def test_without_a_report_function_there_is_no_schedule() -> None:
-    mocks = build_router(report_function_arn=None)
-    assert not mocks.of_type(SCHEDULE) and not mocks.of_type(ROLE) and not mocks.of_type(ROLE_POLICY)
-    assert mocks.result["schedule_name"] is None  # type: ignore[attr-defined]
-    assert len(mocks.result["target_dead_letter_queue_names"]) == len(DEFAULT_ROUTES)  # type: ignore[attr-defined]
+def test_the_router_only_routes_the_report_schedule_is_its_owners(router: RecordingMocks) -> None:
+    """The daily report's schedule, its role and DLQ belong to EmailSender (test_report_schedule.py)."""
+    assert not router.of_type(SCHEDULE) and not router.of_type(ROLE) and not router.of_type(ROLE_POLICY)
+    assert not [r.name for r in router.resources if "daily-report" in r.name]
+    assert len(router.result["target_dead_letter_queue_names"]) == len(DEFAULT_ROUTES)  # type: ignore[attr-defined]
 
 
 # --- routes as data -----------------------------------------------------------------------------
@@ -264,6 +233,59 @@ def test_a_route_to_an_unknown_lane_is_rejected_before_anything_is_declared() ->
     mocks = run_program(program)
     [error] = errors
     assert "'weekly-digest'" in str(error) and "['normal', 'priority']" in str(error)
+    assert mocks.resources == []
+
+
+def test_every_problem_with_the_arguments_is_reported_at_once_each_naming_its_argument() -> None:
+    stray = Route("weekly-digest", {"source": ["custom.application"]}, "bulk")
+    empty = Route("no pattern", {}, "normal")
+    with pytest.raises(InvalidArgs) as refused:
+        EventRouterArgs(lane_queues=LANES, routes=(*DEFAULT_ROUTES, stray, empty, DEFAULT_ROUTES[0]),
+                        allowed_principals=["12345", PARTNER_ROLE], target_max_retry_attempts=186,
+                        target_max_event_age_seconds=59, dead_letter_retention_seconds=0)
+    assert [problem.field for problem in refused.value.problems] == [
+        "routes.weekly-digest.lane", "routes.no pattern.name", "routes.no pattern.event_pattern",
+        "routes.email-notification.name", "allowed_principals", "target_max_retry_attempts",
+        "target_max_event_age_seconds", "dead_letter_retention_seconds"]
+    message = str(refused.value)
+    assert message.startswith("invalid EventRouterArgs:\n")
+    assert "routes.weekly-digest.lane: route 'weekly-digest' names lane 'bulk'" in message
+    assert "allowed_principals: '12345' is neither a 12-digit account id nor an IAM principal ARN" in message
+    assert "target_max_retry_attempts: 186 is outside what AWS accepts (0..185)" in message
+
+
+def test_a_route_whose_rest_cannot_be_caught_is_reported_with_the_others() -> None:
+    prefixed = Route("eu-receipts", {"source": ["shop.orders"], "detail-type": ["Order Receipt"],
+                                     "detail": {"region": [{"prefix": "eu-"}]}}, "normal")
+    with pytest.raises(InvalidArgs) as refused:
+        EventRouterArgs(lane_queues=LANES, routes=(*DEFAULT_ROUTES, prefixed), allowed_principals=["x"])
+    assert [problem.field for problem in refused.value.problems] == ["routes", "allowed_principals"]
+    assert "'eu-receipts'" in refused.value.problems[0].message
+
+
+def test_a_route_may_not_take_the_report_schedules_name() -> None:
+    """EmailSender's schedule names its DLQ `<name>-daily-report-dlq`; a route's would be the same queue."""
+    with pytest.raises(InvalidArgs, match="routes.daily-report.name: route name 'daily-report' is used twice "
+                                          r"\(or is the report schedule's 'daily-report'\)"):
+        EventRouterArgs(lane_queues=LANES, routes=(*DEFAULT_ROUTES, Route("daily-report", {"source": ["x"]}, "normal")))
+
+
+def test_a_name_too_long_for_aws_is_refused_with_the_longest_that_fits() -> None:
+    errors: list[InvalidArgs] = []
+
+    def program() -> None:
+        try:
+            EventRouter("r" * 42, EventRouterArgs(lane_queues=LANES))
+        except InvalidArgs as exc:
+            errors.append(exc)
+
+    mocks = run_program(program)
+    [error] = errors
+    # The archive (48 characters) and the longest route's rule (64) overflow: both are reported.
+    assert [problem.field for problem in error.problems] == ["name", "name"]
+    assert f"invalid EventRouter {'r' * 42!r}" in str(error)
+    assert "EventBridge archive name" in str(error) and "use a component name of at most 40" in str(error)
+    assert f"EventBridge rule name '{'r' * 42}-priority-alert-routine'" in str(error)
     assert mocks.resources == []
 
 

@@ -401,8 +401,44 @@ def test_outputs_expose_the_topic(mocks: RecordingMocks, outputs: dict[str, Any]
 ], ids=["duplicate-lane", "duplicate-label", "no-functions", "bounce-at-review", "complaint-above-review",
         "zero-failures", "aws-namespace"])
 def test_args_reject_settings_that_cannot_work(overrides: dict[str, Any]) -> None:
-    with pytest.raises(ValueError):
+    from ses_email_pipeline.checks import InvalidArgs
+
+    with pytest.raises(InvalidArgs):
         make_args(**overrides)
+
+
+def test_every_problem_with_the_arguments_is_reported_at_once_each_naming_its_argument() -> None:
+    from ses_email_pipeline.checks import InvalidArgs
+
+    with pytest.raises(InvalidArgs) as refused:
+        make_args(lanes=(LANES[0], LANES[0], WatchedLane("bulk", "q", "d", max_message_age_seconds=0)),
+                  rule_names={"to normal": "r"}, extra_dead_letter_queue_names={"": "q"},
+                  metrics_namespace="AWS/Lambda", bounce_rate_threshold=0, send_failure_threshold=0)
+    assert [problem.field for problem in refused.value.problems] == [
+        "lanes", "rule_names", "extra_dead_letter_queue_names", "metrics_namespace", "bounce_rate_threshold",
+        "send_failure_threshold", "lanes.bulk.max_message_age_seconds"]
+    message = str(refused.value)
+    assert message.startswith("invalid MonitoringArgs:\n")
+    assert "lanes: duplicate lane name(s) ['normal']" in message
+    assert "rule_names: rule label 'to normal' names alarms" in message
+    assert "send_failure_threshold: must be at least 1, got 0" in message
+
+
+def test_a_name_that_cannot_name_the_dashboard_is_refused_before_anything_is_declared() -> None:
+    from ses_email_pipeline.checks import InvalidArgs
+
+    errors: list[InvalidArgs] = []
+
+    def program() -> None:
+        try:
+            Monitoring("email dev", make_args())
+        except InvalidArgs as exc:
+            errors.append(exc)
+
+    mocks = run_program(program)
+    [error] = errors
+    assert [problem.field for problem in error.problems] == ["name"] and "dashboard name" in str(error)
+    assert mocks.resources == []
 
 
 def test_each_lane_alarms_on_an_email_whose_outcome_is_unknown(mocks: RecordingMocks) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern
 
-from ses_email_pipeline.event_router import DEFAULT_ROUTES, Route
+from ses_email_pipeline.routes import DEFAULT_ROUTES, Route
 from ses_email_pipeline.route_coverage import Unrouted, unrouted_patterns
 
 SOURCE = "shop.orders"

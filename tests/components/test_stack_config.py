@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
+from ses_email_pipeline.sender_args import EmailSenderArgs
 from ses_email_pipeline.stack_config import ConfigErrors, parse
 
 VALID: dict[str, Any] = {
@@ -27,7 +29,19 @@ def test_valid_config_parses_with_defaults() -> None:
     assert [route.name for route in settings.routes] == ["email-notification", "priority-alert",
                                                          "priority-alert-routine"]
     assert [lane.delivery.value for lane in settings.lanes] == ["at-most-once", "at-least-once"]
-    assert settings.report_schedule is None  # unset: EventRouterArgs' own default applies, declared once
+    # Unset: EmailSenderArgs' own default applies, declared once (the parser passes nothing for it).
+    assert "reportSchedule" not in VALID and "reportTimezone" not in VALID
+    defaults = {f.name: f.default for f in dataclasses.fields(EmailSenderArgs)}
+    assert (settings.sender_args.report_schedule, settings.sender_args.report_timezone) == (
+        defaults["report_schedule"], defaults["report_timezone"])
+
+
+def test_the_report_schedule_is_the_senders_setting() -> None:
+    """The report's schedule belongs to the report's owner, EmailSender."""
+    settings = parse({**VALID, "reportSchedule": "rate(1 day)", "reportTimezone": "Europe/Berlin"},
+                     recipient_hash_key="k")
+    assert (settings.sender_args.report_schedule, settings.sender_args.report_timezone) == (
+        "rate(1 day)", "Europe/Berlin")
 
 
 @pytest.mark.parametrize(
@@ -97,7 +111,6 @@ def test_the_batch_check_keeps_one_sends_worst_case_in_hand() -> None:
 def test_a_reuser_gets_the_same_checks_from_the_args_class() -> None:
     """EmailSenderArgs checks itself: the stack config only renames its problems."""
     from ses_email_pipeline.checks import InvalidArgs
-    from ses_email_pipeline.email_sender import EmailSenderArgs
 
     with pytest.raises(InvalidArgs) as caught:
         EmailSenderArgs(sender="x", identity="example.com", recipient_hash_key="k", log_retention_days=10,
@@ -108,7 +121,6 @@ def test_a_reuser_gets_the_same_checks_from_the_args_class() -> None:
 
 def test_templates_without_the_default_or_report_template_are_refused_at_preview(tmp_path: Any) -> None:
     from ses_email_pipeline.checks import InvalidArgs
-    from ses_email_pipeline.email_sender import EmailSenderArgs
 
     (tmp_path / "receipt" / "v1").mkdir(parents=True)
     for name in ("subject.txt", "body.html", "body.txt"):
@@ -122,12 +134,10 @@ def test_templates_without_the_default_or_report_template_are_refused_at_preview
 
 def test_defaults_are_declared_once_pulumi_yaml_matches_the_args() -> None:
     """Pulumi.yaml's defaults (which the CLI applies) are the Args classes' own."""
-    import dataclasses
-
     import yaml
 
     from local.program import ROOT
-    from ses_email_pipeline.email_sender import EmailSenderArgs, LaneConfig
+    from ses_email_pipeline.lanes import LaneConfig
     from ses_email_pipeline.stack_config import _SENDER_ARGS
 
     declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]

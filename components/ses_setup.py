@@ -1,0 +1,160 @@
+"""The SES side of an EmailSender: its identity, templates, and a configuration set whose events are kept.
+
+The configuration set publishes SES's events about every message to the default EventBridge bus
+(the only bus SES publishes to); a rule there forwards the failures to a log group, without any
+address, where they sit beside the send logs. Each builder declares its resources as children of
+the component it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from .template_files import TemplateFiles
+
+SES_EVENT_TYPES = ("SEND", "DELIVERY", "BOUNCE", "COMPLAINT", "REJECT", "RENDERING_FAILURE", "DELIVERY_DELAY")
+#: SES events worth keeping beside the send logs: everything that means a message did not arrive.
+FORWARDED_SES_DETAIL_TYPES = ("Email Bounced", "Email Complaint Received", "Email Rejected", "Email Rendering Failed")
+#: What of an SES event reaches the feedback log group: nothing that carries an address (SES's
+#: `mail.destination`, `mail.headers`, `bounce.bouncedRecipients` and `complaint.complainedRecipients`
+#: all do), only what ties the event to a send and says what happened.
+SES_FEEDBACK_FIELDS: Mapping[str, str] = {
+    "eventType": "$.detail.eventType",
+    "sesMessageId": "$.detail.mail.messageId",
+    "sentAt": "$.detail.mail.timestamp",
+    "bounceType": "$.detail.bounce.bounceType",
+    "bounceSubType": "$.detail.bounce.bounceSubType",
+    "complaintFeedbackType": "$.detail.complaint.complaintFeedbackType",
+    "lane": "$.detail.mail.tags.lane[0]",
+    "template": "$.detail.mail.tags.template[0]",
+    "stack": "$.detail.mail.tags.stack[0]",
+    # The pipeline event that sent it (`handlers.shared.correlation`); never the producer's correlationId,
+    # which is the producer's value, not the pipeline's.
+    "eventId": "$.detail.mail.tags.event_id[0]",
+}
+
+
+def email_identity(name: str, identity: str, *, tags: Mapping[str, str],
+                   parent: pulumi.Resource) -> aws.sesv2.EmailIdentity:
+    """The identity mail is sent as: a domain signed with Easy DKIM (2048-bit keys), or one address."""
+    is_domain = "@" not in identity
+    return aws.sesv2.EmailIdentity(
+        f"{name}-identity",
+        email_identity=identity,
+        dkim_signing_attributes={"next_signing_key_length": "RSA_2048_BIT"} if is_domain else None,
+        tags=dict(tags),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+
+
+def configuration_set(
+    name: str, *, default_bus_arn: pulumi.Input[str], log_retention_days: int, tags: Mapping[str, str],
+    parent: pulumi.Resource,
+) -> aws.sesv2.ConfigurationSet:
+    """The configuration set `name`: reputation metrics, TLS required, bounces and complaints suppressed.
+
+    It publishes every event type to the default bus, and its failures are forwarded to a log
+    group (`forward_ses_failures`).
+    """
+    config_set = aws.sesv2.ConfigurationSet(
+        f"{name}-config-set",
+        configuration_set_name=name,
+        reputation_options={"reputation_metrics_enabled": True},
+        delivery_options={"tls_policy": "REQUIRE"},
+        suppression_options={"suppressed_reasons": ["BOUNCE", "COMPLAINT"]},
+        sending_options={"sending_enabled": True},
+        tags=dict(tags),
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    aws.sesv2.ConfigurationSetEventDestination(
+        f"{name}-ses-events",
+        configuration_set_name=config_set.configuration_set_name,
+        event_destination_name="eventbridge",
+        event_destination={
+            "enabled": True,
+            "matching_event_types": list(SES_EVENT_TYPES),
+            "event_bridge_destination": {"event_bus_arn": default_bus_arn},
+        },
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
+    forward_ses_failures(name, config_set, log_retention_days=log_retention_days, tags=tags, parent=parent)
+    return config_set
+
+
+def forward_ses_failures(name: str, config_set: aws.sesv2.ConfigurationSet, *, log_retention_days: int,
+                         tags: Mapping[str, str], parent: pulumi.Resource) -> None:
+    """Keep SES's bounce, complaint, reject and rendering-failure events, queryable by message id."""
+    child = pulumi.ResourceOptions(parent=parent)
+    # Declared, so it has the stack's retention (not "never expire").
+    log_group = aws.cloudwatch.LogGroup(
+        f"{name}-ses-feedback-logs", name=f"/aws/events/{name}-ses-feedback", retention_in_days=log_retention_days,
+        tags=dict(tags), opts=child,
+    )
+    rule = aws.cloudwatch.EventRule(
+        f"{name}-ses-feedback",
+        description="SES events of this stack that mean a message did not arrive",
+        event_pattern=pulumi.Output.json_dumps({
+            "source": ["aws.ses"],
+            "detail-type": list(FORWARDED_SES_DETAIL_TYPES),
+            "detail": {"mail": {"tags": {"ses:configuration-set": [config_set.configuration_set_name]}}},
+        }),
+        tags=dict(tags),
+        opts=child,
+    )
+    # Only PutLogEvents carries the rule as its source: EventBridge creates the log stream
+    # without it, so a condition on CreateLogStream refuses every delivery. AWS's own
+    # EventBridge-to-CloudWatch-Logs pattern was fixed the same way (aws-samples/serverless-
+    # patterns#618); it cannot be tried offline.
+    streams = pulumi.Output.concat(log_group.arn, ":*")
+    principal = {"Service": ["events.amazonaws.com", "delivery.logs.amazonaws.com"]}
+    aws.cloudwatch.LogResourcePolicy(
+        f"{name}-ses-feedback-policy",
+        policy_name=f"{name}-ses-feedback",
+        policy_document=pulumi.Output.json_dumps({
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "CreateStreams", "Effect": "Allow", "Principal": principal,
+                 "Action": "logs:CreateLogStream", "Resource": streams},
+                {"Sid": "PutEventsOfTheRule", "Effect": "Allow", "Principal": principal,
+                 "Action": "logs:PutLogEvents", "Resource": streams,
+                 "Condition": {"ArnEquals": {"aws:SourceArn": rule.arn}}},
+            ],
+        }),
+        opts=child,
+    )
+    aws.cloudwatch.EventTarget(
+        f"{name}-ses-feedback-target", rule=rule.name, arn=log_group.arn,
+        input_transformer={"input_paths": {**SES_FEEDBACK_FIELDS, "time": "$.time"},
+                           "input_template": ses_feedback_template()},
+        opts=child)
+
+
+def ses_feedback_template() -> str:
+    """The input template writing one SES event as a JSON log line of `SES_FEEDBACK_FIELDS` only.
+
+    EventBridge requires `{"timestamp": ..., "message": ...}` of an input transformer whose target
+    is a log group (EventBridge User Guide, "Targets": CloudWatch Logs); the message is itself
+    JSON, so Logs Insights discovers its fields. Not verifiable offline: moto applies the template
+    but does not check its form.
+    """
+    message = ",".join(f'\\"{name}\\":\\"<{name}>\\"' for name in SES_FEEDBACK_FIELDS)
+    return '{"timestamp":"<time>","message":"{' + message + '}"}'
+
+
+def templates(name: str, template_files: Sequence[TemplateFiles], *,
+              parent: pulumi.Resource) -> dict[str, aws.ses.Template]:
+    """One SES template per version folder, by deployed name (stack-prefixed, so stacks never collide)."""
+    return {
+        template.deployed_name(name): aws.ses.Template(
+            f"{name}-template-{template.name}-{template.version}",
+            name=template.deployed_name(name),
+            subject=template.subject,
+            html=template.html,
+            text=template.text,
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+        for template in template_files
+    }
