@@ -19,9 +19,15 @@ import pulumi_aws as aws
 
 from .checks import Problem, raise_if_any
 from .functions import HandlerRuntime, handler_function
-from .handlers.delivery_status.ses_events import KINDS, SES_SOURCE
 from .handlers.shared.settings import Env
-from .handlers.shared.status_names import STATUS_DETAIL_TYPE, STATUS_LANE, STATUS_SOURCE, record_id
+from .handlers.shared.status_names import (
+    SES_SOURCE,
+    SES_STATUS_DETAIL_TYPES,
+    STATUS_DETAIL_TYPE,
+    STATUS_LANE,
+    STATUS_SOURCE,
+    record_id,
+)
 from .iam import allow
 from .lanes import BATCH_SIZES, MIN_EVENT_SOURCE_CONCURRENCY, VISIBILITY_TIMEOUT_FACTOR
 from .name_limits import NameLimit, name_problems
@@ -29,8 +35,8 @@ from .queues import FailureQueue, deny_insecure_transport, events_may_send, fail
 
 TYPE_TOKEN = "email-pipeline:index:DeliveryStatus"
 STATUS_HANDLER = "handlers.status.handler"
-#: SES events that are worth a status: what the status handler reads (`ses_events.KINDS`).
-STATUS_DETAIL_TYPES = tuple(KINDS)
+#: SES events that are worth a status: what the status handler reads (`handlers.delivery_status.ses_events.KINDS`).
+STATUS_DETAIL_TYPES = SES_STATUS_DETAIL_TYPES
 #: Receives of one SES event before its queue dead-letters it (the handler keeps it only when the
 #: table or the bus failed; a few tries ride that out).
 MAX_RECEIVE_COUNT = 5
