@@ -25,9 +25,12 @@ from typing import Any
 from botocore.session import get_session
 from botocore.validate import ParamValidator
 
+from local.emulated_lambda import ROLE_POLICY_SOURCE
+from local.event_outcomes import EventOutcome
+from local.function_roles import PolicyEdits
 from local.iam import ProvisioningRefused
 from local.stack_files import StackConfigError
-from local.system import REGION, ROLE_POLICY_SOURCE, LocalSystem, Outcome, PolicyEdits, detail_text
+from local.system import REGION, LocalSystem, detail_text
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "events.json"
@@ -103,13 +106,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def send_status(summary: Mapping[str, Any], *, allow_failures: bool = False) -> int:
     """Exit status of `send`: 0 when every event was sent or skipped as a duplicate and no call was denied."""
-    failed = any(not Outcome(event["outcome"]).delivered for event in summary["events"])
+    failed = any(not EventOutcome(event["outcome"]).delivered for event in summary["events"])
     return 1 if (failed or summary["access_denied"]) and not allow_failures else 0
 
 
 def _failures(summary: Mapping[str, Any]) -> str:
     events = summary["events"]
-    failed = sum(not Outcome(event["outcome"]).delivered for event in events)
+    failed = sum(not EventOutcome(event["outcome"]).delivered for event in events)
     parts = [f"{failed} of {len(events)} events were not sent"] if failed else []
     if summary["access_denied"]:
         parts.append(f"{len(summary['access_denied'])} calls were denied by a function's role policy")
@@ -213,9 +216,9 @@ def describe(summary: Mapping[str, Any]) -> str:
     lines = [*notes, ""] if notes else []
     emails = {email.get("ses_message_id"): email for email in summary["sent"]}
     for event in events:
-        lines += [*_EVENT_BLOCKS[Outcome(event["outcome"])](event, emails), ""]
+        lines += [*_EVENT_BLOCKS[EventOutcome(event["outcome"])](event, emails), ""]
     ids = {event["event_id"] for event in events}
-    told = {event.get("ses_message_id") for event in events if event["outcome"] == Outcome.SENT}
+    told = {event.get("ses_message_id") for event in events if event["outcome"] == EventOutcome.SENT}
     for email in summary["sent"]:
         if email.get("ses_message_id") not in told:
             lines += [_email_head(f"SENT [{email['lane']}]", email), *_email_body(email), ""]
@@ -237,8 +240,8 @@ def describe(summary: Mapping[str, Any]) -> str:
     unrouted = f"{len(summary['unrouted'])} unrouted" if summary["unrouted"] else ""
     lines.append(f"counts: {', '.join(filter(None, [counts, unrouted])) or 'nothing happened'}")
     if events:
-        outcomes = [Outcome(event["outcome"]) for event in events]
-        tally = ", ".join(f"{outcomes.count(outcome)} {outcome}" for outcome in Outcome if outcome in outcomes)
+        outcomes = [EventOutcome(event["outcome"]) for event in events]
+        tally = ", ".join(f"{outcomes.count(outcome)} {outcome}" for outcome in EventOutcome if outcome in outcomes)
         lines.append(f"events: {len(events)} ({tally})")
     return "\n".join(lines)
 
@@ -317,13 +320,13 @@ def _queued_block(event: Mapping[str, Any], _emails: Mapping[str, Mapping[str, A
     return [f"Entries[{event['index']}]: STILL QUEUED [{event['lane']}]: {event['reason']}", _event_id(event)]
 
 
-_EVENT_BLOCKS: Mapping[Outcome, Callable[[Mapping[str, Any], Mapping[str, Mapping[str, Any]]], list[str]]] = {
-    Outcome.SENT: _sent_block,
-    Outcome.DUPLICATE_SKIPPED: _skipped_block,
-    Outcome.DEAD_LETTERED: _dead_letter_block,
-    Outcome.UNROUTED: _unrouted_block,
-    Outcome.REFUSED: _refused_block,
-    Outcome.STILL_QUEUED: _queued_block,
+_EVENT_BLOCKS: Mapping[EventOutcome, Callable[[Mapping[str, Any], Mapping[str, Mapping[str, Any]]], list[str]]] = {
+    EventOutcome.SENT: _sent_block,
+    EventOutcome.DUPLICATE_SKIPPED: _skipped_block,
+    EventOutcome.DEAD_LETTERED: _dead_letter_block,
+    EventOutcome.UNROUTED: _unrouted_block,
+    EventOutcome.REFUSED: _refused_block,
+    EventOutcome.STILL_QUEUED: _queued_block,
 }
 
 

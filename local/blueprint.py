@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from local.iam import ArnKind
+from local.iam_requests import ArnKind
 from local.mocks import Recorded, RecordingMocks
 
 
@@ -309,3 +309,8 @@ def provision(blueprint: Blueprint, clients: Mapping[str, Any]) -> None:
             KeySchema=[{"AttributeName": hash_key, "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": hash_key, "AttributeType": "S"}],
         )
+
+
+def queue_url(sqs: Any, queue: QueueSpec) -> str:
+    """The URL of a queue `provision` created (SQS's GetQueueUrl, by the queue's name)."""
+    return sqs.get_queue_url(QueueName=queue.name)["QueueUrl"]

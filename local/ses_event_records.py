@@ -277,7 +277,7 @@ def entry(detail: Mapping[str, Any]) -> dict[str, str]:
 # --- what SES publishes after a send -----------------------------------------------------------
 
 
-class Outcome(enum.Enum):
+class SimulatedOutcome(enum.Enum):
     """What happens to one recipient after SES accepted the message; records go out in this order."""
 
     DELIVERED = 1
@@ -304,15 +304,15 @@ class Outcome(enum.Enum):
 #:   simulator, quoted in a Q&A thread, shows it too). The event-publishing guide says only
 #:   transient bounces SES stopped retrying are published; this one is published all the same.
 #: - `complaint`: delivered, then a complaint of type `abuse`.
-SIMULATOR: Mapping[str, tuple[Outcome, ...]] = {
-    simulator.SUCCESS: (Outcome.DELIVERED,),
-    simulator.BOUNCE: (Outcome.HARD_BOUNCE,),
-    simulator.OOTO: (Outcome.DELIVERED, Outcome.AUTO_REPLY),
-    simulator.COMPLAINT: (Outcome.DELIVERED, Outcome.COMPLAINED),
-    simulator.SUPPRESSION_LIST: (Outcome.HARD_BOUNCE,),
+SIMULATOR: Mapping[str, tuple[SimulatedOutcome, ...]] = {
+    simulator.SUCCESS: (SimulatedOutcome.DELIVERED,),
+    simulator.BOUNCE: (SimulatedOutcome.HARD_BOUNCE,),
+    simulator.OOTO: (SimulatedOutcome.DELIVERED, SimulatedOutcome.AUTO_REPLY),
+    simulator.COMPLAINT: (SimulatedOutcome.DELIVERED, SimulatedOutcome.COMPLAINED),
+    simulator.SUPPRESSION_LIST: (SimulatedOutcome.HARD_BOUNCE,),
 }
 #: Any other recipient: its server accepts the message.
-ELSEWHERE: tuple[Outcome, ...] = (Outcome.DELIVERED,)
+ELSEWHERE: tuple[SimulatedOutcome, ...] = (SimulatedOutcome.DELIVERED,)
 #: The simulator's words in a hard bounce, per mailbox (from the recorded events above).
 SIMULATOR_DIAGNOSTICS: Mapping[str, str] = {
     simulator.BOUNCE: "smtp; 550 5.1.1 As requested: user unknown <{address}>",
@@ -320,7 +320,7 @@ SIMULATOR_DIAGNOSTICS: Mapping[str, str] = {
 }
 
 
-def outcomes(recipient: str) -> tuple[Outcome, ...]:
+def outcomes(recipient: str) -> tuple[SimulatedOutcome, ...]:
     """What happens to `recipient` after the send: the simulator's scenario, else delivery."""
     mailbox = simulator.simulator_mailbox(recipient)
     return SIMULATOR[mailbox] if mailbox else ELSEWHERE
@@ -328,7 +328,7 @@ def outcomes(recipient: str) -> tuple[Outcome, ...]:
 
 def after_send(mail: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The records SES publishes for an accepted message, in order: `Send`, then one per outcome."""
-    grouped: dict[Outcome, list[str]] = {}
+    grouped: dict[SimulatedOutcome, list[str]] = {}
     for recipient in mail["destination"]:
         for outcome in outcomes(recipient):
             grouped.setdefault(outcome, []).append(recipient)
@@ -346,11 +346,11 @@ def _hard_bounce(mail: Mapping[str, Any], recipients: Sequence[str]) -> dict[str
 
 
 #: Each outcome's record, for all the recipients it happened to.
-_RECORDS: Mapping[Outcome, Callable[[Mapping[str, Any], Sequence[str]], dict[str, Any]]] = {
-    Outcome.DELIVERED: delivery,
-    Outcome.HARD_BOUNCE: _hard_bounce,
-    Outcome.AUTO_REPLY: lambda mail, recipients: bounce(mail, recipients, "Transient", "General", dsn=False),
-    Outcome.COMPLAINED: lambda mail, recipients: complaint(mail, recipients, "abuse"),
+_RECORDS: Mapping[SimulatedOutcome, Callable[[Mapping[str, Any], Sequence[str]], dict[str, Any]]] = {
+    SimulatedOutcome.DELIVERED: delivery,
+    SimulatedOutcome.HARD_BOUNCE: _hard_bounce,
+    SimulatedOutcome.AUTO_REPLY: lambda mail, recipients: bounce(mail, recipients, "Transient", "General", dsn=False),
+    SimulatedOutcome.COMPLAINED: lambda mail, recipients: complaint(mail, recipients, "abuse"),
 }
 
 

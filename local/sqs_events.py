@@ -1,4 +1,4 @@
-"""SQS messages in the shape Lambda's event source mapping hands them to a handler.
+"""SQS messages in the shape Lambda's event source mapping hands them to a handler, and their bodies read back.
 
 One builder for the local system and the tests alike: Lambda renames the SQS API's fields
 (`MessageId` -> `messageId`, `MessageAttributes.X.StringValue` -> `messageAttributes.X.stringValue`),
@@ -9,6 +9,7 @@ and a handler that reads a redriven dead letter's `FailureCode` depends on getti
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -50,3 +51,11 @@ def received_message(body: str, *, receive_count: int = 1, receipt_handle: str |
     if failure_code:
         message["MessageAttributes"] = {"FailureCode": {"StringValue": failure_code, "DataType": "String"}}
     return message
+
+
+def json_or_text(body: str) -> Any:
+    """A message body (or an event's `Detail`) as the JSON value it holds, or as its text when it is not JSON."""
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body

@@ -45,6 +45,7 @@ class _OneImportName(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, _OneImportName())
 
 from local import dynamodb_limits  # noqa: E402
+from local.lambda_context import LambdaContext  # noqa: E402
 from local.sqs_events import lambda_record, received_message  # noqa: E402
 from ses_email_pipeline.handlers.shared import catalog as template_catalog  # noqa: E402
 from ses_email_pipeline.template_files import deployed_catalog, discover
@@ -74,17 +75,14 @@ def sqs_event(*records: dict[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
-class FakeContext:
-    """The parts of the Lambda context the handlers use; remaining time is settable."""
+class FakeContext(LambdaContext):
+    """`local.lambda_context.LambdaContext` with a test function's names and a fixed, settable remaining time."""
 
-    remaining_ms: int = 60_000
-    aws_request_id: str = "req-0001"
     function_name: str = "email-templated"
+    aws_request_id: str = "req-0001"
     memory_limit_in_mb: int = 256
     invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:email-templated"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
+    remaining_ms: int | None = 60_000
 
 
 @pytest.fixture(autouse=True)

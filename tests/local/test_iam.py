@@ -16,19 +16,9 @@ from moto import mock_aws
 
 from local import __main__ as cli
 from local.blueprint import Blueprint
-from local.iam import (
-    REQUESTS,
-    Access,
-    ArnKind,
-    Authorizer,
-    Caller,
-    Decision,
-    Denial,
-    Policy,
-    ProvisioningRefused,
-    Scope,
-    Statement,
-)
+from local.iam import Authorizer, Caller, Denial, ProvisioningRefused
+from local.iam_policy import Decision, Policy, Statement
+from local.iam_requests import REQUESTS, Access, ArnKind, Scope
 from local.program import run_stack
 from local.emulated_ses import EmulatedSes
 from local.system import LocalSystem
@@ -122,7 +112,7 @@ def test_not_action_and_not_resource_grant_everything_else() -> None:
 
 
 def test_a_conditional_statement_neither_grants_nor_denies() -> None:
-    """Conditions are not evaluated (local.iam's docstring): such a statement is left out."""
+    """Conditions are not evaluated (local.iam_policy's docstring): such a statement is left out."""
     condition = {"Condition": {"Bool": {"aws:SecureTransport": "true"}}}
     assert policy(allow("sqs:SendMessage", QUEUE_ARN, **condition)).decide(
         "sqs:SendMessage", QUEUE_ARN) is Decision.IMPLICIT_DENY
@@ -407,7 +397,7 @@ def test_the_status_role_may_put_only_status_events_on_the_bus() -> None:
     with dev_system() as system:
         status = system.status_function()
         assert status is not None
-        events = system._clients_of(status)["events"]
+        events = system.roles.clients(status)["events"]
         bus = system.blueprint.buses[0]
         with pytest.raises(ClientError) as raised:
             events.put_events(Entries=[{"Source": "custom.application", "DetailType": "Email Notification Request",
@@ -421,7 +411,7 @@ def test_the_status_role_may_not_touch_the_send_claims() -> None:
     with dev_system() as system:
         status = system.status_function()
         assert status is not None
-        dynamodb = system._clients_of(status)["dynamodb"]
+        dynamodb = system.roles.clients(status)["dynamodb"]
         table = status.environment["EMAIL_STATE_TABLE"]
         dynamodb.get_item(TableName=table, Key={"id": {"S": "email-pipeline-dev#status#ses-1"}})  # its own
         with pytest.raises(ClientError) as raised:

@@ -19,7 +19,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from local import ses_event_records
-from local.iam import REQUESTS, Access, Scope
+from local.iam_requests import REQUESTS, Access, Scope
 from local.emulated_ses import EmulatedSes
 
 REGION = "eu-west-1"

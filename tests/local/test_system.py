@@ -43,7 +43,7 @@ def system() -> Iterator[LocalSystem]:
 def queued(system: LocalSystem, lane: str = "normal") -> int:
     queue = next(q for q, f, _ in system.blueprint.lane_mappings() if f.environment["EMAIL_LANE"] == lane)
     attributes = system.clients["sqs"].get_queue_attributes(
-        QueueUrl=system._url(queue),
+        QueueUrl=system.queue_url(queue),
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
     return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
@@ -125,8 +125,8 @@ def test_a_duplicate_delivery_is_sent_once(system: LocalSystem) -> None:
 def test_an_sqs_redelivery_of_the_same_event_is_sent_once(system: LocalSystem) -> None:
     system.publish([notification()])
     queue = next(q for q, f, _ in system.blueprint.lane_mappings() if f.environment["EMAIL_LANE"] == "normal")
-    [message] = system.clients["sqs"].receive_message(QueueUrl=system._url(queue), VisibilityTimeout=0)["Messages"]
-    system.clients["sqs"].send_message(QueueUrl=system._url(queue), MessageBody=message["Body"])  # at-least-once
+    [message] = system.clients["sqs"].receive_message(QueueUrl=system.queue_url(queue), VisibilityTimeout=0)["Messages"]
+    system.clients["sqs"].send_message(QueueUrl=system.queue_url(queue), MessageBody=message["Body"])  # at-least-once
     system.drain()
     assert len(system.ses.outbox) == 1
 
