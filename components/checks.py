@@ -1,8 +1,11 @@
 """Problems with a component's arguments, each naming the argument it is about.
 
-An Args class checks itself (`EmailSenderArgs.__post_init__`), so a reuser calling a component
-directly gets the same checks as the stack's program; the program's config parser
-(`stack_config`) only renames the arguments to the config keys its users write.
+Every Args class checks itself when it is made (`EmailSenderArgs.__post_init__`, and likewise
+`DeliveryStatusArgs`, `EventRouterArgs`, `MonitoringArgs`), collecting every `Problem` and raising
+them together with `raise_if_any`, so a reuser calling a component directly gets the same checks
+as the stack's program; the program's config parser (`stack_config`) only renames the arguments
+to the config keys its users write. A component checks what depends on its name (the physical
+names, `name_limits`) the same way, before declaring anything.
 """
 
 from __future__ import annotations

@@ -334,6 +334,7 @@ def _events_send(queue_arn: pulumi.Input[str], rule_arns: Sequence[pulumi.Input[
 
 
 def _principal_problems(args: EventRouterArgs) -> list[Problem]:
+    """Publishers that are neither an account (its root principal is allowed) nor an IAM principal."""
     return [Problem("allowed_principals", f"{principal!r} is neither a 12-digit account id nor an IAM principal ARN")
             for principal in args.allowed_principals
             if not (_ACCOUNT_ID.match(principal) or _IAM_ARN.match(principal))]
@@ -360,5 +361,5 @@ def _name_limits(name: str, args: EventRouterArgs) -> list[NameLimit]:
     return limits
 
 
-# `Route`, `DEFAULT_ROUTES` and `event_pattern_json` are imported from here too (tests, `__init__`).
+# `Route`, `DEFAULT_ROUTES` and `event_pattern_json` live in `routes`; importable from here too, beside the router.
 __all__ = ["DEFAULT_ROUTES", "EventRouter", "EventRouterArgs", "LaneQueue", "Route", "event_pattern_json"]

@@ -198,7 +198,8 @@ def test_outputs_name_every_rule_and_every_dead_letter_queue(router: RecordingMo
     assert outputs["bus_arn"] == only(router, BUS_TYPE).outputs["arn"]
     assert outputs["archive_arn"] == only(router, ARCHIVE).outputs["arn"]
     assert outputs["rule_names"] == {route.name: f"{NAME}-{route.name}" for route in DEFAULT_ROUTES}
-    assert outputs["target_dead_letter_queue_names"] == {route.name: f"{NAME}-{route.name}-dlq" for route in DEFAULT_ROUTES}
+    assert outputs["target_dead_letter_queue_names"] == {
+        route.name: f"{NAME}-{route.name}-dlq" for route in DEFAULT_ROUTES}
     assert (outputs["unrouted_queue_name"], outputs["unrouted_dead_letter_queue_name"]) == (
         f"{NAME}-unrouted", f"{NAME}-unrouted-dlq")
     assert outputs["unrouted_rule_names"] == []  # the default routes take every event they accept
