@@ -34,7 +34,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
-from ses_email_pipeline.handlers.log import recipient_hash
+from ses_email_pipeline.handlers.shared.hashing import recipient_hash
 from ses_email_pipeline.handlers.shared.status_names import (
     STATUS_DETAIL_TYPE, STATUS_SOURCE, latest_by_recipient, record_id)
 

@@ -20,7 +20,7 @@ import pytest
 from local import ses_event_records
 from local.system import LocalSystem
 from ses_email_pipeline.handlers.shared import hashing
-from ses_email_pipeline.handlers.log import recipient_hash
+from ses_email_pipeline.handlers.shared.hashing import recipient_hash
 from ses_email_pipeline.handlers.shared.status_names import STATUS_DETAIL_TYPE, STATUS_SOURCE
 
 SIMULATOR = "simulator.amazonses.com"
