@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt handlers/requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: test demo serve bench clean
+.PHONY: test test-fast demo serve bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt handlers/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 ## test: run every test (unit, handler, component, policy, workflow and integration)
 test: $(STAMP) node_modules/.package-lock.json
 	$(PY) -m pytest
+
+## test-fast: the tests that start no emulator and build nothing (under a minute, on two processes); `make test` before a commit
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow" -q -n 2 --dist loadfile
 
 ## demo: the whole system on an emulated AWS with the bundled sample events (no account, no CLI)
 demo: $(STAMP)

@@ -24,7 +24,7 @@ _BILLING_STEP_MS = 1
 #: https://docs.aws.amazon.com/lambda/latest/dg/services-xray.html).
 XRAY_RESERVOIR_PER_SECOND = 1
 XRAY_FIXED_RATE = 0.05
-#: The functions' system log level (components/email_sender.py, `logging_config`). At WARN,
+#: The functions' system log level (components/functions.py, `logging_config`). At WARN,
 #: Lambda sends none of its own per-invocation lines: it sends `platform.start` and
 #: `platform.report` only at INFO ("By default, Lambda sets the system log level to INFO. With this
 #: setting, Lambda automatically sends "start" and "report" log messages to CloudWatch":

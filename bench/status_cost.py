@@ -54,18 +54,19 @@ def run(emails: int) -> dict[str, Any]:
         timings: list[float] = []
         status = system.status_function()
         assert status is not None, "the dev stack has delivery status on"
-        handler = system._handler(status)
 
-        def timed(event: dict[str, Any], context: Any) -> Any:
-            started = time.perf_counter()
-            try:
-                return handler(event, context)
-            finally:
-                timings.append(time.perf_counter() - started)
-                calls["invocations"] += 1
-                calls["ses_events"] += len(event["Records"])
+        def timing(handler: Any) -> Any:
+            def timed(event: dict[str, Any], context: Any) -> Any:
+                started = time.perf_counter()
+                try:
+                    return handler(event, context)
+                finally:
+                    timings.append(time.perf_counter() - started)
+                    calls["invocations"] += 1
+                    calls["ses_events"] += len(event["Records"])
+            return timed
 
-        system._handlers[status.name] = timed
+        system.lambda_service.wrap(status, timing)
         for start in range(0, emails, 10):
             system.publish([{"Source": "custom.application", "DetailType": "Email Notification Request",
                              "Detail": json.dumps({"emailConfig": {"recipient": a, "subject": "S"}, "title": "T",

@@ -195,7 +195,10 @@ class DeliveryStatus(pulumi.ComponentResource):
         )
 
         statements = [
-            allow(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], [queue.arn]),
+            # ChangeMessageVisibility: an SES event kept for a retry comes back after a growing
+            # delay (`handlers.sqs_batch`), not the queue's whole visibility timeout.
+            allow(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                   "sqs:ChangeMessageVisibility"], [queue.arn]),
             allow(["sqs:SendMessage"], [dlq.arn]),
         ]
         if args.publish_events:

@@ -34,12 +34,13 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from ses_email_pipeline.delivery_status import STATUS_HANDLER
 from ses_email_pipeline.handlers.shared.hashing import recipient_hash
 from ses_email_pipeline.handlers.shared.status_names import (
     STATUS_DETAIL_TYPE, STATUS_SOURCE, latest_by_recipient, record_id)
 
 from local.blueprint import Blueprint, FunctionSpec, QueueSpec, provision, queue_url
-from local.emulated_lambda import EmulatedLambda, Handler
+from local.emulated_lambda import EmulatedLambda
 from local.emulated_ses import EmulatedSes
 from local.event_outcomes import BusRoutes, DeadLetter, EventOutcomes, Published
 from local.function_roles import FunctionRoles, PolicyEdits
@@ -55,7 +56,6 @@ _CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", 
 #: The status handler's entry point (`DeliveryStatus`), and the rule a producer would write to
 #: hear of every status on the stack's bus (README, "Delivery status"): the local system
 #: subscribes a queue of its own with it, as a producer's would be.
-STATUS_HANDLER = "handlers.status.handler"
 STATUS_SUBSCRIPTION = "local-status-subscriber"
 STATUS_SUBSCRIPTION_PATTERN = {"source": [STATUS_SOURCE], "detail-type": [STATUS_DETAIL_TYPE]}
 
@@ -329,15 +329,6 @@ class LocalSystem:
             return {}
         key = function.environment["EMAIL_RECIPIENT_HASH_KEY"].encode()
         return {address: statuses.get(recipient_hash(address, key), "no status yet") for address in addresses}
-
-    # --- bench/status_cost.py's hooks, until it calls `lambda_service.handler` and `.wrap` ---------
-
-    def _handler(self, function: FunctionSpec) -> Handler:
-        return self.lambda_service.handler(function)
-
-    @property
-    def _handlers(self) -> dict[str, Handler]:
-        return self.lambda_service.handlers
 
 
 def put_entry(entry: Mapping[str, Any], bus: str) -> dict[str, Any]:

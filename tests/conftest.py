@@ -168,3 +168,16 @@ def make_settings(catalog: str) -> Callable[..., Settings]:
         return Settings(**base)
 
     return build
+
+
+#: Where the slow tests are: they start the emulator, run the program under Pulumi's mocks, build
+#: archives or a wheel, or run npm's tools. `make test-fast` (`pytest -m "not slow"`) leaves them
+#: out; `make test` runs everything. A test is fast unless it lives here.
+SLOW = ("tests/local/", "tests/components/", "tests/policy/", "tests/bench/", "tests/cli/test_commands.py",
+        "tests/test_package.py", "tests/test_workflows.py", "tests/handlers/test_as_lambda_imports.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if Path(item.fspath).resolve().relative_to(ROOT).as_posix().startswith(SLOW):
+            item.add_marker(pytest.mark.slow)

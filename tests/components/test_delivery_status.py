@@ -51,7 +51,8 @@ def test_the_role_allows_exactly_what_the_handler_calls() -> None:
     granted = actions(status_policy(run_stack("dev")))
     assert sorted(granted) == sorted([
         "logs:CreateLogStream", "logs:PutLogEvents", "xray:PutTraceSegments", "xray:PutTelemetryRecords",
-        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:SendMessage",
+        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility",
+        "sqs:SendMessage",
         "events:PutEvents", "dynamodb:GetItem", "dynamodb:UpdateItem"])
     assert granted["events:PutEvents"] == ["arn:aws:events:eu-west-1:123456789012:event-bus/email-pipeline-dev-bus"]
     assert granted["sqs:SendMessage"] == ["arn:aws:sqs:eu-west-1:123456789012:email-pipeline-dev-status-dlq"]
