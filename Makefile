@@ -22,7 +22,7 @@ test: $(STAMP) node_modules/.package-lock.json
 	$(PY) -m pytest
 
 ## test-fast: the tests that start no emulator and build nothing (under a minute, on two processes); `make test` before a commit
-test-fast: $(STAMP)
+test-fast: $(STAMP) node_modules/.package-lock.json
 	$(PY) -m pytest -m "not slow" -q -n 2 --dist loadfile
 
 ## demo: the whole system on an emulated AWS with the bundled sample events (no account, no CLI)

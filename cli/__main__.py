@@ -118,6 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     hashing.add_argument("--hash-key", help="the stack's key (prefer the environment variable: a flag stays "
                                             "in shell history)")
 
+    templates = commands.add_parser("templates", help="check the SES templates before they ship")
+    template_commands = templates.add_subparsers(dest="templates_command", required=True, metavar="COMMAND")
+    check = template_commands.add_parser(
+        "check", help="what SES would refuse or mis-render, one line each: file:line:column", epilog=_EPILOG,
+        description="Check every template version: parse errors, helpers SES lacks, each printed name against the "
+                    "version's samples/*.json (did you mean...), links. Exit 1 on an error.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    check.add_argument("folder", nargs="?", help="the templates folder (default: ./templates, else the package's)")
+    check.set_defaults(run=_run_templates_check)
+    _json(check)
+
     trace = _command(commands, "trace", "what happened to one event (idempotency records, dead letters, delivery), "
                                         "or to one SES message", _run_trace)
     trace.add_argument("value", metavar="KEY-OR-EVENT-ID",
@@ -255,6 +266,14 @@ def _run_replay(context: Context) -> int:
         return 0
     finished = replay.wait(aws, name, poll_seconds=args.poll_seconds, report=replay.printer(sys.stdout))
     return 0 if finished.get("State") == "COMPLETED" else NOT_FOUND
+
+
+def _run_templates_check(context: Context) -> int:
+    from . import templates
+
+    document = templates.collect(templates.folder(context.args.folder))
+    _print(document, context.args.json, templates.text)
+    return templates.exit_status(document, not_healthy=NOT_FOUND)
 
 
 def _run_hash(context: Context) -> int:

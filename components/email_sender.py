@@ -49,6 +49,7 @@ from .report_schedule import ReportSchedule, report_schedule
 from .report_schedule import name_limits as report_schedule_name_limits
 from .sender_args import EmailSenderArgs
 from .sender_args import _bundled as _bundled  # noqa: F401  (tests/test_package.py imports it from here)
+from .template_check import check_templates
 from .template_files import TemplateFiles, deployed_catalog, discover
 
 TYPE_TOKEN = "email-pipeline:index:EmailSender"
@@ -107,6 +108,8 @@ class EmailSender(pulumi.ComponentResource):
         template_files = discover(Path(args.templates_dir))
         raise_if_any(f"EmailSender {name!r}", name_problems(name, _name_limits(name, args, template_files)))
         super().__init__(TYPE_TOKEN, name, None, opts)
+        for warning in (p for p in check_templates(Path(args.templates_dir)) if p.severity == "warning"):
+            pulumi.log.warn(str(warning), resource=self)  # errors stopped EmailSenderArgs already
         self._name = name
         self._args = args
         self._tags = dict(args.tags)

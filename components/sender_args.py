@@ -25,6 +25,7 @@ from .lanes import (
     lane_max_concurrency,
     lane_problems,
 )
+from .template_check import check_templates
 from .template_files import discover
 
 #: Retention periods CloudWatch Logs accepts (PutRetentionPolicy).
@@ -139,13 +140,20 @@ class EmailSenderArgs:
         return problems
 
     def _template_problems(self) -> list[Problem]:
-        """The default template and the report's must ship, or sends fail at runtime, not at preview."""
+        """The templates SES would refuse or mis-render (`template_check`), and the two that must ship.
+
+        The default template and the report's must exist, or sends fail at runtime, not at preview.
+        A check's warnings (a link over http, a branch no sample takes) are the program's to show.
+        """
+        templates_dir = Path(self.templates_dir)
         try:
-            names = {template.name for template in discover(Path(self.templates_dir))}
+            names = {template.name for template in discover(templates_dir)}
         except (FileNotFoundError, OSError) as exc:
             return [Problem("templates_dir", str(exc))]
-        return [Problem("templates_dir", f"has no {needed!r} template folder ({role}); add "
-                                         f"templates/{needed}/v1/ or copy it from the package")
-                for needed, role in ((self.default_template, "default_template"),
-                                     (catalog.REPORT_TEMPLATE, "the daily report"))
-                if needed not in names]
+        problems = [Problem("templates_dir", str(problem)) for problem in check_templates(templates_dir)
+                    if problem.severity == "error"]
+        return problems + [Problem("templates_dir", f"has no {needed!r} template folder ({role}); add "
+                                                    f"templates/{needed}/v1/ or copy it from the package")
+                           for needed, role in ((self.default_template, "default_template"),
+                                                (catalog.REPORT_TEMPLATE, "the daily report"))
+                           if needed not in names]

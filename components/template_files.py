@@ -16,7 +16,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .handlebars import TemplateSyntaxError, variable_uses
+from .handlebars import TemplateSyntaxError
+from .template_variables import variable_uses
 from .handlers.shared.catalog import Catalog, TemplateVersion
 from .handlers.shared.required_variables import VariableUses
 

@@ -1,7 +1,7 @@
 """An SES v2 client for the local system: moto underneath, plus what moto lacks.
 
 moto 5.2 implements SES v2 simple sends but neither templated sends nor GetAccount. This wrapper
-renders a templated send from the templates the program declared (`local.render`, as SES would),
+renders a templated send from the templates the program declared (`template_render`, as SES would),
 passes the rendered message to moto as a simple send (so moto still checks the sender identity),
 and keeps an outbox of what was sent. It can also play SES's bad days: a throttle for the next N
 sends, a paused account, or an exhausted daily quota.
@@ -29,7 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from local import ses_event_records
 from local.blueprint import TemplateSpec
-from local.render import RenderingFailure, render_email
+from ses_email_pipeline.template_render import RenderingFailure, render_email
 from ses_email_pipeline.handlers.shared.simulator import is_simulator_address
 
 
@@ -49,6 +49,8 @@ class SentEmail:
     message_id: str
     #: The send's message tags (`EmailTags`), as SES publishes them with each of its events.
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: Why SES could not render it ("" when it did): SES accepted it, then sent nothing.
+    rendering_failure: str = ""
 
 
 @dataclass
@@ -99,8 +101,19 @@ class EmulatedSes:
         if self.sandbox:
             self._check_recipients_verified(request.get("Destination", {}))
         content = request["Content"]
+        failure = ""
         if "Template" in content:
-            simple, template_name = self._render(content["Template"]), content["Template"]["TemplateName"]
+            template_name = content["Template"]["TemplateName"]
+            try:
+                simple = self._render(content["Template"])
+            except RenderingFailure as exc:
+                # SES accepts the send and renders it later: a template it cannot render with the
+                # data is a Rendering Failure event, never an error of SendEmail (SES Developer
+                # Guide, "Event publishing": "Rendering Failure - The email wasn't sent because of
+                # a template rendering issue").
+                failure = str(exc)
+                self.rendering_failures.append(f"{template_name}: {failure}")
+                simple = {"Subject": {"Data": ""}, "Body": {"Text": {"Data": ""}}}
         else:
             simple, template_name = content["Simple"], None
         moto_request = {**request, "Content": {"Simple": {
@@ -114,14 +127,17 @@ class EmulatedSes:
             text=simple["Body"].get("Text", {}).get("Data", ""), html=simple["Body"].get("Html", {}).get("Data", ""),
             template=template_name, lane=tags.get("lane", ""),
             headers={h["Name"]: h["Value"] for h in simple.get("Headers", [])},
-            message_id=response["MessageId"], tags=tags,
+            message_id=response["MessageId"], tags=tags, rendering_failure=failure,
         ))
         if self.events is not None:
-            self._publish_events(request, simple["Subject"]["Data"], response["MessageId"])
+            self._publish_events(request, simple["Subject"]["Data"], response["MessageId"],
+                                 failure=(template_name or "", failure) if failure else None)
         return {"MessageId": response["MessageId"]}
 
-    def _publish_events(self, request: Mapping[str, Any], subject: str, message_id: str) -> None:
-        """Put what SES publishes for this message on the default bus (`ses_event_records.after_send`).
+    def _publish_events(self, request: Mapping[str, Any], subject: str, message_id: str, *,
+                        failure: tuple[str, str] | None = None) -> None:
+        """Put what SES publishes for this message on the default bus (`ses_event_records.after_send`),
+        or its Rendering Failure (`failure`: the template's name and why).
 
         SES publishes through the configuration set's event destination, so a send without one
         publishes nothing. Every record goes in one PutEvents call (at most 5, under its 10).
@@ -137,8 +153,10 @@ class EmulatedSes:
             datetime.now(UTC), subject=subject, to=destination.get("ToAddresses", []),
             source_arn=request.get("FromEmailAddressIdentityArn") or self._identity_arn(sender),
             region=self.region)
+        records = ses_event_records.after_send(mail) if failure is None else \
+            [ses_event_records.rendering_failure(mail, *failure)]
         try:
-            response = self.events.put_events(Entries=[ses_event_records.entry(r) for r in ses_event_records.after_send(mail)])
+            response = self.events.put_events(Entries=[ses_event_records.entry(r) for r in records])
         except (ClientError, BotoCoreError) as exc:
             self.publishing_failures.append(f"{message_id}: PutEvents failed: {exc}")
             return
@@ -158,13 +176,7 @@ class EmulatedSes:
         spec = self.templates.get(name)
         if spec is None:
             raise _error("NotFoundException", 404, f"Template {name} does not exist")
-        try:
-            email = render_email(spec.subject, spec.html, spec.text, json.loads(template.get("TemplateData", "{}")))
-        except RenderingFailure as failure:
-            # Real SES accepts the send and reports the failure later; the handlers check data
-            # first, so reaching this is a bug worth failing loudly on.
-            self.rendering_failures.append(f"{name}: {failure}")
-            raise
+        email = render_email(spec.subject, spec.html, spec.text, json.loads(template.get("TemplateData", "{}")))
         return {
             "Subject": {"Data": email.subject, "Charset": "UTF-8"},
             "Body": {"Text": {"Data": email.text, "Charset": "UTF-8"}, "Html": {"Data": email.html, "Charset": "UTF-8"}},

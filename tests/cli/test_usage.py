@@ -144,3 +144,34 @@ def test_redrive_progress_is_shown_only_on_a_terminal() -> None:
         progress.done()
     assert terminal.getvalue() == "\rredrive normal: moved 3, left 1\n"
     assert pipe.getvalue() == ""
+
+
+def test_templates_check_prints_each_problem_as_file_line_column_and_fails(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    version = tmp_path / "templates" / "order-shipped" / "v1"
+    (version / "samples").mkdir(parents=True)
+    (version / "subject.txt").write_text("Order {{orderId}}")
+    (version / "body.html").write_text('<a href="http://localhost:8000/o/{{orderId}}">{{custmerName}}</a>')
+    (version / "body.txt").write_text("{{#each items}}{{qty}} x {{name}}{{/if}}")
+    (version / "samples" / "shipped.json").write_text(json.dumps({"orderId": "1", "customerName": "Ada"}))
+    status, out, _ = run(capsys, "templates", "check", str(tmp_path / "templates"))
+    assert status == 1
+    assert out.splitlines() == [
+        "templates/order-shipped/v1/body.html:1:4: error: href points at this machine "
+        "(http://localhost:8000/o/1): recipients cannot reach it; use the public https address",
+        "templates/order-shipped/v1/body.html:1:47: error: `custmerName` is in no sample: did you "
+        "mean `customerName`? fix the name, or add it to the samples (every event must then send it)",
+        "templates/order-shipped/v1/body.txt:1:34: error: {{/if}} closes {{#each}} (opened "
+        "at line 1, column 1): close it with {{/each}}",
+        f"3 errors, 0 warnings in 1 template versions under {tmp_path / 'templates'}",
+    ]
+
+
+def test_templates_check_of_the_shipped_templates_passes_and_a_missing_folder_is_one_line(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "templates", "check", "--json")
+    assert status == 0 and json.loads(out)["errors"] == 0
+    status, _, err = run(capsys, "templates", "check", "no/such/folder")
+    assert status == 2
+    assert one_line_error(err) == ("email-pipeline: no/such/folder is not a folder; give the templates folder (it "
+                                   "holds <name>/<version>/)")

@@ -283,3 +283,27 @@ def test_an_unknown_tracing_mode_is_refused(mode: str) -> None:
 
     with pytest.raises(InvalidArgs, match="tracing"):
         sender_args(tracing=mode)
+
+
+def test_a_template_ses_would_refuse_stops_the_preview_with_its_file_line_and_fix(tmp_path: Path) -> None:
+    """What `email-pipeline templates check` reports as an error, `pulumi preview` refuses too."""
+    import shutil
+
+    from ses_email_pipeline.checks import InvalidArgs
+
+    templates = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", templates)
+    broken = templates / "order-shipped" / "v1"
+    broken.mkdir(parents=True)
+    (broken / "subject.txt").write_text("Order {{orderId}}")
+    (broken / "body.html").write_text("<ul>{{#each items}}<li>{{name}}</li>{{/if}}</ul>")
+    (broken / "body.txt").write_text("{{#iff gift}}A gift{{/iff}}")
+    with pytest.raises(InvalidArgs) as refused:
+        sender_args(templates_dir=str(templates))
+    assert [str(problem) for problem in refused.value.problems] == [
+        "templates_dir: templates/order-shipped/v1/body.html:1:37: error: {{/if}} closes {{#each}} (opened at line 1, "
+        "column 5): close it with {{/each}}",
+        "templates_dir: templates/order-shipped/v1/body.txt:1:1: error: SES has no block helper `iff`: did you mean "
+        "`if`? SES templates have Handlebars' built-in helpers only (each, if, log, lookup, unless, with); compute the "
+        "value in the event's templateData instead",
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 from pathlib import Path
 from typing import Any
@@ -9,7 +11,8 @@ from typing import Any
 import pytest
 
 from ses_email_pipeline.handlers.shared.catalog import TemplateVersion, from_json, to_json
-from ses_email_pipeline.handlebars import TemplateSyntaxError, variable_uses
+from ses_email_pipeline.handlebars import TemplateSyntaxError
+from ses_email_pipeline.template_variables import variable_uses
 from ses_email_pipeline.template_files import deployed_catalog, discover
 from tests.conftest import ROOT
 
@@ -139,13 +142,17 @@ def test_the_subject_check_covers_values_printed_from_inside_blocks_and_only_whe
 
 
 @pytest.mark.parametrize(("text", "problem"), [
-    ("{{#if x}}open", "never closed"),
-    ("{{#if x}}a{{/each}}", "{{/each}} found where {{/if}}"),
-    ("a {{else}} b", "outside a block"),
-    ("{{#if x}}a{{else}}b{{else}}c{{/if}}", "a second {{else}}"),
+    ("{{#if x}}open", "line 1, column 1: {{#if}} is never closed: add {{/if}}"),
+    ("{{#if x}}a{{/each}}", "line 1, column 11: {{/each}} closes {{#if}} (opened at line 1, column 1): close it with "
+                            "{{/if}}"),
+    ("a {{else}} b", "line 1, column 3: {{else}} outside a block"),
+    ("{{#if x}}a{{else}}b{{else}}c{{/if}}", "line 1, column 20: a second {{else}}"),
+    ("Hi {{name}!", "line 1, column 4: `{{` is never closed"),
+    ("Hi {{{name}}!", "line 1, column 4: `{{{` is closed by `}}`"),
+    ("{{#each items}}\n{{qty}}\n{{/if}}", "line 3, column 1: {{/if}} closes {{#each}}"),
 ])
 def test_a_malformed_template_is_refused(text: str, problem: str) -> None:
-    with pytest.raises(TemplateSyntaxError, match=problem.replace("{", r"\{").replace("}", r"\}")):
+    with pytest.raises(TemplateSyntaxError, match=re.escape(problem)):
         variable_uses(text)
 
 

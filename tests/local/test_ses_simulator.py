@@ -20,6 +20,7 @@ from moto import mock_aws
 
 from local import ses_event_records
 from local.iam_requests import REQUESTS, Access, Scope
+from local.blueprint import TemplateSpec
 from local.emulated_ses import EmulatedSes
 
 REGION = "eu-west-1"
@@ -359,3 +360,23 @@ def test_the_mail_object_publishes_each_tag_as_a_list_of_values() -> None:
     tags = mail()["tags"]
     assert tags["lane"] == ["normal"] and tags["ses:configuration-set"] == [CONFIGURATION_SET]
     assert set(tags) >= {"ses:source-ip", "ses:from-domain", "ses:caller-identity"}
+
+
+# --- a template SES cannot render --------------------------------------------------------------------
+
+
+def test_a_template_ses_cannot_render_is_accepted_then_reported_as_a_rendering_failure(bus: Bus) -> None:
+    """SES renders a templated send after accepting it: the failure is an event (and so a status), never an
+    error of SendEmail, which the lanes would read as an outcome they cannot know."""
+    bus.ses.templates = {"email-test-receipt-v1": TemplateSpec("email-test-receipt-v1", "Receipt {{orderId}}",
+                                                              "<p>{{orderId}}</p>", "{{orderId}}")}
+    message_id = bus.send(f"success@{SIM}", Content={"Template": {"TemplateName": "email-test-receipt-v1",
+                                                                  "TemplateData": "{}"}})
+    assert message_id
+    [email] = bus.ses.outbox
+    assert "'orderId' is not present" in email.rendering_failure
+    events = bus.published()
+    assert [e["detail-type"] for e in events] == ["Email Rendering Failed"]
+    failure = only(events, "Email Rendering Failed")
+    assert (failure["eventType"], failure["failure"]["templateName"]) == ("Rendering Failure", "email-test-receipt-v1")
+    assert failure["mail"]["messageId"] == message_id

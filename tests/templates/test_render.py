@@ -1,11 +1,11 @@
-"""The local emulator renders SES templates as SES does: substituted, escaped in HTML, strict."""
+"""The renderer the emulator, the check and the console use: Handlebars semantics, SES's strictness on missing variables."""
 
 from __future__ import annotations
 
 import pytest
 
-from local.render import RenderingFailure, render, render_email
-from ses_email_pipeline.handlebars import variable_uses
+from ses_email_pipeline.template_render import RenderingFailure, render, render_email
+from ses_email_pipeline.template_variables import variable_uses
 
 
 def test_variables_are_substituted_and_escaped_only_in_html() -> None:
