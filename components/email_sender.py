@@ -43,7 +43,7 @@ from .lanes import (
     visibility_timeout,
 )
 from .name_limits import NameLimit, name_problems
-from .packaging import build_handler_zip, build_layer_zip
+from .packaging import build_layer_zip
 from .queues import failure_queue
 from .report_schedule import ReportSchedule, report_schedule
 from .report_schedule import name_limits as report_schedule_name_limits
@@ -129,11 +129,11 @@ class EmailSender(pulumi.ComponentResource):
             template_catalog=catalog.to_json(deployed_catalog(template_files, name)),
             table=self._build_state_table(),
             layer=self._build_layer(),
-            code=self._build_code_archive(),
         )
         #: What another component needs to add a function of this stack (`DeliveryStatus`).
         self.runtime = HandlerRuntime(
-            stack=name, code=shared.code, layer_arn=shared.layer.arn, table_arn=shared.table.arn, table_name=shared.table.name,
+            stack=name, handlers_dir=Path(args.handlers_dir), build_dir=Path(args.build_dir),
+            layer_arn=shared.layer.arn, table_arn=shared.table.arn, table_name=shared.table.name,
             environment=self._common_environment(shared), timeout_seconds=args.function_timeout_seconds,
             memory_mb=args.memory_mb, log_retention_days=args.log_retention_days, tracing=args.tracing,
             tags=self._tags, account_send_rate=args.account_send_rate, account_concurrency=args.account_concurrency,
@@ -213,9 +213,6 @@ class EmailSender(pulumi.ComponentResource):
             compatible_architectures=[ARCHITECTURE],
             opts=self._child,
         )
-
-    def _build_code_archive(self) -> Path:
-        return build_handler_zip(Path(self._args.handlers_dir), Path(self._args.build_dir) / "handlers.zip")
 
     # --- lanes, the report and their functions -----------------------------------------------
 
@@ -385,7 +382,6 @@ class _Shared:
     template_catalog: str  # the handlers' `EMAIL_TEMPLATES`
     table: aws.dynamodb.Table
     layer: aws.lambda_.LayerVersion
-    code: Path
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """The handlers' Lambda functions: one shape for every function of a stack, whichever component owns it.
 
-`EmailSender` builds the code archive, the dependency layer and the state table once and
-hands them out as a `HandlerRuntime`; each function (a lane's, the report's, the status
-handler's) is then `handler_function(...)`: its log group (with the stack's retention), a role
-whose inline policy is exactly the statements given (built with `iam`), and the function itself.
+`EmailSender` builds the dependency layer and the state table once and hands them out, with the
+handler package, as a `HandlerRuntime`; each function (a lane's, the report's, the status
+handler's) is then `handler_function(...)`: its own code archive (the modules its handler imports,
+`packaging.build_handler_zip`), its log group (with the stack's retention), a role whose inline
+policy is exactly the statements given (built with `iam`), and the function itself.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pulumi
 import pulumi_aws as aws
 
 from .iam import TRACING_STATEMENT, allow
+from .packaging import build_handler_zip
 
 RUNTIME = "python3.12"
 ARCHITECTURE = "arm64"
@@ -31,7 +33,8 @@ class HandlerRuntime:
     Attributes:
         stack: the stack's name as the handlers know it (`EMAIL_STACK`): the prefix of every key
             they write in the table, so a role's `dynamodb:LeadingKeys` condition must name it.
-        code: the handlers' zip (`packaging.build_handler_zip`).
+        handlers_dir: the handler package each function's archive is built from.
+        build_dir: where the archives are written (`<entry module>.zip`).
         layer_arn: the dependency layer's ARN.
         table_arn, table_name: the state table.
         environment: the variables every function gets (stack, sender, hash key, templates, ...).
@@ -44,7 +47,8 @@ class HandlerRuntime:
     """
 
     stack: str
-    code: Path
+    handlers_dir: Path
+    build_dir: Path
     layer_arn: pulumi.Input[str]
     table_arn: pulumi.Input[str]
     table_name: pulumi.Input[str]
@@ -57,6 +61,11 @@ class HandlerRuntime:
     account_send_rate: float = 1.0
     account_concurrency: int = 1000
     concurrency_in_use: int = 0
+
+    def code_for(self, handler: str) -> Path:
+        """The code archive of a function running `handler` (`handlers.templated.handler`): its module's imports only."""
+        module = handler.rpartition(".")[0]
+        return build_handler_zip(self.handlers_dir, self.build_dir / f"{module}.zip", module)
 
 
 class HandlerFunction(NamedTuple):
@@ -74,12 +83,14 @@ def log_group(resource_name: str, path: str, runtime: HandlerRuntime, parent: pu
 def handler_function(
     function_name: str, handler: str, runtime: HandlerRuntime, *, environment: Mapping[str, pulumi.Input[str]],
     statements: Sequence[Mapping[str, Any]], parent: pulumi.Resource, reserved: int | None = None,
+    memory_mb: int | None = None,
 ) -> HandlerFunction:
-    """A function running `handler` from the runtime's code, with a role allowing `statements` and its logs.
+    """A function running `handler` from its own code archive, with a role allowing `statements` and its logs.
 
     The role may write to the function's own log group and send traces; everything else it may
-    do is in `statements`.
+    do is in `statements`. `memory_mb` (the runtime's by default) also sets its CPU share.
     """
+    code = runtime.code_for(handler)
     child = pulumi.ResourceOptions(parent=parent)
     group = log_group(f"{function_name}-logs", f"/aws/lambda/{function_name}", runtime, parent)
     role = aws.iam.Role(
@@ -106,12 +117,12 @@ def handler_function(
         runtime=RUNTIME,
         architectures=[ARCHITECTURE],
         handler=handler,
-        code=pulumi.FileArchive(str(runtime.code)),
-        source_code_hash=sha256_base64(runtime.code),
+        code=pulumi.FileArchive(str(code)),
+        source_code_hash=sha256_base64(code),
         role=role.arn,
         layers=[runtime.layer_arn],
         timeout=runtime.timeout_seconds,
-        memory_size=runtime.memory_mb,
+        memory_size=memory_mb or runtime.memory_mb,
         reserved_concurrent_executions=reserved,
         environment={"variables": {**runtime.environment, **environment}},
         logging_config={"log_format": "JSON", "log_group": group.name,

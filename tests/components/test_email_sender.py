@@ -149,16 +149,10 @@ def test_archives_are_deterministic(declared: RecordingMocks) -> None:
 
 
 def test_declared_archives_import_in_a_clean_interpreter(declared: RecordingMocks, tmp_path: Path) -> None:
-    """Unpack the exact archives the program declares; import each handler with only boto3 and the layer."""
+    """Unpack the exact archive each function declares; import its handler with only boto3 and the layer."""
     [layer] = declared.of_type("aws:lambda/layerVersion:LayerVersion")
-    function = declared.of_type("aws:lambda/function:Function")[0]
-    code_zip, layer_zip = Path(function.inputs["code"].path), Path(layer.inputs["code"].path)
-    names = zipfile.ZipFile(code_zip).namelist()
-    assert all(n.startswith("handlers/") for n in names)
-    assert not any("tests/" in n or n.endswith("requirements.txt") for n in names)
-    assert code_zip.stat().st_size < HANDLER_ZIP_BUDGET_KB * 1024
+    layer_zip = Path(layer.inputs["code"].path)
     assert layer_zip.stat().st_size < LAYER_ZIP_BUDGET_MB * 1024 * 1024
-    zipfile.ZipFile(code_zip).extractall(tmp_path / "task")
     zipfile.ZipFile(layer_zip).extractall(tmp_path / "opt")
     import boto3, botocore  # noqa: E401
     boto_paths = {str(Path(boto3.__file__).parents[1]), str(Path(botocore.__file__).parents[1])}
@@ -168,12 +162,31 @@ def test_declared_archives_import_in_a_clean_interpreter(declared: RecordingMock
         source = Path(next(iter(boto_paths))) / package
         if source.exists():
             (clean / package).symlink_to(source)
-    handlers = sorted({f.inputs["handler"].rsplit(".", 1)[0] for f in declared.of_type("aws:lambda/function:Function")})
-    code = "; ".join(f"import {module}" for module in handlers)
-    env = {"PYTHONPATH": f"{tmp_path / 'task'}:{tmp_path / 'opt' / 'python'}:{clean}", "AWS_DEFAULT_REGION": "eu-west-1",
-           "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-S", "-c", code], env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    for function in declared.of_type("aws:lambda/function:Function"):
+        code_zip, module = Path(function.inputs["code"].path), function.inputs["handler"].rsplit(".", 1)[0]
+        names = zipfile.ZipFile(code_zip).namelist()
+        assert all(n.startswith("handlers/") for n in names)
+        assert not any("tests/" in n or n.endswith("requirements.txt") for n in names)
+        assert code_zip.stat().st_size < HANDLER_ZIP_BUDGET_KB * 1024
+        task = tmp_path / function.name
+        zipfile.ZipFile(code_zip).extractall(task)
+        env = {"PYTHONPATH": f"{task}:{tmp_path / 'opt' / 'python'}:{clean}", "AWS_DEFAULT_REGION": "eu-west-1",
+               "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "PATH": "/usr/bin:/bin"}
+        # From an empty directory: `-c` puts the working directory first on the path.
+        result = subprocess.run([sys.executable, "-S", "-c", f"import {module}"], env=env, capture_output=True,
+                                text=True, cwd=clean)
+        assert result.returncode == 0, f"{function.name}: {result.stderr}"
+
+
+def test_each_function_ships_only_what_its_handler_imports(declared: RecordingMocks) -> None:
+    shipped = {function.name: zipfile.ZipFile(function.inputs["code"].path).namelist()
+               for function in declared.of_type("aws:lambda/function:Function")}
+    assert "handlers/sending/lane.py" in shipped["email-test-normal"]
+    assert not any("delivery_status/" in name or name.endswith(("report.py", "priority.py"))
+                   for name in shipped["email-test-normal"])
+    assert "handlers/priority.py" in shipped["email-test-priority"]
+    assert "handlers/templated.py" not in shipped["email-test-priority"]
+    assert not any("scheduling/" in name for name in shipped["email-test-report"])
 
 
 # --- what a real account would refuse (issue: deploys and sends on a real AWS account) ------------

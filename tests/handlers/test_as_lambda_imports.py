@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +57,17 @@ def system() -> Iterator[LocalSystem]:
 
 
 @pytest.fixture(scope="module")
-def code_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def code_dirs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Each entry module's own archive, unpacked as Lambda unpacks it (`/var/task`)."""
     scratch = tmp_path_factory.mktemp("lambda")
-    archive = build_handler_zip(ROOT / "handlers", scratch / "handlers.zip")
-    zipfile.ZipFile(archive).extractall(scratch / "task")
-    return scratch / "task"
+
+    def unpacked(module: str) -> Path:
+        task = scratch / module
+        if not task.exists():
+            zipfile.ZipFile(build_handler_zip(ROOT / "handlers", scratch / f"{module}.zip", module)).extractall(task)
+        return task
+
+    return unpacked
 
 
 def invocation_for(handler: str, queue_arn: str | None) -> dict[str, Any]:
@@ -71,17 +77,19 @@ def invocation_for(handler: str, queue_arn: str | None) -> dict[str, Any]:
     return {"Records": [lambda_record(received_message("not json"), queue_arn, REGION)]}
 
 
-def test_every_function_logs_json_lines_when_its_module_is_imported_alone(system: LocalSystem, code_dir: Path) -> None:
+def test_every_function_logs_json_lines_when_its_module_is_imported_alone(
+        system: LocalSystem, code_dirs: Callable[[str], Path]) -> None:
     queues = {function.arn: queue.arn for queue, function, _batch in system.blueprint.lane_mappings()}
     functions = list(system.blueprint.functions.values())
     assert {f.handler.rpartition(".")[0] for f in functions} == {
         "handlers.templated", "handlers.priority", "handlers.report", "handlers.status"}
     for function in functions:
+        module = function.handler.rpartition(".")[0]
+        code_dir = code_dirs(module)
         environment = {
             "PATH": os.environ.get("PATH", ""), **function.environment, "AWS_ENDPOINT_URL": system.endpoint,
             "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION, "PYTHONPATH": str(code_dir)}
-        module = function.handler.rpartition(".")[0]
         event = invocation_for(function.handler, queues.get(function.arn))
         result = subprocess.run([sys.executable, "-c", RUNNER, module, function.name, json.dumps(event)],
                                 env=environment, cwd=code_dir.parent, capture_output=True, text=True, timeout=120)
