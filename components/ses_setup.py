@@ -15,7 +15,11 @@ import pulumi_aws as aws
 
 from .template_files import TemplateFiles
 
-SES_EVENT_TYPES = ("SEND", "DELIVERY", "BOUNCE", "COMPLAINT", "REJECT", "RENDERING_FAILURE", "DELIVERY_DELAY")
+#: What the configuration set publishes (botocore's sesv2 model, `EventType`): every event about a
+#: message's fate, and SUBSCRIPTION for a recipient's unsubscribe from a topic send. OPEN and CLICK
+#: need tracking links the pipeline does not add.
+SES_EVENT_TYPES = ("SEND", "DELIVERY", "BOUNCE", "COMPLAINT", "REJECT", "RENDERING_FAILURE", "DELIVERY_DELAY",
+                   "SUBSCRIPTION")
 #: SES events worth keeping beside the send logs: everything that means a message did not arrive.
 FORWARDED_SES_DETAIL_TYPES = ("Email Bounced", "Email Complaint Received", "Email Rejected", "Email Rendering Failed")
 #: What of an SES event reaches the feedback log group: nothing that carries an address (SES's

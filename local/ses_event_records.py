@@ -61,6 +61,7 @@ class EventType(enum.StrEnum):
     REJECT = "Reject"
     RENDERING_FAILURE = "Rendering Failure"
     DELIVERY_DELAY = "DeliveryDelay"
+    SUBSCRIPTION = "Subscription"
 
     @property
     def detail_type(self) -> str:
@@ -76,6 +77,7 @@ DETAIL_TYPES: Mapping[EventType, str] = {
     EventType.REJECT: "Email Rejected",
     EventType.RENDERING_FAILURE: "Email Rendering Failed",
     EventType.DELIVERY_DELAY: "Email Delivery Delayed",
+    EventType.SUBSCRIPTION: "Email Subscribed",
 }
 
 
@@ -266,6 +268,34 @@ def reject(mail: Mapping[str, Any]) -> dict[str, Any]:
 def rendering_failure(mail: Mapping[str, Any], template: str, message: str) -> dict[str, Any]:
     """`Rendering Failure`: SES could not render the template and sent nothing ("Rendering Failure object")."""
     return _record(EventType.RENDERING_FAILURE, mail, "failure", {"templateName": template, "errorMessage": message})
+
+
+#: How a recipient changed a subscription (the record's `subscription.source`): SES's example
+#: record's, the List-Unsubscribe header a mail client's one-click button posts to.
+UNSUBSCRIBE_HEADER = "UnsubscribeHeader"
+
+
+def subscription(mail: Mapping[str, Any], contact_list: str, *, old: Mapping[str, Any], new: Mapping[str, Any],
+                 at: datetime | None = None, source: str = UNSUBSCRIBE_HEADER) -> dict[str, Any]:
+    """`Subscription`: a recipient of the message changed their preferences ("Subscription object").
+
+    Args:
+        contact_list: the send's contact list (its `ListManagementOptions`).
+        old, new: the contact's preferences before and after (`topic_preferences`).
+        at: when; when the message was sent unless given.
+        source: how (`UNSUBSCRIBE_HEADER`: the one-click button of a mail client).
+    """
+    when = at or _sent_at(mail)
+    return _record(EventType.SUBSCRIPTION, mail, "subscription", {
+        "contactList": contact_list, "timestamp": timestamp(when), "source": source,
+        "newTopicPreferences": dict(new), "oldTopicPreferences": dict(old)})
+
+
+def topic_preferences(unsubscribe_all: bool, topics: Mapping[str, bool]) -> dict[str, Any]:
+    """A Subscription record's preferences: `unsubscribeAll`, and each topic's `OptIn`/`OptOut`."""
+    return {"unsubscribeAll": unsubscribe_all,
+            "topicSubscriptionStatus": [{"topicName": name, "subscriptionStatus": "OptIn" if opted_in else "OptOut"}
+                                        for name, opted_in in topics.items()]}
 
 
 def entry(detail: Mapping[str, Any]) -> dict[str, str]:

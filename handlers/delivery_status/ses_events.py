@@ -14,6 +14,19 @@ object for the event's type, which names the recipients it is about:
 | `Email Delivery Delayed`  | `DeliveryDelay`     | `deliveryDelay.delayedRecipients[].emailAddress` |
 | `Email Rejected`          | `Reject`            | the whole message: `mail.destination` |
 | `Email Rendering Failed`  | `Rendering Failure` | the whole message: `mail.destination` |
+| `Email Subscribed`        | `Subscription`      | the whole message: `mail.destination` |
+
+Two outcomes are read finer than their event type:
+
+- A permanent bounce SES raised itself because a list forbids the address is `suppressed`, not
+  `bounced`: sub-type `OnAccountSuppressionList` (the account's suppression list), `Suppressed`
+  (SES's global list) or `UnsubscribedRecipient` (the contact unsubscribed from the send's topic;
+  SES Developer Guide, "Using list management": "SES will issue a bounce event for a message that
+  is sent to an unsubscribed contact", a sub-type the guide does not name: see README, "Topics").
+- A `Subscription` event (the recipient used the unsubscribe link or header of this message, or
+  SES's preference page) is `unsubscribed` or `resubscribed`: a change of the recipient's
+  subscription, beside the delivery order (`SUBSCRIPTION_STATUSES`). Its record names the contact
+  list and the topic preferences before and after (SES Developer Guide, "Subscription object").
 
 `parse` checks what it relies on and raises `InvalidSesEvent` naming the field and the rule,
 never a value: an event the status handler cannot read is dead-lettered with that reason.
@@ -45,6 +58,9 @@ class Status(str, enum.Enum):
     BOUNCED = "bounced"
     REJECTED = "rejected"
     RENDERING_FAILED = "rendering_failed"
+    SUPPRESSED = "suppressed"
+    UNSUBSCRIBED = "unsubscribed"
+    RESUBSCRIBED = "resubscribed"
 
 
 
@@ -54,8 +70,17 @@ class Status(str, enum.Enum):
 #: ranks below a delivery: after one it is an automatic reply (an out-of-office), not a failure.
 FINAL_RANK = 30
 _RANKS = {Status.DELAYED: 10, Status.DELIVERED: 20, Status.COMPLAINED: FINAL_RANK, Status.BOUNCED: FINAL_RANK,
-          Status.REJECTED: FINAL_RANK, Status.RENDERING_FAILED: FINAL_RANK}
+          Status.REJECTED: FINAL_RANK, Status.RENDERING_FAILED: FINAL_RANK, Status.SUPPRESSED: FINAL_RANK,
+          Status.UNSUBSCRIBED: 0, Status.RESUBSCRIBED: 0}
 TRANSIENT_BOUNCE_RANK = 15
+#: Changes of the recipient's subscription, not of the message's delivery: they never raise, lower or
+#: end a recipient's delivery status (rank 0, never final), and nothing the delivery did keeps them out.
+SUBSCRIPTION_STATUSES = frozenset({Status.UNSUBSCRIBED, Status.RESUBSCRIBED})
+#: Permanent bounce sub-types that mean SES sent nothing because a list forbids the address, and
+#: which list (the status's `details.list`). SES Developer Guide, "Bounce types" (`Suppressed`,
+#: `OnAccountSuppressionList`); `UnsubscribedRecipient` see the module docstring.
+SUPPRESSION_SUBTYPES: Mapping[str, str] = {"OnAccountSuppressionList": "account", "Suppressed": "global",
+                                           "UnsubscribedRecipient": "topic"}
 
 
 @dataclass(frozen=True)
@@ -75,6 +100,7 @@ KINDS: Mapping[str, _Kind] = {
     "Email Delivery Delayed": _Kind(Status.DELAYED, "DeliveryDelay", "deliveryDelay", "delayedRecipients"),
     "Email Rejected": _Kind(Status.REJECTED, "Reject", "reject", None),
     "Email Rendering Failed": _Kind(Status.RENDERING_FAILED, "Rendering Failure", "failure", None),
+    "Email Subscribed": _Kind(Status.UNSUBSCRIBED, "Subscription", "subscription", None),
 }
 #: What SES's type objects say about an outcome that a producer can act on (no free text).
 _DETAILS: Mapping[Status, Mapping[str, str]] = {
@@ -84,6 +110,10 @@ _DETAILS: Mapping[Status, Mapping[str, str]] = {
     Status.REJECTED: {"reason": "reason"},
     Status.RENDERING_FAILED: {"templateName": "template"},
 }
+#: A `Subscription` event's `source`: how the recipient changed it (SES's word, e.g.
+#: `UnsubscribeHeader`); kept when it is one such word, never free text.
+_SUBSCRIPTION_VIA = "via"
+_SES_WORD = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
 #: A complaint's `details` key saying whom it is about. SES's `complainedRecipients` lists the
@@ -114,6 +144,7 @@ class Sent:
     lane: str | None
     template: str | None
     stack: str | None
+    topic: str | None = None
 
     @property
     def from_pipeline(self) -> bool:
@@ -138,7 +169,8 @@ class Sent:
                 from exc
         return cls(event_id=first(correlation.EVENT_ID), source=decoded, key_hash=first(correlation.KEY_HASH),
                    correlation_id=first(correlation.CORRELATION_ID), lane=first(correlation.LANE),
-                   template=first(correlation.TEMPLATE), stack=first(correlation.STACK))
+                   template=first(correlation.TEMPLATE), stack=first(correlation.STACK),
+                   topic=first(correlation.TOPIC))
 
 
 @dataclass(frozen=True)
@@ -162,6 +194,11 @@ class SesEvent:
     @property
     def transient_bounce(self) -> bool:
         return self.status is Status.BOUNCED and self.details.get("type") == "Transient"
+
+    @property
+    def subscription_change(self) -> bool:
+        """An unsubscribe or resubscribe: beside the delivery order (`SUBSCRIPTION_STATUSES`)."""
+        return self.status in SUBSCRIPTION_STATUSES
 
     @property
     def rank(self) -> int:
@@ -212,7 +249,10 @@ def parse(body: str) -> SesEvent:
     recipients = _recipients(kind, body_object, mail)
     # A reject or rendering failure has no time of its own: it happened to the message as sent.
     occurred = _timestamp(body_object, "timestamp", f"detail.{kind.body}.timestamp") or sent_at
-    details = {}
+    details: dict[str, str] = {}
+    status = kind.status
+    if kind.event_type == "Subscription":
+        status, details = _subscription(body_object, Sent.from_tags(tags).topic)
     for key, name in _DETAILS.get(kind.status, {}).items():
         value = body_object.get(key)
         if value is None:
@@ -224,8 +264,62 @@ def parse(body: str) -> SesEvent:
             details[name] = value
     if kind.status is Status.COMPLAINED:
         details[COMPLAINT_SCOPE] = "message" if len(recipients) > 1 else "recipient"
-    return SesEvent(event_id=event_id, status=kind.status, ses_message_id=message_id, sent_at=sent_at,
+    if status is Status.BOUNCED and details.get("type") == "Permanent" and details.get("subType") in SUPPRESSION_SUBTYPES:
+        status = Status.SUPPRESSED
+        details["list"] = SUPPRESSION_SUBTYPES[details["subType"]]
+    return SesEvent(event_id=event_id, status=status, ses_message_id=message_id, sent_at=sent_at,
                     occurred_at=occurred, recipients=recipients, sent=Sent.from_tags(tags), details=details)
+
+
+def _subscription(body: Mapping[str, Any], topic: str | None) -> tuple[Status, dict[str, str]]:
+    """Whether a `Subscription` event unsubscribed or resubscribed the recipient, and from what.
+
+    The message's own topic (its `topic` tag) decides when the event names it; otherwise the first
+    topic whose status changed, or the whole list (`unsubscribeAll`). A change SES reports that
+    touches neither is read as what the preferences now say about the whole list.
+
+    Raises:
+        InvalidSesEvent: the preferences are missing or not SES's shape.
+    """
+    new = _preferences(body, "newTopicPreferences", required=True)
+    old = _preferences(body, "oldTopicPreferences", required=False)
+    details: dict[str, str] = {}
+    via = body.get("source")
+    if isinstance(via, str) and 0 < len(via) <= 64 and set(via) <= _SES_WORD:
+        details[_SUBSCRIPTION_VIA] = via
+    contact_list = body.get("contactList")
+    _require(isinstance(contact_list, str) and bool(contact_list), "detail.subscription.contactList",
+             "must be the contact list's name")
+    details["contactList"] = str(contact_list)
+    new_all, new_topics = new
+    old_all, old_topics = old
+    if new_all != old_all or (new_all and topic is None):
+        details["scope"] = "all"
+        return (Status.UNSUBSCRIBED if new_all else Status.RESUBSCRIBED), details
+    changed = [name for name, opted_in in new_topics.items() if old_topics.get(name) != opted_in]
+    chosen = topic if topic in new_topics else (changed[0] if changed else None)
+    if chosen is None:
+        details["scope"] = "all"
+        return (Status.UNSUBSCRIBED if new_all else Status.RESUBSCRIBED), details
+    details.update(scope="topic", topic=chosen)
+    return (Status.RESUBSCRIBED if new_topics[chosen] and not new_all else Status.UNSUBSCRIBED), details
+
+
+def _preferences(body: Mapping[str, Any], key: str, *, required: bool) -> tuple[bool, dict[str, bool]]:
+    """`(unsubscribeAll, topic name -> opted in)` of one of a Subscription event's preference objects."""
+    where = f"detail.subscription.{key}"
+    value = body.get(key)
+    if value is None and not required:
+        return False, {}
+    _require(isinstance(value, dict), where, "must be an object")
+    unsubscribe_all = value.get("unsubscribeAll", False)
+    _require(isinstance(unsubscribe_all, bool), f"{where}.unsubscribeAll", "must be true or false")
+    statuses = value.get("topicSubscriptionStatus", [])
+    _require(isinstance(statuses, list) and all(
+        isinstance(s, dict) and isinstance(s.get("topicName"), str) and s.get("subscriptionStatus") in ("OptIn", "OptOut")
+        for s in statuses), f"{where}.topicSubscriptionStatus",
+        "must list objects with a topicName and a subscriptionStatus of OptIn or OptOut")
+    return unsubscribe_all, {s["topicName"]: s["subscriptionStatus"] == "OptIn" for s in statuses}
 
 
 #: Fields of SES's type objects that hold a time: ISO 8601 text, as SES writes every time.

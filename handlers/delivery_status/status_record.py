@@ -76,6 +76,8 @@ class Classified:
     (an out-of-office; SES's mailbox simulator's `ooto@` plays one) reached SES after the message
     reached the mailbox. They are published and kept in the history, but the recipient stays
     delivered. A transient bounce of a recipient not delivered is SES giving up: bounced.
+    `subscription_changes` are unsubscribes and resubscribes (`ses_events.SUBSCRIPTION_STATUSES`):
+    published and kept in the history whatever the delivery came to, never its latest status.
     `version` is the record's as read: the write of these outcomes is conditional on it.
     """
 
@@ -84,10 +86,16 @@ class Classified:
     stale: list[RecipientOutcome]
     after_delivery: list[RecipientOutcome] = field(default_factory=list)
     version: int = 0
+    subscription_changes: list[RecipientOutcome] = field(default_factory=list)
+
+    @property
+    def history_only(self) -> list[RecipientOutcome]:
+        """What is published and recorded in the history, leaving the recipient's latest status as it is."""
+        return [*self.after_delivery, *self.subscription_changes]
 
     @property
     def to_record(self) -> list[RecipientOutcome]:
-        return [*self.fresh, *self.after_delivery]
+        return [*self.fresh, *self.history_only]
 
 
 class StatusRecords:
@@ -125,11 +133,13 @@ class StatusRecords:
                                       **{f"#r{i}": recipient_attribute(o.hash) for i, o in enumerate(found)}},
         ).get("Item", {})
         seen = set(item.get("seen", {}).get("SS", []))
-        fresh, repeated, stale, after_delivery = [], [], [], []
+        fresh, repeated, stale, after_delivery, changes = [], [], [], [], []
         for outcome in found:
             recorded = item.get(recipient_attribute(outcome.hash), {}).get("M", {})
             if outcome.seen_key in seen:
                 repeated.append(outcome)
+            elif outcome.event.subscription_change:
+                changes.append(outcome)
             elif outcome.event.transient_bounce and recorded.get("status", {}).get("S") == Status.DELIVERED.value:
                 after_delivery.append(outcome)
             elif _lowers(int(recorded.get("rank", {}).get("N", "0")), outcome.event.rank):
@@ -137,10 +147,10 @@ class StatusRecords:
             else:
                 fresh.append(outcome)
         version = int(item.get(_VERSION, {}).get("N", "0"))
-        return Classified(fresh, repeated, stale, after_delivery, version)
+        return Classified(fresh, repeated, stale, after_delivery, version, changes)
 
     def save(self, classified: Classified) -> bool:
-        """Record the fresh outcomes (and the `after_delivery` ones, which leave the latest status as it is).
+        """Record the fresh outcomes (and the `history_only` ones, which leave the latest status as it is).
 
         Returns False when the record changed since `classify` read it (nothing is written then):
         classify again, against what is there now.
@@ -148,7 +158,7 @@ class StatusRecords:
         Raises:
             botocore's ClientError (other than a refused condition) or BotoCoreError.
         """
-        fresh, history_only = classified.fresh, classified.after_delivery
+        fresh, history_only = classified.fresh, classified.history_only
         if not (fresh or history_only):
             return True
         event = classified.to_record[0].event

@@ -61,7 +61,8 @@ def status_detail(outcome: RecipientOutcome, *, with_address: bool, after_delive
     """The status event's detail: the contract producers read (README, "Delivery status").
 
     `after_delivery`: a transient bounce of a recipient already delivered (an automatic reply),
-    which changes nothing: `final` is false and `afterDelivery` says why.
+    which changes nothing: `final` is false and `afterDelivery` says why. An unsubscribe or a
+    resubscribe is never final either: it is about the recipient's subscription, not the delivery.
     """
     event, sent = outcome.event, outcome.event.sent
     recipient = {"hash": outcome.hash, "domain": outcome.domain}
@@ -81,6 +82,7 @@ def status_detail(outcome: RecipientOutcome, *, with_address: bool, after_delive
         "keyHash": sent.key_hash,
         "eventId": sent.event_id,
         "template": sent.template,
+        "topic": sent.topic,
         "lane": sent.lane,
         "stack": sent.stack,
         "sesMessageId": event.ses_message_id,
@@ -149,7 +151,8 @@ class StatusUpdates:
             for outcome in classified.to_record:
                 self._log.info(log.EMAIL_STATUS_UNATTRIBUTED, **_fields(event, outcome))
             return
-        entries = [(outcome, False) for outcome in classified.fresh] + [(o, True) for o in classified.after_delivery]
+        entries = [(outcome, False) for outcome in [*classified.fresh, *classified.subscription_changes]] + \
+            [(o, True) for o in classified.after_delivery]
         refused = None
         for start in range(0, len(entries), _PUT_EVENTS_MAX):
             chunk = entries[start:start + _PUT_EVENTS_MAX]
@@ -176,6 +179,9 @@ class StatusUpdates:
         for outcome in classified.after_delivery:
             self._log.info(log.EMAIL_STATUS, published=published, recorded=self._settings.status_records,
                            final=False, after_delivery=True, **_fields(event, outcome))
+        for outcome in classified.subscription_changes:
+            self._log.info(log.EMAIL_STATUS, published=published, recorded=self._settings.status_records,
+                           final=False, **_fields(event, outcome))
 
     def _save(self, event: SesEvent, classified: Classified) -> Classified:
         """Write the outcomes; when the record changed meanwhile, classify again and retry. Returns what was written.

@@ -18,7 +18,9 @@ from __future__ import annotations
 #: Tags the pipeline sets on every send; a producer's own tags may not use these names.
 LANE, TEMPLATE, STACK = "lane", "template", "stack"
 EVENT_ID, SOURCE, KEY_HASH, CORRELATION_ID = "event_id", "source", "key_hash", "correlation_id"
-SYSTEM_TAGS = (LANE, TEMPLATE, STACK, EVENT_ID, SOURCE, KEY_HASH, CORRELATION_ID)
+#: The subscription topic a send named (only on sends with one): what an unsubscribe was from.
+TOPIC = "topic"
+SYSTEM_TAGS = (LANE, TEMPLATE, STACK, EVENT_ID, SOURCE, KEY_HASH, CORRELATION_ID, TOPIC)
 #: SES takes at most 50 tags per message; what is left after the pipeline's own.
 SES_MAX_TAGS = 50
 MAX_TAG_VALUE_CHARS = 256

@@ -16,7 +16,7 @@ from .table_keys import status_record_id
 #: DeliveryStatus rule takes and the status handler reads (`handlers.delivery_status.ses_events.KINDS`).
 SES_SOURCE = "aws.ses"
 SES_STATUS_DETAIL_TYPES = ("Email Delivered", "Email Bounced", "Email Complaint Received", "Email Delivery Delayed",
-                           "Email Rejected", "Email Rendering Failed")
+                           "Email Rejected", "Email Rendering Failed", "Email Subscribed")
 
 #: The status events' `source` and `detail-type` on the pipeline's bus: what a producer's rule matches.
 STATUS_SOURCE = "email-pipeline.delivery-status"

@@ -41,7 +41,7 @@ def test_the_rule_takes_only_this_stacks_status_events_from_the_default_bus() ->
     assert pattern["source"] == ["aws.ses"]
     assert sorted(pattern["detail-type"]) == sorted([
         "Email Delivered", "Email Bounced", "Email Complaint Received", "Email Delivery Delayed", "Email Rejected",
-        "Email Rendering Failed"])
+        "Email Rendering Failed", "Email Subscribed"])
     assert pattern["detail"] == {"mail": {"tags": {"ses:configuration-set": ["email-pipeline-dev"]}}}
     [destination] = dev.of_type("aws:sesv2/configurationSetEventDestination:ConfigurationSetEventDestination")
     assert "DELIVERY_DELAY" in destination.inputs["eventDestination"]["matchingEventTypes"]
