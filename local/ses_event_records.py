@@ -314,6 +314,10 @@ class SimulatedOutcome(enum.Enum):
     HARD_BOUNCE = 2
     AUTO_REPLY = 3
     COMPLAINED = 4
+    #: Not sent: the address is on the account's suppression list.
+    SUPPRESSED = 5
+    #: Not sent: the contact did not opt in to the send's topic.
+    UNSUBSCRIBED = 6
 
 
 #: The mailbox simulator's scenarios (SES Developer Guide, "Using the mailbox simulator manually",
@@ -356,11 +360,21 @@ def outcomes(recipient: str) -> tuple[SimulatedOutcome, ...]:
     return SIMULATOR[mailbox] if mailbox else ELSEWHERE
 
 
-def after_send(mail: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The records SES publishes for an accepted message, in order: `Send`, then one per outcome."""
+#: A recipient a list kept SES from sending to (`local.emulated_ses`): which list, and its outcome.
+NOT_SENT: Mapping[str, SimulatedOutcome] = {"account": SimulatedOutcome.SUPPRESSED,
+                                            "topic": SimulatedOutcome.UNSUBSCRIBED}
+
+
+def after_send(mail: Mapping[str, Any], not_sent: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    """The records SES publishes for an accepted message, in order: `Send`, then one per outcome.
+
+    Args:
+        not_sent: recipients SES did not send to, by the list that said no (`NOT_SENT`'s keys).
+    """
     grouped: dict[SimulatedOutcome, list[str]] = {}
     for recipient in mail["destination"]:
-        for outcome in outcomes(recipient):
+        listed = (not_sent or {}).get(recipient)
+        for outcome in (NOT_SENT[listed],) if listed else outcomes(recipient):
             grouped.setdefault(outcome, []).append(recipient)
     return [send(mail), *(_RECORDS[o](mail, grouped[o]) for o in sorted(grouped, key=lambda o: o.value))]
 
@@ -381,6 +395,10 @@ _RECORDS: Mapping[SimulatedOutcome, Callable[[Mapping[str, Any], Sequence[str]],
     SimulatedOutcome.HARD_BOUNCE: _hard_bounce,
     SimulatedOutcome.AUTO_REPLY: lambda mail, recipients: bounce(mail, recipients, "Transient", "General", dsn=False),
     SimulatedOutcome.COMPLAINED: lambda mail, recipients: complaint(mail, recipients, "abuse"),
+    SimulatedOutcome.SUPPRESSED: lambda mail, recipients: bounce(mail, recipients, "Permanent",
+                                                                 "OnAccountSuppressionList"),
+    SimulatedOutcome.UNSUBSCRIBED: lambda mail, recipients: bounce(mail, recipients, "Permanent",
+                                                                   "UnsubscribedRecipient", dsn=False),
 }
 
 
