@@ -21,6 +21,7 @@ from ..shared.catalog import Catalog, TemplateVersion, newest_version
 from ..shared.correlation import SES_MAX_TAGS, SYSTEM_TAGS
 from ..errors import InvalidEvent
 from ..shared.simulator import is_simulator_address
+from ..shared.topics import TOPIC_NAME, UNSUBSCRIBE_URL_VARIABLE
 
 #: SES accepts at most 50 recipients per message, across To, CC and BCC.
 MAX_RECIPIENTS = 50
@@ -69,6 +70,8 @@ class EmailRequest:
     template_data: Mapping[str, Any] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
     correlation_id: str | None = None
+    #: The subscription topic (`detail.topic`): subscribed mail, sent with one-click unsubscribe.
+    topic: str | None = None
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -115,9 +118,35 @@ def parse_event(body: str) -> EmailRequest:
         template_data=_template_data(detail),
         tags=_tags(detail),
         correlation_id=_correlation_id(detail),
+        topic=_topic(detail),
     )
     _check_recipient_count(request)
     return request
+
+
+def check_topic(request: EmailRequest, topics: Mapping[str, Sequence[str]]) -> None:
+    """A send with a topic: one of the stack's, open to the event's source, to one recipient.
+
+    One recipient, because what SES adds is the recipient's own: the unsubscribe link and the
+    `List-Unsubscribe` header name one contact, and a copy to a second recipient would let them
+    unsubscribe the first.
+
+    Raises:
+        InvalidEvent: the stack has no such topic, the source may not use it, or the message has
+            more than one recipient.
+    """
+    if request.topic is None:
+        return
+    if request.topic not in topics:
+        known = ", ".join(sorted(topics)) or "none: the stack declares no topics"
+        raise InvalidEvent("detail.topic", f"not a topic of this stack (topics: {known})")
+    allowed = topics[request.topic]
+    if allowed and request.source not in allowed:
+        raise InvalidEvent("detail.topic", "this event's source may not send to the topic (stack config topics, "
+                                           "its sources)")
+    if len(request.recipients) != 1:
+        raise InvalidEvent("detail.emailConfig", "a send with a topic goes to exactly one recipient, no cc or bcc: "
+                                                 "its unsubscribe link and header are that recipient's own")
 
 
 def resolve_template(
@@ -146,9 +175,16 @@ def resolve_template(
             "detail.templateVersion",
             f"not a deployed version of template {name!r} (deployed: {', '.join(sorted(versions))})",
         )
+    if UNSUBSCRIBE_URL_VARIABLE in request.template_data:
+        raise InvalidEvent(f"detail.templateData.{UNSUBSCRIBE_URL_VARIABLE}",
+                           "is SES's own placeholder, filled for sends with a topic; leave it out")
     data = {**_recipe_variables(request), **request.template_data}
     # Only what SES prints for this data: a variable in a block the data skips is optional.
-    missing = deployed.variables.missing(data)
+    filled = {**data, UNSUBSCRIBE_URL_VARIABLE: "filled by SES"} if request.topic else data
+    missing = deployed.variables.missing(filled)
+    if missing == [UNSUBSCRIBE_URL_VARIABLE]:
+        raise InvalidEvent("detail.topic", f"template {name!r} {version} prints SES's unsubscribe link "
+                                           f"({UNSUBSCRIBE_URL_VARIABLE}), which only a send with a topic has")
     if missing:
         raise InvalidEvent(
             "detail.templateData",
@@ -327,6 +363,15 @@ def _template_data(detail: Mapping[str, Any]) -> dict[str, Any]:
             "detail.templateData", f"{size} characters serialized; SES allows {MAX_TEMPLATE_DATA_CHARS}"
         )
     return data
+
+
+def _topic(detail: Mapping[str, Any]) -> str | None:
+    value = detail.get("topic")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not TOPIC_NAME.match(value):
+        raise InvalidEvent("detail.topic", "must be a topic name of 1-64 characters A-Z a-z 0-9 _ -")
+    return value
 
 
 def _correlation_id(detail: Mapping[str, Any]) -> str | None:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import catalog
+from . import catalog, topics as topic_settings
 
 
 #: SQS receives before the queue's redrive dead-letters a message; the components' default.
@@ -67,6 +67,10 @@ class Env:
     STATUS_EVENTS = "EMAIL_STATUS_EVENTS"
     STATUS_RECORDS = "EMAIL_STATUS_RECORDS"
     STATUS_ADDRESSES = "EMAIL_STATUS_ADDRESSES"
+    CONTACT_LIST = "EMAIL_CONTACT_LIST"
+    TOPICS = "EMAIL_TOPICS"
+    #: Set by Lambda in every function (a reserved variable): its memory, which sets its CPU share.
+    FUNCTION_MEMORY_MB = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
 
 
 class ConfigurationError(RuntimeError):
@@ -123,6 +127,12 @@ class Settings:
     status_events: bool = False
     status_records: bool = False
     status_addresses: bool = False
+    #: The stack's SES contact list and its topics, each with the event sources allowed to use it
+    #: (none listed: any source); no topics, no subscribed mail (`handlers.shared.topics`).
+    contact_list: str = ""
+    topics: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: The function's memory as Lambda reports it (0 outside Lambda): its CPU share.
+    function_memory_mb: int = 0
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -211,7 +221,10 @@ _FROM_ENVIRONMENT: Mapping[str, tuple[str, Callable[[str], Any]]] = {
     "status_bus": (Env.STATUS_BUS, str),
     "status_events": (Env.STATUS_EVENTS, _flag),
     "status_records": (Env.STATUS_RECORDS, _flag),
+    "contact_list": (Env.CONTACT_LIST, str),
+    "topics": (Env.TOPICS, topic_settings.decode),
     "status_addresses": (Env.STATUS_ADDRESSES, _flag),
+    "function_memory_mb": (Env.FUNCTION_MEMORY_MB, int),
 }
 #: Fields every function's environment must set.
 _REQUIRED = frozenset({"stack", "sender", "configuration_set", "recipient_hash_key"})
