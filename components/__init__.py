@@ -26,6 +26,8 @@ _EXPORTS = {
     "EventRouter": "event_router", "EventRouterArgs": "event_router", "LaneQueue": "event_router",
     "Monitoring": "monitoring", "MonitoringArgs": "monitoring", "WatchedFunction": "monitoring",
     "WatchedLane": "monitoring",
+    "StatusWebhooks": "status_webhooks", "StatusWebhooksArgs": "status_webhooks", "Webhook": "status_webhooks",
+    "WebhookAuth": "status_webhooks",
 }
 __all__ = sorted(_EXPORTS)
 
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from .monitoring import Monitoring, MonitoringArgs, WatchedFunction, WatchedLane
     from .routes import DEFAULT_ROUTES, Route
     from .sender_args import EmailSenderArgs
+    from .status_webhooks import StatusWebhooks, StatusWebhooksArgs, Webhook, WebhookAuth
 
 
 def __getattr__(name: str) -> Any:
