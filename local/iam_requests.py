@@ -29,11 +29,12 @@ class ArnKind(enum.StrEnum):
     TEMPLATE = "template"
     LOG_GROUP = "log-group"
     EVENT_BUS = "event-bus"
+    FUNCTION = "function"
 
 
 #: ARN formats, from the "Resource types" table of each service's page of the AWS Service
 #: Authorization Reference (docs.aws.amazon.com/service-authorization/latest/reference/):
-#: list_amazonsqs, list_amazondynamodb, list_amazonsimpleemailservicev2, list_amazoncloudwatchlogs.
+#: list_amazonsqs, list_amazondynamodb, list_amazonsimpleemailservicev2, list_amazoncloudwatchlogs, list_awslambda.
 ARN_FORMATS: Mapping[ArnKind, str] = {
     ArnKind.QUEUE: "arn:{partition}:sqs:{region}:{account}:{name}",
     ArnKind.TABLE: "arn:{partition}:dynamodb:{region}:{account}:table/{name}",
@@ -42,6 +43,7 @@ ARN_FORMATS: Mapping[ArnKind, str] = {
     ArnKind.TEMPLATE: "arn:{partition}:ses:{region}:{account}:template/{name}",
     ArnKind.EVENT_BUS: "arn:{partition}:events:{region}:{account}:event-bus/{name}",
     ArnKind.LOG_GROUP: "arn:{partition}:logs:{region}:{account}:log-group:{name}",
+    ArnKind.FUNCTION: "arn:{partition}:lambda:{region}:{account}:function:{name}",
 }
 
 
@@ -136,6 +138,22 @@ def _on_everything(action: str) -> AccessRule:
     return lambda _params, _scope: (Access(action, "*"),)
 
 
+def _on_template(action: str) -> AccessRule:
+    """A call on the SES template its `TemplateName` names (`TestRenderEmailTemplate`: the console's preview)."""
+    return lambda params, scope: (Access(action, scope.arn(ArnKind.TEMPLATE, params["TemplateName"])),)
+
+
+def _on_function(action: str) -> AccessRule:
+    """A call on the Lambda function its `FunctionName` names (a name or an ARN)."""
+    return lambda params, scope: (Access(action, scope.arn(ArnKind.FUNCTION, params["FunctionName"])),)
+
+
+def _logs_start_query(params: Mapping[str, Any], scope: Scope) -> tuple[Access, ...]:
+    """StartQuery on each log group it names; a policy names a group as `...:log-group:<name>` or with `:*`."""
+    groups = [scope.arn(ArnKind.LOG_GROUP, group) for group in params.get("logGroupNames", [])]
+    return tuple(Access("logs:StartQuery", group, (f"{group}:*",)) for group in groups)
+
+
 def _ses_send_email(params: Mapping[str, Any], scope: Scope) -> tuple[Access, ...]:
     """SES v2 SendEmail: the sending identity, the configuration set, the template, and in the
     sandbox every recipient's identity.
@@ -198,6 +216,11 @@ REQUESTS: Mapping[tuple[str, str], AccessRule] = {
     ("sesv2", "GetAccount"): _on_everything("ses:GetAccount"),
     ("cloudwatch", "GetMetricData"): _on_everything("cloudwatch:GetMetricData"),
     ("events", "PutEvents"): _events_put_events,
+    # The operator's console on a deployed stack (`ses_email_pipeline.console.iam_policy`).
+    ("sesv2", "TestRenderEmailTemplate"): _on_template("ses:TestRenderEmailTemplate"),
+    ("lambda", "GetFunctionConfiguration"): _on_function("lambda:GetFunctionConfiguration"),
+    ("logs", "StartQuery"): _logs_start_query,
+    ("logs", "GetQueryResults"): _on_everything("logs:GetQueryResults"),
 }
 
 
