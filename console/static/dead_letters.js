@@ -2,14 +2,26 @@
 // reason; an event's values only when asked for that message; redrive by failure code (the
 // operator tool's `dlq redrive`) after a confirmation naming the stack.
 
-import { api, currentStack, el, showError } from "./ui.js";
+import { api, currentStack, el, fill, showError } from "./ui.js";
+
+const REFRESH_MS = 3000;
+let refresh = null;
 
 export async function showDeadLetters(view) {
+  clearTimeout(refresh);
   const [found, stack] = await Promise.all([api("dead-letters"), currentStack()]);
   const lanes = Object.entries(found.lanes).map(([lane, letters]) => laneCard(lane, letters, stack, view));
-  view.replaceChildren(el("h2", {}, "Dead letters"),
-    el("p", { class: "muted" }, "Read without taking anything from the queues. Values stay hidden unless you open a message's event."),
+  fill(view, el("h2", {}, "Dead letters"),
+    el("p", { class: "muted" }, "Read without taking anything from the queues, again every few seconds. Values stay ",
+       "hidden unless you open a message's event."),
     lanes, found.unrouted ? unroutedCard(found.unrouted) : null);
+  // Live, as long as nobody reads an event's values or answers a redrive (a refresh would take those away).
+  const again = () => {
+    if (!location.hash.startsWith("#/dead-letters")) return;
+    if (view.querySelector("[data-testid=dead-letter-event], [data-testid=redrive-result]")) return;
+    showDeadLetters(view).catch(() => {});
+  };
+  refresh = setTimeout(again, REFRESH_MS);
 }
 
 function laneCard(lane, letters, stack, view) {
@@ -54,6 +66,7 @@ function unroutedCard(unrouted) {
 }
 
 async function redrive(lane, code, count, stack, view) {
+  clearTimeout(refresh);
   const question = `Move ${count} ${code} dead letter(s) back to the ${lane} lane of ${stack.stack}? ` +
     "The lane sends them again (events already sent are skipped). Type the stack's name to confirm:";
   const typed = window.prompt(question, stack.mode === "local" ? stack.stack : "");

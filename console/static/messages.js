@@ -3,7 +3,7 @@
 // finds in the status records and trace. Each message opens with its parts, tags, correlation
 // fields and delivery timeline; the timeline refreshes until every recipient has a final status.
 
-import { api, currentStack, el, emailFrame, sourceView, tabbed } from "./ui.js";
+import { api, currentStack, el, emailFrame, fill, sourceView, tabbed } from "./ui.js";
 
 const FINAL = new Set(["bounced", "complained", "rejected", "rendering_failed", "suppressed"]);
 const REFRESH_MS = 1500;
@@ -21,6 +21,7 @@ export async function showMessages(view, parts, query) {
     name: field, value: query.get(field) || "", "data-testid": `search-${field}`, "aria-label": field,
     placeholder: field === "q" ? (stack.outbox ? "anything" : "key, event id, SES message id or address") : field,
   })]));
+  const results = el("div", { "data-testid": "results" });
   const form = el("form", { class: "search", "data-testid": "search", onsubmit: (event) => {
     event.preventDefault();
     const params = new URLSearchParams();
@@ -29,14 +30,27 @@ export async function showMessages(view, parts, query) {
   } }, stack.outbox ? fields.map((field) => el("label", {}, field === "q" ? "search" : field, inputs[field]))
                      : el("label", {}, "search", inputs.q),
      el("button", { type: "submit" }, "Search"),
-     el("button", { type: "button", "data-testid": "refresh",
-                    onclick: () => window.dispatchEvent(new HashChangeEvent("hashchange")) }, "Refresh"));
+     el("button", { type: "button", "data-testid": "refresh", onclick: () => showResults(results, query, stack) },
+        "Refresh"));
+  fill(view, el("h2", {}, stack.outbox ? "Outbox" : "Message log"), form, results);
+  await showResults(results, query, stack);
+}
+
+/** The list for the query; on the local stack it refreshes itself while an email is on its way or awaits SES. */
+async function showResults(results, query, stack) {
+  clearTimeout(refresh);
   const list = await api(`messages?${query}`);
-  view.replaceChildren(el("h2", {}, stack.outbox ? "Outbox" : "Message log"), form,
+  fill(results,
     list.hint ? el("p", { class: "muted", "data-testid": "hint" }, list.hint) : null,
     el("p", { class: "muted" }, summaryLine(list)),
     table(list.messages),
     list.dead_letters && list.dead_letters.length ? deadLetterLines(list.dead_letters) : null);
+  const filtered = [...query.values()].some((value) => value.trim());
+  const waiting = (filtered && !list.messages.length) || list.messages.some((m) => m.recipients.some((r) => r.status === "sent"));
+  if (stack.outbox && waiting) {
+    const hash = location.hash;
+    refresh = setTimeout(() => { if (location.hash === hash) showResults(results, query, stack).catch(() => {}); }, REFRESH_MS);
+  }
 }
 
 function summaryLine(list) {
@@ -79,7 +93,7 @@ async function showMessage(view, id, stack) {
   const fields = [["SES message id", message.id], ["Template", message.template], ["Lane", message.lane],
     ["Source", message.source], ["Event id", message.event_id], ["Idempotency key hash", message.key_hash],
     ["Correlation id", message.correlation_id], ["Sent at", message.sent_at]];
-  view.replaceChildren(
+  fill(view,
     el("p", {}, el("a", { href: "#/messages" }, "← all messages")),
     el("h2", { "data-testid": "message-subject" }, message.subject || message.id),
     message.rendering_failure ? el("p", { class: "error-box" }, `SES could not render it: ${message.rendering_failure}`) : null,

@@ -3,7 +3,7 @@
 // and a test send through the pipeline. Everything is fetched again on each visit: an edited
 // file or sample shows on reload.
 
-import { api, currentStack, el, emailFrame, showError, sourceView, tabbed } from "./ui.js";
+import { api, currentStack, el, emailFrame, fill, showError, sourceView, tabbed } from "./ui.js";
 
 const WIDTHS = [["desktop", "Desktop (640 px)"], ["mobile", "Mobile (375 px)"]];
 const state = { width: "desktop", tab: "html", mark: null };
@@ -13,8 +13,7 @@ export async function showTemplates(view, parts, query) {
   const versions = listing.templates.flatMap((t) => t.versions.map((v) => ({ name: t.name, ...v })));
   const chosen = versions.find((v) => v.name === parts[0] && v.version === parts[1]) || versions[0];
   const aside = el("aside", { class: "list", "data-testid": "template-list" },
-    el("h2", {}, "Templates"),
-    el("p", { class: "muted" }, listing.folder),
+    el("h2", { title: listing.folder }, "Templates"),
     listing.templates.map((template) => el("div", { class: "template" },
       el("h3", {}, template.name),
       template.versions.map((version) => el("a", {
@@ -23,7 +22,7 @@ export async function showTemplates(view, parts, query) {
         "data-testid": `template-${template.name}-${version.version}`,
       }, version.version, " ", counts(version))))));
   const section = el("section", { class: "detail", "data-testid": "template-detail" });
-  view.replaceChildren(el("div", { class: "split" }, aside, section));
+  fill(view, el("div", { class: "split" }, aside, section));
   if (!chosen) {
     section.append(el("p", {}, `No template versions under ${listing.folder}: add <name>/<version>/ with `,
                       "subject.txt, body.html, body.txt and samples/*.json."));
@@ -82,7 +81,7 @@ function previewBody(preview, version, sample, redraw) {
     rendered.renderer === "ses" ? el("p", { class: "muted" }, `Rendered by SES (TestRenderEmailTemplate on ${preview.deployed_name}).`)
       : el("p", { class: "muted" }, `Rendered from the files on disk, as handlebars.js renders them (deployed as ${preview.deployed_name}).`),
     preview.changed_since_start ? el("p", { class: "warning-box", "data-testid": "changed-since-start" },
-      "The files changed since the local stack started: a test send renders the version it started with; restart make console to deploy this one.") : null,
+      "This version is not what the running stack sends (it is new, or changed since make console started): a test send renders what the stack started with; restart make console to deploy this one.") : null,
     laneCheck(preview),
     rendered.failure ? el("p", { class: "error-box", "data-testid": "rendering-failure" },
       `SES would accept this send and render nothing: ${rendered.failure}`) : null,
@@ -158,7 +157,7 @@ function sendForm(chosen, sample, stack) {
     try {
       const sent = await api("send-test", { template: chosen.name, version: chosen.version, sample,
                                             recipient: recipient.value, confirm: confirm ? confirm.value : undefined });
-      result.replaceChildren(`Event ${sent.event_id} is on ${sent.bus}. `,
+      fill(result, `Event ${sent.event_id} is on ${sent.bus}. `,
         el("a", { href: `#/messages?key=${encodeURIComponent(sent.idempotency_key)}`, "data-testid": "follow-test" },
            "Follow it in the message log"));
     } catch (error) {

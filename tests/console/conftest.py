@@ -115,14 +115,15 @@ def deployed(templates_dir: Path) -> Iterator[DeployedStack]:
         yield stack
 
 
-def ses_render(templates_dir: Path, calls: list[dict[str, Any]]) -> Callable[..., tuple[AWSResponse, dict[str, Any]]]:
+def ses_render(templates_dir: Path, calls: list[dict[str, Any]],
+               stack: str = STACK) -> Callable[..., tuple[AWSResponse, dict[str, Any]]]:
     """SES's `TestRenderEmailTemplate`, played below the project: the deployed templates are `templates_dir`'s now.
 
     A `before-call` hook, as botocore's `Stubber` answers: its (HTTP response, parsed answer) is the
     call's answer, and no request is sent (moto's `before-send` stub would refuse the operation).
     """
 
-    deployed = {f"{STACK}-{t.name}-{t.version}": t for t in discover(templates_dir)}
+    deployed = {f"{stack}-{t.name}-{t.version}": t for t in discover(templates_dir)}
 
     def answer(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         name = params["url_path"].split("/templates/", 1)[1].split("/render")[0]

@@ -67,6 +67,7 @@ def test_a_complete_sample_previews_the_request_the_lane_would_send(deployed: De
 
 
 def test_an_edited_part_or_sample_shows_on_the_next_request(deployed: DeployedStack, templates_dir: Path) -> None:
+    """The files and samples are read on every request; a deployed stack's SES still renders what is deployed."""
     version = templates_dir / "order-shipped" / "v1"
     (version / "samples" / "gift.json").write_text(json.dumps(
         {"orderId": "7", "customerName": "Lin", "giftNote": "Enjoy", "items": []}))
@@ -74,8 +75,10 @@ def test_an_edited_part_or_sample_shows_on_the_next_request(deployed: DeployedSt
     html.write_text(html.read_text().replace("Track your order", "Where is my parcel?"))
     _, listing = get(deployed, "templates")
     assert "gift.json" in listing["templates"][0]["versions"][0]["samples"]
+    _, files = get(deployed, "templates/order-shipped/v1")
+    assert "Where is my parcel?" in files["files"]["body.html"]
     _, preview = get(deployed, "templates/order-shipped/v1/preview?sample=gift.json")
-    assert "Where is my parcel?" in preview["rendered"]["html"]
+    assert "Hi Lin," in preview["rendered"]["html"] and "Track your order" in preview["rendered"]["html"]
 
 
 def test_an_unknown_template_is_a_404_with_one_line(deployed: DeployedStack) -> None:
