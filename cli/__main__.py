@@ -136,6 +136,19 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--lane", help="only this lane")
     _json(trace)
     _max_receives(trace)
+
+    console = _command(commands, "console", "the web console for this stack on 127.0.0.1: templates rendered by SES, "
+                                            "the message log, test sends, dead letters", _run_console,
+                       description="Serve the console (docs/console.md) for this stack on http://127.0.0.1:PORT "
+                                   "with your own AWS credentials: templates rendered by SES (TestRenderEmailTemplate), "
+                                   "what trace knows of each message, test sends (after a confirmation naming the "
+                                   "stack), dead letters and redrive. --print-policy prints the least IAM policy it "
+                                   "needs on this stack.")
+    console.add_argument("--port", type=int, help="the console's port (default $CONSOLE_PORT, else 8025)")
+    console.add_argument("--templates", metavar="FOLDER", help="the templates folder (default: ./templates, else the "
+                                                               "package's)")
+    console.add_argument("--print-policy", action="store_true",
+                         help="print the IAM policy (JSON) an operator needs for the console on this stack, and exit")
     return parser
 
 
@@ -316,6 +329,35 @@ def _run_trace(context: Context) -> int:
     document = trace.collect(stack, context.aws(stack), args.value, args.lane, max_receives=args.max_receives)
     _print(document, args.json, lambda doc: trace.text(args.value, doc))
     return 0 if document["found"] else NOT_FOUND
+
+
+def _run_console(context: Context) -> int:
+    try:
+        from ..console import deployed, iam_policy
+        from ..console.http_errors import ConsoleError
+    except ImportError as exc:
+        raise CliError(f"the console is not installed ({exc.name or 'a dependency'} is missing)",
+                       'pip install "ses-email-pipeline[console]" (make console installs it)') from None
+    from . import templates
+
+    args = context.args
+    stack = context.stack()
+    outputs = load_outputs(Path(stack.source)) if Path(stack.source).is_file() else {}
+    if args.print_policy:
+        print(json.dumps(iam_policy.operator_policy(stack, outputs), indent=2))
+        return 0
+    source = deployed.deployed_source(stack, context.aws(stack), outputs, templates.folder(args.templates))
+    port = args.port if args.port is not None else int(os.environ.get("CONSOLE_PORT") or 8025)
+    try:
+        deployed.serve(source, port)
+    except ConsoleError as error:
+        raise CliError(error.problem, error.remedy) from None
+    except ImportError as exc:
+        raise CliError(f"the console is not installed ({exc.name or 'a dependency'} is missing)",
+                       'pip install "ses-email-pipeline[console]" (make console installs it)') from None
+    except KeyboardInterrupt:
+        return 0
+    return 0
 
 
 def _print(document: Any, as_json: bool, text: Callable[[Any], str]) -> None:
