@@ -33,6 +33,18 @@ demo: $(STAMP)
 serve: $(STAMP)
 	$(PY) -m local serve --stack $(or $(STACK),dev)
 
+# The console's extra (Flask, Jinja2) on top of the venv: pyproject.toml's [console].
+CONSOLE_STAMP := $(VENV)/.console-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+$(CONSOLE_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e ".[console]"
+	rm -f $(VENV)/.console-*
+	touch $@
+
+## console: the emulated stack as `make serve` runs it, and the web console on http://127.0.0.1:8025 (CONSOLE_PORT, PORT)
+.PHONY: console
+console: $(STAMP) $(CONSOLE_STAMP)
+	$(PY) -m local.web_console --stack $(or $(STACK),dev) --port $(or $(PORT),4566) --console-port $(or $(CONSOLE_PORT),8025)
+
 ## bench: cold start, package size and per-message CPU budgets, the burst benchmark, what delivery status costs (see bench/README.md)
 bench: $(STAMP)
 	$(PY) bench/run.py
