@@ -54,10 +54,10 @@ def serve(source: ConsoleSource, port: int) -> None:
     Raises:
         ConsoleError: the port cannot be bound.
     """
-    from .server import HOST, bind
+    from .server import HOST, bind, port_of
 
     server = bind(source, port)
-    print(f"console for stack {source.name} on http://{HOST}:{server.server_port} "
+    print(f"console for stack {source.name} on http://{HOST}:{port_of(server)} "
           f"(deployed, {source.aws.region or 'default region'}; your AWS credentials); Ctrl-C to stop", flush=True)
     try:
         server.serve_forever()

@@ -8,6 +8,7 @@ clients safely from one thread only.
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,12 +41,21 @@ class RunningConsole:
     thread: threading.Thread
 
     @property
+    def port(self) -> int:
+        return port_of(self.server)
+
+    @property
     def url(self) -> str:
-        return f"http://{HOST}:{self.server.server_port}"
+        return f"http://{HOST}:{self.port}"
 
     def stop(self) -> None:
         self.server.shutdown()
         self.thread.join(timeout=10)
+
+
+def port_of(server: BaseWSGIServer) -> int:
+    """The port a bound server listens on."""
+    return int(server.server_address[1])
 
 
 def bind(source: ConsoleSource, port: int = DEFAULT_PORT) -> BaseWSGIServer:
@@ -56,11 +66,16 @@ def bind(source: ConsoleSource, port: int = DEFAULT_PORT) -> BaseWSGIServer:
     """
     for service in SERVICES:
         source.aws.client(service)
-    try:
-        return make_server(HOST, port, create_app(source), threaded=True, request_handler=_QuietHandler)
-    except OSError as exc:
-        raise ConsoleError(503, f"cannot listen on {HOST}:{port} ({exc.strerror or exc})",
-                           "stop what uses that port, or pick another (CONSOLE_PORT / --port)") from None
+    # Bound here, not by werkzeug: on a taken port it prints to stderr and exits the process.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listening:
+        try:
+            listening.bind((HOST, port))
+            listening.listen(128)
+        except OSError as exc:
+            raise ConsoleError(503, f"cannot listen on {HOST}:{port} ({exc.strerror or exc})",
+                               "stop what uses that port, or pick another (CONSOLE_PORT / --port)") from None
+        return make_server(HOST, listening.getsockname()[1], create_app(source), threaded=True,
+                           request_handler=_QuietHandler, fd=listening.fileno())
 
 
 @contextmanager

@@ -24,7 +24,7 @@ ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text()
 NUMBERS = {3: "Three", 4: "Four", 5: "Five", 6: "Six", 7: "Seven"}
 #: Folders whose modules `docs/architecture.md` lists, and the package each is imported as.
 PACKAGES = {"components": "ses_email_pipeline", "handlers": "ses_email_pipeline.handlers",
-            "cli": "ses_email_pipeline.cli", "local": "local"}
+            "cli": "ses_email_pipeline.cli", "console": "ses_email_pipeline.console", "local": "local"}
 
 
 def components() -> list[str]:
@@ -64,7 +64,7 @@ def test_the_architecture_tables_list_exactly_the_modules_of_each_folder(folder:
 
 
 #: A dotted name in backticks: `handlers.sending.lane`, `SesSender.send`, `lane.entry_point`.
-_REFERENCE = re.compile(r"`((?:handlers|components|local|cli|ses_email_pipeline)(?:\.[A-Za-z_]\w*)+)`")
+_REFERENCE = re.compile(r"`((?:handlers|components|local|cli|console|ses_email_pipeline)(?:\.[A-Za-z_]\w*)+)`")
 
 
 def references() -> list[tuple[str, str]]:
@@ -82,7 +82,7 @@ def references() -> list[tuple[str, str]]:
 def resolves(reference: str) -> bool:
     """Whether `a.b.c` names a module, or an attribute of a module (or of a class in it)."""
     parts = reference.split(".")
-    if parts[0] in ("handlers", "cli"):
+    if parts[0] in ("handlers", "cli", "console"):
         parts = ["ses_email_pipeline", *parts]
     elif parts[0] == "components":
         parts = ["ses_email_pipeline", *parts[1:]]
