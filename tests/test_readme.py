@@ -46,6 +46,20 @@ def test_readme_has_commands_to_check() -> None:
     assert len(shell_commands()) >= 15
 
 
+def test_every_image_the_readme_shows_is_in_the_repository() -> None:
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README)
+    assert "docs/console.png" in images
+    assert all((ROOT / image).is_file() for image in images), images
+
+
+def test_running_it_locally_leads_with_the_console() -> None:
+    """The console first (its screenshot, then `make console`), then the demo; `make console` runs a real target."""
+    section = README.split("## Running it locally", 1)[1].split("\n## ", 1)[0]
+    assert section.lstrip().startswith("![") and "docs/console.png" in section.split("\n\n", 2)[1]
+    assert section.index("make console") < section.index("make demo")
+    assert re.search(r"^console: ", (ROOT / "Makefile").read_text(), flags=re.M)
+
+
 @pytest.mark.parametrize("words", shell_commands(), ids=lambda words: " ".join(words)[:60])
 def test_shell_command_is_valid(words: list[str]) -> None:
     while "=" in words[0]:  # leading VAR=value assignments
