@@ -28,6 +28,8 @@ from .template_library import TemplateVersionFolder
 #: SES's answer when the data cannot render the template (botocore's sesv2 model lists it for the call).
 _SES_RENDERING_FAILED = "BadRequestException"
 _SES_NOT_FOUND = "NotFoundException"
+#: "You can execute this operation no more than once per second" (SES API v2 Reference, TestRenderEmailTemplate).
+_SES_THROTTLED = "TooManyRequestsException"
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,9 @@ class SesRenderer:
             if code == _SES_NOT_FOUND:
                 raise ConsoleError(404, f"{deployed_name} is not deployed on stack {self._stack_name}",
                                    "deploy this version (pulumi up) or pick a deployed one") from None
+            if code == _SES_THROTTLED:
+                raise ConsoleError(429, "SES renders at most one template a second (TestRenderEmailTemplate)",
+                                   "reload in a second") from None
             raise from_aws_error(exc) from None
         except BotoCoreError as exc:
             raise from_aws_error(exc) from None
