@@ -30,6 +30,9 @@ def test_wheel_installs_and_finds_its_handlers_and_templates(tmp_path: Path) -> 
     [wheel] = (tmp_path / "dist").glob("ses_email_pipeline-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "ses_email_pipeline/py.typed" in names
+    # The console's page ships with it (its extra brings Flask): `email-pipeline console` outside the repository.
+    assert {"ses_email_pipeline/console/pages/index.html", "ses_email_pipeline/console/static/console.js",
+            "ses_email_pipeline/console/static/console.css"} <= set(names)
     assert not any(name.startswith(("tests/", "local/", "components/")) for name in names)
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
