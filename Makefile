@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt handlers/requirements.txt pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: test test-fast demo serve bench clean
+.PHONY: test test-fast demo serve snapshot bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt handlers/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,13 @@ test-fast: $(STAMP) node_modules/.package-lock.json
 demo: $(STAMP)
 	$(PY) -m local demo --stack $(or $(STACK),dev)
 
-## serve: keep the emulator up and the lanes draining; point the AWS CLI at it
+## serve: keep the emulator up and the lanes draining, every outcome printed; point the AWS CLI and email-pipeline --local at it (PORT=4566)
 serve: $(STAMP)
-	$(PY) -m local serve --stack $(or $(STACK),dev)
+	$(PY) -m local serve --stack $(or $(STACK),dev) --port $(or $(PORT),4566)
+
+## snapshot: record the dev stack's resources (tests/components/dev_stack_resources.txt) after adding a template, route or lane
+snapshot: $(STAMP)
+	$(PY) -m local snapshot
 
 # The console's extra (Flask, Jinja2) on top of the venv: pyproject.toml's [console].
 CONSOLE_STAMP := $(VENV)/.console-$(shell cksum < pyproject.toml | cut -d' ' -f1)

@@ -10,6 +10,7 @@ import dataclasses
 
 import pulumi
 import pulumi_random as random
+from pulumi.runtime import config as runtime_config
 
 from ses_email_pipeline import (
     DeliveryStatus,
@@ -23,6 +24,8 @@ from ses_email_pipeline import (
     WatchedFunction,
     WatchedLane,
 )
+from ses_email_pipeline.checks import InvalidArgs
+from ses_email_pipeline.config_keys import key_problems
 from ses_email_pipeline.handlers.shared.metrics import DEFAULT_NAMESPACE
 from ses_email_pipeline.stack_config import ConfigErrors, parse
 
@@ -43,6 +46,12 @@ readers = {
 }
 raw = {key: read(key) for key, read in readers.items()}
 prefix = f"{pulumi.get_project()}-{pulumi.get_stack()}"
+# Every key the stack was given: what the CLI passes in PULUMI_CONFIG, or what a test or the
+# Automation API set (the SDK's `runtime.config.get_config` reads the same two places). The CLI
+# does not refuse an undeclared key of the project's namespace, so the program does.
+given_keys = {*runtime_config.get_config_env(), *runtime_config.CONFIG.get()}
+problems = key_problems(sorted(given_keys), project=pulumi.get_project(), settings=[*readers, "recipientHashKey"],
+                        namespaces=("aws", "random", "pulumi"))  # the providers' and the engine's own keys
 # The key of the recipient hashes in logs: the stack's own secret, or one generated per stack and
 # kept (as a secret) in its state, so a fresh `pulumi stack init` + `pulumi up` needs no hand step.
 hash_key = config.get_secret("recipientHashKey") or random.RandomPassword(
@@ -50,7 +59,9 @@ hash_key = config.get_secret("recipientHashKey") or random.RandomPassword(
 try:
     settings = parse({k: v for k, v in raw.items() if v is not None}, recipient_hash_key=hash_key)
 except ConfigErrors as errors:
-    raise SystemExit(str(errors)) from None
+    problems += errors.problems
+if problems:
+    raise SystemExit(str(ConfigErrors(problems)))
 
 tags = {"project": pulumi.get_project(), "stack": pulumi.get_stack(), **settings.tags}
 namespace = f"{DEFAULT_NAMESPACE}/{pulumi.get_stack()}"
@@ -128,6 +139,8 @@ pulumi.export("laneDeadLetterQueueUrls", with_status(sender.lane_dead_letter_que
                                                      status.dead_letter_queue_url if status else None))
 pulumi.export("unroutedQueueUrl", router.unrouted_queue_url)
 pulumi.export("functionNames", with_status(sender.function_names, status.function_name if status else None))
+# Where the sending functions log `email_sent` with each recipient's hash: `trace --recipient` queries them.
+pulumi.export("logGroupNames", sender.log_group_names)
 pulumi.export("dashboardName", monitoring.dashboard_name)
 pulumi.export("configurationSetName", sender.configuration_set_name)
 pulumi.export("stateTableName", sender.state_table_name)

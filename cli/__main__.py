@@ -20,11 +20,11 @@ from typing import Any, NoReturn
 
 from .dead_letters import DEFAULT_MAX_RECEIVES
 from .problems import NOT_FOUND, PROG, USAGE, CliError
-from .stack import HIDDEN_SECRET, Stack, load_outputs, resolve
+from .stack import HIDDEN_SECRET, LOCAL_STACK_OUTPUTS, Stack, load_outputs, resolve
 
 _EPILOG = """\
 names: --stack-outputs FILE reads `pulumi stack output --json --show-secrets > FILE`; flags
-override it. Against the local emulator: --endpoint-url http://127.0.0.1:4566 --region eu-west-1.
+override it. The local emulator (`make serve`): --local, from the repository's root.
 exit status: 0 done, 1 not found or not healthy, 2 usage or AWS error (one line on stderr)."""
 
 _REDRIVE_HELP = """\
@@ -50,6 +50,13 @@ class Context:
 
     def stack(self) -> Stack:
         path = self.args.stack_outputs
+        if self.args.local:
+            if path:
+                raise CliError("--local and --stack-outputs both name the stack", "pass one of them")
+            path = str(LOCAL_STACK_OUTPUTS)
+            if not LOCAL_STACK_OUTPUTS.exists():
+                raise CliError(f"no local stack here ({path} does not exist)",
+                               "start it with `make serve` and run this from the repository's root")
         outputs = load_outputs(Path(path)) if path else {}
         return resolve(outputs, source=path or "the command line", bus=self.args.bus,
                        queue_urls=self.args.queue_url or [], dlq_urls=self.args.dlq_url or [],
@@ -58,6 +65,9 @@ class Context:
     def aws(self, stack: Stack) -> Any:
         from .session import Aws
 
+        if self.args.local:
+            return Aws(self.args.region or stack.region, self.args.endpoint_url or stack.local_endpoint(),
+                       emulator_credentials=True)
         return Aws(self.args.region or stack.region, self.args.endpoint_url)
 
 
@@ -130,9 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
     _json(check)
 
     trace = _command(commands, "trace", "what happened to one event (idempotency records, dead letters, delivery), "
-                                        "or to one SES message", _run_trace)
-    trace.add_argument("value", metavar="KEY-OR-EVENT-ID",
+                                        "to one SES message, or to the emails to one address", _run_trace)
+    trace.add_argument("value", metavar="KEY-OR-EVENT-ID", nargs="?",
                        help="the event's idempotencyKey, or its EventBridge id when it had none; or an SES message id")
+    trace.add_argument("--recipient", metavar="ADDRESS",
+                       help="every send to this address (Logs Insights over the sending functions' logs, by the "
+                            "address's hash under the stack's key), each with its delivery status")
+    trace.add_argument("--days", type=_positive, default=7,
+                       help="with --recipient: how far back to search (default 7; the logs keep logRetentionDays)")
+    trace.add_argument("--hash-key", help="with --recipient: the stack's key, if the outputs do not reveal it")
     trace.add_argument("--lane", help="only this lane")
     _json(trace)
     _max_receives(trace)
@@ -175,6 +191,9 @@ def _stack_options(parser: argparse.ArgumentParser, default: Any) -> None:
     group.add_argument("--endpoint-url", metavar="URL", default=default,
                        help="an emulator (moto, `make serve`: http://127.0.0.1:4566)")
     group.add_argument("--region", default=default, help="default: the stack's (from its ARNs), else AWS_REGION")
+    group.add_argument("--local", action="store_true", default=default,
+                       help=f"the local emulator of `make serve`: its outputs ({LOCAL_STACK_OUTPUTS}), its endpoint, "
+                            "placeholder credentials")
 
 
 def _json(parser: argparse.ArgumentParser) -> None:
@@ -308,7 +327,7 @@ def _hash_key(context: Context, variable: str) -> str:
     """
     if context.args.hash_key:
         return str(context.args.hash_key)
-    stack = context.stack() if context.args.stack_outputs else None
+    stack = context.stack() if context.args.stack_outputs or context.args.local else None
     if stack is not None and stack.hash_key and stack.hash_key != HIDDEN_SECRET:
         return str(stack.hash_key)
     if os.environ.get(variable):
@@ -324,10 +343,28 @@ def _hash_key(context: Context, variable: str) -> str:
 def _run_trace(context: Context) -> int:
     from . import trace
 
-    stack = context.stack()
     args = context.args
+    if (args.value is None) == (args.recipient is None):
+        raise CliError("trace takes a key, an event id or an SES message id, or --recipient ADDRESS",
+                       f"give one of them (see `{PROG} trace --help`)")
+    if args.recipient is not None:
+        return _run_recipient_trace(context)
+    stack = context.stack()
     document = trace.collect(stack, context.aws(stack), args.value, args.lane, max_receives=args.max_receives)
     _print(document, args.json, lambda doc: trace.text(args.value, doc))
+    return 0 if document["found"] else NOT_FOUND
+
+
+def _run_recipient_trace(context: Context) -> int:
+    from ses_email_pipeline.handlers.shared.hashing import recipient_hash
+    from ses_email_pipeline.handlers.shared.settings import Env
+
+    from . import recipient_trace
+
+    stack = context.stack()
+    hashed = recipient_hash(context.args.recipient, _hash_key(context, Env.RECIPIENT_HASH_KEY).encode())
+    document = recipient_trace.collect(stack, context.aws(stack), hashed, days=context.args.days)
+    _print(document, context.args.json, recipient_trace.text)
     return 0 if document["found"] else NOT_FOUND
 
 

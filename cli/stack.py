@@ -14,15 +14,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..handlers.shared.status_names import STATUS_LANE
 from .problems import CliError
 
 #: What `pulumi stack output --json` prints for a secret unless `--show-secrets` is given.
 HIDDEN_SECRET = "[secret]"
+#: Where `make serve` (`python -m local serve`) writes the local stack's outputs, from the
+#: repository's root: what `--local` reads.
+LOCAL_STACK_OUTPUTS = Path("build") / "local-stack.json"
 _PULUMI_EXPORT = "pulumi stack output --json --show-secrets > outputs.json"
 #: Auto-named resources end with a dash and 7 hex digits (Pulumi's random suffix).
 _AUTONAME_SUFFIX = re.compile(r"-[0-9a-f]{7}$")
 _REGION_IN_ARN = re.compile(r"^arn:[\w-]+:[\w-]+:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d):")
 _REGION_IN_QUEUE_URL = re.compile(r"^https://sqs\.(?P<region>[a-z]{2}(?:-[a-z]+)+-\d)\.amazonaws\.com")
+_LOCAL_ORIGIN = re.compile(r"^http://[^/]+")
+#: Where a function logs, by the convention `handler_function` declares (for outputs without `logGroupNames`).
+_LOG_GROUP = "/aws/lambda/{}"
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class Stack:
         unrouted_url: the queue of events no route takes.
         table: the state table.
         hash_key: the recipient hash key, or `HIDDEN_SECRET` when the outputs did not reveal it.
+        log_groups: the log groups of the functions that send, by function label.
         source: where the names came from, to name it in messages.
     """
 
@@ -54,6 +62,7 @@ class Stack:
     unrouted_url: str | None = None
     table: str | None = None
     hash_key: str | None = None
+    log_groups: Mapping[str, str] = field(default_factory=dict)
     source: str = "the command line"
 
     @property
@@ -104,6 +113,23 @@ class Stack:
             raise CliError("the stack name is not known",
                            "pass --stack-name <project>-<stack> (e.g. email-pipeline-dev) or --stack-outputs")
         return self.prefix
+
+    def require_log_groups(self) -> list[str]:
+        """The sending functions' log groups, where `email_sent` lines are."""
+        if not self.log_groups:
+            raise CliError(f"the sending functions' log groups are not known from {self.source}",
+                           f"pass --stack-outputs (from `{_PULUMI_EXPORT}`)")
+        return [self.log_groups[label] for label in sorted(self.log_groups)]
+
+    def local_endpoint(self) -> str:
+        """The emulator the local stack's outputs point at: the origin of its queue URLs (`make serve`)."""
+        for lane in self.lanes.values():
+            for url in (lane.queue_url, lane.dead_letter_url):
+                match = _LOCAL_ORIGIN.match(url or "")
+                if match:
+                    return match.group(0)
+        raise CliError(f"{self.source} names no local emulator (its queue URLs are not http://...)",
+                       "restart `make serve`, which rewrites it, or pass --stack-outputs and --endpoint-url")
 
     def require_bus(self) -> str:
         """The event bus's name or ARN."""
@@ -162,8 +188,17 @@ def resolve(outputs: Mapping[str, Any], *, source: str, bus: str | None = None,
         unrouted_url=unrouted_url or _text(outputs, "unroutedQueueUrl", source),
         table=table_name,
         hash_key=_text(outputs, "recipientHashKey", source),
+        log_groups=_log_groups(outputs, source),
         source=source,
     )
+
+
+def _log_groups(outputs: Mapping[str, Any], source: str) -> dict[str, str]:
+    """`logGroupNames`, or (outputs of a stack deployed before it) each function's but the status handler's."""
+    if "logGroupNames" in outputs:
+        return _lane_map(outputs, "logGroupNames", source)
+    functions = _lane_map(outputs, "functionNames", source)
+    return {label: _LOG_GROUP.format(name) for label, name in functions.items() if label != STATUS_LANE}
 
 
 def _prefix(outputs: Mapping[str, Any], table: str | None, bus: str | None, source: str) -> str | None:

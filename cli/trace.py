@@ -42,8 +42,8 @@ def collect(stack: Stack, aws: Aws, value: str, lane: str | None, *, max_receive
     found = [record for record in records if record["status"]]
     for record in found:
         if record["ses_message_id"]:
-            record["delivery"] = _delivery(aws, table, prefix, record["ses_message_id"])
-    message = None if found or letters else _delivery(aws, table, prefix, value)
+            record["delivery"] = delivery(aws, table, prefix, record["ses_message_id"])
+    message = None if found or letters else delivery(aws, table, prefix, value)
     if message is not None and not message["recipients"]:
         message = None
     verdict = _verdict(found, letters) if message is None else _message_verdict(message)
@@ -51,7 +51,7 @@ def collect(stack: Stack, aws: Aws, value: str, lane: str | None, *, max_receive
             "verdict": verdict, "found": bool(found or letters or message)}
 
 
-def _delivery(aws: Aws, table: str, prefix: str, ses_message_id: str) -> dict[str, Any]:
+def delivery(aws: Aws, table: str, prefix: str, ses_message_id: str) -> dict[str, Any]:
     """What SES said of the message since (the status handler's record): each recipient's latest and the history.
 
     Recipients are shown as the keyed hash and domain the record keeps; `python -m handlers.log

@@ -10,6 +10,7 @@ names, `name_limits`) the same way, before declaring anything.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -68,3 +69,16 @@ def sender_problems(sender: str, identity: str) -> list[Problem]:
     elif address_match and identity.lower() not in (address.lower(), address_match.group(1).lower()):
         problems.append(Problem("sender", f"its address must be the identity {identity!r} or an address at that domain"))
     return problems
+
+
+def closest(word: str, known: Iterable[str]) -> str | None:
+    """The known name `word` most likely misspells (difflib's ratio, at least 0.6), or None."""
+    found = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """`; did you mean X?` for the closest known name, else `; known: a, b, c`."""
+    names = sorted(known)
+    match = closest(word, names)
+    return f"; did you mean {match}?" if match else f"; known: {', '.join(names)}"

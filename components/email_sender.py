@@ -402,7 +402,8 @@ class _Report:
 def _name_limits(name: str, args: EmailSenderArgs, template_files: Sequence[TemplateFiles]) -> list[NameLimit]:
     """The physical names an EmailSender derives from `name`, with AWS's limits."""
     limits = [NameLimit(name, 64, "SES configuration set"), NameLimit(f"{name}-dependencies", 140, "Lambda layer"),
-              NameLimit.autonamed(f"{name}-ses-feedback", 64, "EventBridge rule"),
+              *(NameLimit.autonamed(f"{name}-ses-{kind.label}", 64, "EventBridge rule")
+                for kind in ses_setup.SES_FEEDBACK_KINDS.values()),
               NameLimit(f"{name}-report-failures", 80, "SQS queue")]
     for label in [lane.name for lane in args.lanes] + ["report"]:
         limits += [NameLimit(f"{name}-{label}", 64, "Lambda function"),

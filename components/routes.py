@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .checks import Problem
+from .checks import Problem, did_you_mean
 from .report_schedule import SCHEDULE_LABEL
 from .route_coverage import unrouted_patterns
 
@@ -21,6 +21,11 @@ from .route_coverage import unrouted_patterns
 #: dead-letter queue `<name>-daily-report-dlq`, which a route of that name would collide with.
 RESERVED_ROUTE_NAMES = (SCHEDULE_LABEL,)
 _NAME_PART = re.compile(r"^[A-Za-z0-9_-]+$")
+#: The fields of an event a pattern can name at its top level: the envelope every EventBridge event
+#: has (EventBridge User Guide, "Amazon EventBridge events") and `$or` ("Content filtering in event
+#: patterns"). PutRule accepts any other key, and the rule then matches nothing: `detail_type` for
+#: `detail-type` would route no event at all.
+EVENT_FIELDS = ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail", "$or")
 
 
 @dataclass(frozen=True)
@@ -92,8 +97,9 @@ def route_problems(routes: Sequence[Route], lanes: Collection[str]) -> list[Prob
         where = f"routes.{route.name}"
         if route.lane not in lanes:
             problems.append(Problem(f"{where}.lane", (
-                f"route {route.name!r} names lane {route.lane!r}, which is not in lane_queues; "
-                f"known lanes: {sorted(lanes)}. Add the lane's queue or fix the route.")))
+                f"route {route.name!r} names lane {route.lane!r}, which is not in lane_queues"
+                f"{did_you_mean(route.lane, lanes)} (add the lane's queue or fix the route)")))
+        problems += pattern_field_problems(route)
         for part, label, value in (("name", "route name", route.name), ("lane", "lane name", route.lane)):
             if not _NAME_PART.match(value):
                 problems.append(Problem(f"{where}.{part}", f"{label} {value!r} must use only letters, digits, '-' "
@@ -107,7 +113,16 @@ def route_problems(routes: Sequence[Route], lanes: Collection[str]) -> list[Prob
             problems.append(Problem(f"{where}.event_pattern", f"route {route.name!r} has an empty event pattern; it "
                                                               "must match something specific"))
     try:
-        unrouted_patterns(routes)
+        # A pattern naming a field events lack is reported above; its coverage would only mislead.
+        unrouted_patterns([route for route in routes if not pattern_field_problems(route)])
     except ValueError as exc:  # the message names the route and how to write it instead
         problems.append(Problem("routes", str(exc)))
     return problems
+
+
+def pattern_field_problems(route: Route) -> list[Problem]:
+    """Top-level pattern keys no event has (`detail_type`): the rule would match nothing."""
+    return [Problem(f"routes.{route.name}.event_pattern.{key}",
+                    f"{key!r} is not a field of an EventBridge event, so the route would match nothing"
+                    f"{did_you_mean(str(key), EVENT_FIELDS)}")
+            for key in sorted(set(route.event_pattern) - set(EVENT_FIELDS), key=str)]

@@ -9,6 +9,7 @@ the component it is given.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -20,18 +21,13 @@ from .template_files import TemplateFiles
 #: need tracking links the pipeline does not add.
 SES_EVENT_TYPES = ("SEND", "DELIVERY", "BOUNCE", "COMPLAINT", "REJECT", "RENDERING_FAILURE", "DELIVERY_DELAY",
                    "SUBSCRIPTION")
-#: SES events worth keeping beside the send logs: everything that means a message did not arrive.
-FORWARDED_SES_DETAIL_TYPES = ("Email Bounced", "Email Complaint Received", "Email Rejected", "Email Rendering Failed")
-#: What of an SES event reaches the feedback log group: nothing that carries an address (SES's
-#: `mail.destination`, `mail.headers`, `bounce.bouncedRecipients` and `complaint.complainedRecipients`
-#: all do), only what ties the event to a send and says what happened.
+#: What of an SES event reaches the feedback log group, for every kind: nothing that carries an
+#: address (SES's `mail.destination`, `mail.headers`, `bounce.bouncedRecipients` and
+#: `complaint.complainedRecipients` all do), only what ties the event to a send.
 SES_FEEDBACK_FIELDS: Mapping[str, str] = {
     "eventType": "$.detail.eventType",
     "sesMessageId": "$.detail.mail.messageId",
     "sentAt": "$.detail.mail.timestamp",
-    "bounceType": "$.detail.bounce.bounceType",
-    "bounceSubType": "$.detail.bounce.bounceSubType",
-    "complaintFeedbackType": "$.detail.complaint.complaintFeedbackType",
     "lane": "$.detail.mail.tags.lane[0]",
     "template": "$.detail.mail.tags.template[0]",
     "stack": "$.detail.mail.tags.stack[0]",
@@ -39,6 +35,35 @@ SES_FEEDBACK_FIELDS: Mapping[str, str] = {
     # which is the producer's value, not the pipeline's.
     "eventId": "$.detail.mail.tags.event_id[0]",
 }
+
+
+@dataclass(frozen=True)
+class FeedbackKind:
+    """One kind of SES event kept in the feedback log group: its rule's name part and what it adds to the line."""
+
+    label: str
+    fields: Mapping[str, str]
+
+
+#: SES events worth keeping beside the send logs (everything that means a message did not arrive),
+#: each with the fields of its own part of the event (SES Developer Guide, "Contents of event data
+#: that Amazon SES publishes": `bounce`, `complaint`, `reject`, `failure`). One rule per kind, so a
+#: line holds only what its kind has: EventBridge leaves out a variable whose path the event lacks
+#: ("that variable isn't created and won't appear in the output", EventBridge User Guide, "Input
+#: transformation", common issues), which in a quoted placeholder renders as an empty string; one
+#: template for every kind would give each bounce an empty `complaintFeedbackType`. A complaint's own
+#: `complaintFeedbackType` is optional (the feedback report may have none): it is then empty.
+SES_FEEDBACK_KINDS: Mapping[str, FeedbackKind] = {
+    "Email Bounced": FeedbackKind("bounce", {"bounceType": "$.detail.bounce.bounceType",
+                                             "bounceSubType": "$.detail.bounce.bounceSubType"}),
+    "Email Complaint Received": FeedbackKind(
+        "complaint", {"complaintFeedbackType": "$.detail.complaint.complaintFeedbackType"}),
+    "Email Rejected": FeedbackKind("reject", {"rejectReason": "$.detail.reject.reason"}),
+    # The template's name only: SES's `errorMessage` quotes the variable, and EventBridge does not
+    # escape what it substitutes, so a quote there would break the line's JSON.
+    "Email Rendering Failed": FeedbackKind("render", {"templateName": "$.detail.failure.templateName"}),
+}
+FORWARDED_SES_DETAIL_TYPES = tuple(SES_FEEDBACK_KINDS)
 
 
 def email_identity(name: str, identity: str, *, tags: Mapping[str, str],
@@ -90,24 +115,27 @@ def configuration_set(
 
 def forward_ses_failures(name: str, config_set: aws.sesv2.ConfigurationSet, *, log_retention_days: int,
                          tags: Mapping[str, str], parent: pulumi.Resource) -> None:
-    """Keep SES's bounce, complaint, reject and rendering-failure events, queryable by message id."""
+    """Keep SES's bounce, complaint, reject and rendering-failure events, queryable by message id: a rule per kind."""
     child = pulumi.ResourceOptions(parent=parent)
     # Declared, so it has the stack's retention (not "never expire").
     log_group = aws.cloudwatch.LogGroup(
         f"{name}-ses-feedback-logs", name=f"/aws/events/{name}-ses-feedback", retention_in_days=log_retention_days,
         tags=dict(tags), opts=child,
     )
-    rule = aws.cloudwatch.EventRule(
-        f"{name}-ses-feedback",
-        description="SES events of this stack that mean a message did not arrive",
-        event_pattern=pulumi.Output.json_dumps({
-            "source": ["aws.ses"],
-            "detail-type": list(FORWARDED_SES_DETAIL_TYPES),
-            "detail": {"mail": {"tags": {"ses:configuration-set": [config_set.configuration_set_name]}}},
-        }),
-        tags=dict(tags),
-        opts=child,
-    )
+    rules = {
+        detail_type: aws.cloudwatch.EventRule(
+            f"{name}-ses-{kind.label}",
+            description=f"SES's {detail_type} events of this stack, to its feedback log group",
+            event_pattern=pulumi.Output.json_dumps({
+                "source": ["aws.ses"],
+                "detail-type": [detail_type],
+                "detail": {"mail": {"tags": {"ses:configuration-set": [config_set.configuration_set_name]}}},
+            }),
+            tags=dict(tags),
+            opts=_was_the_one_rule(kind, child, f"{name}-ses-feedback"),
+        )
+        for detail_type, kind in SES_FEEDBACK_KINDS.items()
+    }
     # Only PutLogEvents carries the rule as its source: EventBridge creates the log stream
     # without it, so a condition on CreateLogStream refuses every delivery. AWS's own
     # EventBridge-to-CloudWatch-Logs pattern was fixed the same way (aws-samples/serverless-
@@ -122,29 +150,40 @@ def forward_ses_failures(name: str, config_set: aws.sesv2.ConfigurationSet, *, l
             "Statement": [
                 {"Sid": "CreateStreams", "Effect": "Allow", "Principal": principal,
                  "Action": "logs:CreateLogStream", "Resource": streams},
-                {"Sid": "PutEventsOfTheRule", "Effect": "Allow", "Principal": principal,
+                {"Sid": "PutEventsOfTheRules", "Effect": "Allow", "Principal": principal,
                  "Action": "logs:PutLogEvents", "Resource": streams,
-                 "Condition": {"ArnEquals": {"aws:SourceArn": rule.arn}}},
+                 "Condition": {"ArnEquals": {"aws:SourceArn": [rule.arn for rule in rules.values()]}}},
             ],
         }),
         opts=child,
     )
-    aws.cloudwatch.EventTarget(
-        f"{name}-ses-feedback-target", rule=rule.name, arn=log_group.arn,
-        input_transformer={"input_paths": {**SES_FEEDBACK_FIELDS, "time": "$.time"},
-                           "input_template": ses_feedback_template()},
-        opts=child)
+    for detail_type, rule in rules.items():
+        kind = SES_FEEDBACK_KINDS[detail_type]
+        fields = {**SES_FEEDBACK_FIELDS, **kind.fields}
+        aws.cloudwatch.EventTarget(
+            f"{name}-ses-{kind.label}-target", rule=rule.name, arn=log_group.arn,
+            input_transformer={"input_paths": {**fields, "time": "$.time"},
+                               "input_template": ses_feedback_template(fields)},
+            opts=_was_the_one_rule(kind, child, f"{name}-ses-feedback-target"))
 
 
-def ses_feedback_template() -> str:
-    """The input template writing one SES event as a JSON log line of `SES_FEEDBACK_FIELDS` only.
+def _was_the_one_rule(kind: FeedbackKind, options: pulumi.ResourceOptions, old_name: str) -> pulumi.ResourceOptions:
+    """Bounces take over the rule (and target) that once forwarded every kind: updated in place, not replaced."""
+    if kind.label != "bounce":
+        return options
+    return pulumi.ResourceOptions.merge(options, pulumi.ResourceOptions(aliases=[pulumi.Alias(name=old_name)]))
+
+
+def ses_feedback_template(fields: Mapping[str, str]) -> str:
+    """The input template writing one SES event as a JSON log line of `fields` only.
 
     EventBridge requires `{"timestamp": ..., "message": ...}` of an input transformer whose target
     is a log group (EventBridge User Guide, "Targets": CloudWatch Logs); the message is itself
-    JSON, so Logs Insights discovers its fields. Not verifiable offline: moto applies the template
-    but does not check its form.
+    JSON, so Logs Insights discovers its fields. Every placeholder is quoted, so one whose path an
+    event lacks renders empty and the line stays JSON. Not verifiable offline: moto applies the
+    template but does not check its form.
     """
-    message = ",".join(f'\\"{name}\\":\\"<{name}>\\"' for name in SES_FEEDBACK_FIELDS)
+    message = ",".join(f'\\"{name}\\":\\"<{name}>\\"' for name in fields)
     return '{"timestamp":"<time>","message":"{' + message + '}"}'
 
 

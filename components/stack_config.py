@@ -16,10 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import ADDRESS, InvalidArgs, Problem
+from .checks import ADDRESS, InvalidArgs, Problem, closest, did_you_mean
 from .delivery_status import status_max_concurrency
 from .lanes import DEFAULT_LANES, LaneConfig
-from .routes import DEFAULT_ROUTES, Route
+from .routes import DEFAULT_ROUTES, Route, pattern_field_problems, route_problems
 from .sender_args import EmailSenderArgs
 from .handlers.shared.settings import Delivery
 from .handlers.shared.timeouts import SEND_RESERVE_SECONDS
@@ -32,6 +32,10 @@ SEND_MARGIN_SECONDS = SEND_RESERVE_SECONDS
 #: (it knows strings, integers, booleans and arrays of those), so Pulumi.yaml describes them in a
 #: comment and `parse` checks them.
 STRUCTURED_SETTINGS = ("laneShares", "batchSizes", "laneDelivery", "routes", "tags")
+#: What each structured setting holds: `routes` a list of routes, the others an object.
+_STRUCTURE = {"laneShares": dict, "batchSizes": dict, "laneDelivery": dict, "routes": list, "tags": dict}
+#: A route's fields in `routes` (Pulumi.yaml's comment says the same).
+ROUTE_FIELDS = ("name", "lane", "eventPattern")
 
 #: config key -> EmailSenderArgs field, for the settings passed through as they are.
 _SENDER_ARGS: Mapping[str, str] = {
@@ -111,8 +115,11 @@ def parse(raw: Mapping[str, Any], recipient_hash_key: Any) -> StackSettings:
     """
     bad_numbers = _bad_numbers(raw)
     problems = [f"{key}: {raw[key]!r} must be a positive number" for key in sorted(bad_numbers)]
-    # A number already reported is left out, so its Args default applies and it is reported once.
-    raw = {key: value for key, value in raw.items() if key not in bad_numbers}
+    misshapen = {key for key, kind in _STRUCTURE.items() if raw.get(key) is not None and not isinstance(raw[key], kind)}
+    problems += [f"{key}: must be {'a list' if _STRUCTURE[key] is list else 'an object'} (Pulumi.yaml's comment "
+                 "shows its shape)" for key in sorted(misshapen)]
+    # A value already reported is left out, so its Args default applies and it is reported once.
+    raw = {key: value for key, value in raw.items() if key not in bad_numbers | misshapen}
     production = bool(raw.get("production", False))
     if not production and not raw.get("recipientAllowlist"):
         problems.append("recipientAllowlist: required on non-production stacks (addresses or @domains); "
@@ -207,8 +214,11 @@ def _lanes(raw: Mapping[str, Any], problems: list[str]) -> tuple[LaneConfig, ...
         if name in deliveries:
             changes["delivery"] = _delivery(name, deliveries[name], problems) or default.delivery
         lanes.append(LaneConfig(**{**default.__dict__, **changes}))
-    for name in sorted(set(deliveries) - {lane.name for lane in lanes}):
-        problems.append(f"laneDelivery.{name}: no such lane; lanes are named in laneShares")
+    names = [lane.name for lane in lanes]
+    for key, values in (("batchSizes", batch_sizes), ("laneDelivery", deliveries)):
+        for name in sorted(set(values) - set(names)):
+            problems.append(f"{key}.{name}: no such lane{did_you_mean(str(name), names)} (lanes are named in "
+                            "laneShares)")
     return tuple(lanes)
 
 
@@ -222,13 +232,51 @@ def _delivery(lane: str, value: Any, problems: list[str]) -> Delivery | None:
 
 
 def _routes(raw: Mapping[str, Any], lanes: set[str], problems: list[str]) -> tuple[Route, ...]:
-    extra = raw.get("routes") or ()
-    routes = list(DEFAULT_ROUTES)
-    for index, entry in enumerate(extra):
-        name, pattern, lane = entry.get("name"), entry.get("eventPattern"), entry.get("lane")
-        if not name or not isinstance(pattern, dict) or lane not in lanes:
-            problems.append(f"routes[{index}]: needs a name, an eventPattern object and a lane in {sorted(lanes)}")
-            continue
-        routes.append(Route(str(name), pattern, str(lane)))
+    """The default routes and the stack's; each problem named by the route's place in `routes`."""
+    routes, where = list(DEFAULT_ROUTES), {}  # where: route name -> `routes[i] (name)`
+    for index, entry in enumerate(raw.get("routes") or ()):
+        found = _route_entry_problems(f"routes[{index}]", entry, lanes)
+        if isinstance(entry, dict) and isinstance(entry.get("eventPattern"), dict):
+            route = Route(str(entry.get("name") or ""), entry["eventPattern"], str(entry.get("lane") or ""))
+            where[route.name] = f"routes[{index}]" + (f" ({route.name})" if route.name else "")
+            if not found:
+                routes.append(route)
+                continue
+            found += [f"{_route_key(p.field, where)}: {p.message}" for p in pattern_field_problems(route)]
+        problems += found
+    # What EventRouterArgs will check (pattern fields, names, what a catch-all can cover), said here in
+    # the stack file's words, before the program declares anything.
+    problems += [f"{_route_key(problem.field, where)}: {problem.message}" for problem in route_problems(routes, lanes)]
     return tuple(routes)
+
+
+def _route_key(field: str, where: Mapping[str, str]) -> str:
+    """A route problem's argument as the stack file writes it: `routes[2] (name).eventPattern.x`."""
+    for name, place in where.items():
+        prefix = f"routes.{name}"
+        if field == prefix or field.startswith(f"{prefix}."):
+            return place + field[len(prefix):].replace(".event_pattern", ".eventPattern", 1)
+    return "routes"
+
+
+def _route_entry_problems(where: str, entry: Any, lanes: set[str]) -> list[str]:
+    """What makes one entry of `routes` no route at all: unknown or missing fields, an unknown lane."""
+    if not isinstance(entry, dict):
+        return [f"{where}: must be an object with {', '.join(ROUTE_FIELDS)}"]
+    if entry.get("name"):
+        where = f"{where} ({entry['name']})"
+    unknown = [str(key) for key in entry if key not in ROUTE_FIELDS]
+    problems = [f"{where}.{key}: not a field of a route{did_you_mean(key, ROUTE_FIELDS)}" for key in unknown]
+    meant = {closest(key, ROUTE_FIELDS) for key in unknown}  # already said: "did you mean eventPattern?"
+    missing = [field for field in ROUTE_FIELDS if not entry.get(field) and field not in meant]
+    if missing:
+        problems.append(f"{where}: needs {' and '.join(missing)} (a route is {{name, lane, eventPattern}})")
+    if entry.get("eventPattern") and not isinstance(entry["eventPattern"], dict):
+        problems.append(f"{where}.eventPattern: must be an object, e.g. {{source: [shop.orders], detail-type: "
+                        "[Order Shipped]}")
+    lane = entry.get("lane")
+    if lane and lane not in lanes:
+        problems.append(f"{where}.lane: no lane {lane!r}{did_you_mean(str(lane), lanes)} (lanes are named in "
+                        "laneShares)")
+    return problems
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from local import eventbridge_inputs
 from local.iam_requests import ArnKind
 from local.mocks import Recorded, RecordingMocks
 
@@ -132,6 +133,8 @@ class Blueprint:
     async_configs: dict[str, AsyncInvokeSpec] = field(default_factory=dict)
     #: (ArnKind value, name) -> ARN, as the provider reported it: what role policies name
     arns: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: The stack's outputs as the program exports them (`local.stack_outputs` points them at the emulator)
+    exports: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_mocks(cls, mocks: RecordingMocks) -> Blueprint:
@@ -192,6 +195,7 @@ class Blueprint:
                     metric_filter.inputs["logGroupName"], match["key"], match["value"], transformation["name"],
                     transformation["namespace"], dict(transformation.get("dimensions") or {})))
         blueprint.arns = _declared_arns(mocks)
+        blueprint.exports = dict(mocks.exports)
         return blueprint
 
     def policy_document(self, function: FunctionSpec) -> dict[str, Any]:
@@ -283,6 +287,7 @@ def provision(blueprint: Blueprint, clients: Mapping[str, Any]) -> None:
     """
     sqs, events, ses, sesv2, dynamodb, logs = (
         clients[k] for k in ("sqs", "events", "ses", "sesv2", "dynamodb", "logs"))
+    eventbridge_inputs.install()  # the targets' input transformers, applied as AWS applies them
     for queue in sorted(blueprint.queues.values(), key=lambda q: q.redrive is not None):
         attributes = {"VisibilityTimeout": str(queue.visibility_timeout)}
         if queue.redrive:

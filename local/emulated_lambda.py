@@ -11,8 +11,9 @@ moto does not run the Python functions, so this does what Lambda does around the
   invocations"): a failed invocation is retried, then Lambda's invocation record goes to the
   function's on-failure destination.
 - **Around each invocation**: the function's environment variables (and its role's credentials);
-  traces and logs sent with the role ("Sending Lambda function logs to CloudWatch Logs"); the log
-  group's metric filters applied to the lines, as CloudWatch Logs applies them.
+  traces and logs sent with the role ("Sending Lambda function logs to CloudWatch Logs"): the
+  lines land in the function's log group, where Logs Insights (`email-pipeline trace --recipient`)
+  finds them, and the log group's metric filters apply to them, as CloudWatch Logs applies them.
 - **The checks Lambda runs at creation**: CreateEventSourceMapping and PutFunctionEventInvokeConfig
   refuse a queue the function's role cannot use.
 
@@ -74,6 +75,7 @@ class EmulatedLambda:
         #: The handlers' JSON log lines, with the lane of the function that wrote each.
         self.log_records: list[tuple[str, dict[str, Any]]] = []
         self._deferred: list[tuple[str, str]] = []
+        self._streams: dict[str, set[str]] = {}  # log group -> the streams made in it
 
     def check_provisioning(self) -> None:
         """What Lambda checks of the execution role when a mapping or a destination is created.
@@ -236,8 +238,24 @@ class EmulatedLambda:
         stream = f"{dt.date.today():%Y/%m/%d}/[$LATEST]local"
         if function.log_group and not authorizer.check(
                 "Lambda log delivery", log_delivery(self._roles.scope, function.log_group, stream)):
+            self._deliver_logs(function.log_group, stream, output)
             self._apply_metric_filters(function, records)
         sys.stdout.write(output)
+
+    def _deliver_logs(self, group: str, stream: str, output: str) -> None:
+        """The invocation's lines as log events of its stream (one PutLogEvents takes up to 10,000)."""
+        lines = [line for line in output.splitlines() if line.strip()]
+        if not lines:
+            return
+        logs = self._clients["logs"]
+        if stream not in self._streams.setdefault(group, set()):
+            with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+                logs.create_log_stream(logGroupName=group, logStreamName=stream)
+            self._streams[group].add(stream)
+        now = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
+        for start in range(0, len(lines), 10_000):
+            logs.put_log_events(logGroupName=group, logStreamName=stream,
+                                logEvents=[{"timestamp": now, "message": line} for line in lines[start:start + 10_000]])
 
     def _apply_metric_filters(self, function: FunctionSpec, records: Sequence[Mapping[str, Any]]) -> None:
         """What CloudWatch Logs does with the function's log lines: the declared metric filters."""

@@ -32,6 +32,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
     resources: list[Recorded] = field(default_factory=list)
     #: What `aws.get_partition` answers: set another (aws-cn, aws-us-gov) to check ARNs follow it.
     partition: str = "aws"
+    #: The stack's outputs (`pulumi.export`), resolved, secrets revealed: what `pulumi stack output
+    #: --json --show-secrets` would print for this run.
+    exports: dict[str, Any] = field(default_factory=dict)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         outputs = dict(args.inputs)
@@ -117,7 +120,11 @@ def run_program(build: Callable[[], Any], *, stack: str = "dev", project: str = 
     @pulumi.runtime.test
     def program() -> Any:
         result["value"] = build()
-        return pulumi.Output.from_input(None)
+        # `pulumi.export` keeps each output on the root Stack resource (pulumi/runtime/stack.py);
+        # the mock monitor drops RegisterResourceOutputs, so they are read from there.
+        root = pulumi.runtime.get_root_resource()
+        exported = dict(getattr(root, "outputs", None) or {})
+        return pulumi.Output.from_input(exported).apply(lambda values: mocks.exports.update(values))
 
     program()
     mocks.result = result.get("value")  # type: ignore[attr-defined]

@@ -195,7 +195,7 @@ class LocalSystem:
         """The URL of one of the program's queues in the emulator."""
         return queue_url(self.clients["sqs"], queue)
 
-    def _read_all(self, queue: QueueSpec) -> list[dict[str, Any]]:
+    def read_messages(self, queue: QueueSpec) -> list[dict[str, Any]]:
         """Every visible message of a queue, left on it and visible again (one receive takes at most 10)."""
         sqs, url = self.clients["sqs"], self.queue_url(queue)
         messages: list[dict[str, Any]] = []
@@ -215,7 +215,7 @@ class LocalSystem:
         with the reason attached to it."""
         letters = self._failed_invocations()
         for lane, queue in self.blueprint.dead_letter_queues().items():
-            for message in self._read_all(queue):
+            for message in self.read_messages(queue):
                 attributes = {k: v.get("StringValue", "") for k, v in message.get("MessageAttributes", {}).items()}
                 letters.append(DeadLetter(
                     lane=lane,
@@ -234,7 +234,7 @@ class LocalSystem:
             if queue is None:
                 continue
             function = self.blueprint.functions[arn]
-            for message in self._read_all(queue):
+            for message in self.read_messages(queue):
                 record = json_or_text(message["Body"])
                 error = record.get("responsePayload") or {}
                 letters.append(DeadLetter(
@@ -251,7 +251,7 @@ class LocalSystem:
 
     def _unrouted_by_queue(self) -> list[tuple[QueueSpec, Any]]:
         return [(queue, json_or_text(message["Body"]))
-                for queue in self.blueprint.undrained_queues() for message in self._read_all(queue)]
+                for queue in self.blueprint.undrained_queues() for message in self.read_messages(queue)]
 
     def summary(self) -> dict[str, Any]:
         """`{"sent": [...], "dead_letters": [...], "unrouted": [...], "counts": {...}, "access_denied": [...],
@@ -285,7 +285,7 @@ class LocalSystem:
     def status_events(self) -> list[dict[str, Any]]:
         """Every status event the stack's bus carried, as a producer's subscription received it (details)."""
         queue = QueueSpec(STATUS_SUBSCRIPTION, "", 30, None)
-        return [json_or_text(message["Body"]).get("detail", {}) for message in self._read_all(queue)]
+        return [json_or_text(message["Body"]).get("detail", {}) for message in self.read_messages(queue)]
 
     def status_record(self, ses_message_id: str) -> dict[str, Any]:
         """The status record of a message (DynamoDB's item shape), or {} when there is none."""

@@ -175,6 +175,7 @@ def make_settings(catalog: str) -> Callable[..., Settings]:
 #: out; `make test` runs everything. A test is fast unless it lives here.
 SLOW = ("tests/local/", "tests/components/", "tests/policy/", "tests/bench/", "tests/cli/test_commands.py",
         "tests/console/test_local.py", "tests/console/test_operator_policy.py", "tests/console/test_browser.py",
+        "tests/cli/test_recipient_trace.py", "tests/test_extending.py",
         "tests/test_package.py", "tests/test_workflows.py", "tests/handlers/test_as_lambda_imports.py")
 
 

@@ -159,3 +159,38 @@ def test_every_config_example_works_on_the_stacks_it_is_for(stack: str) -> None:
     for example in examples:
         changes = {key.split(":", 1)[1]: value for key, value in example.items()}
         parse({**base, **changes}, recipient_hash_key="k")
+
+
+def test_every_stack_the_readme_runs_has_its_stack_file() -> None:
+    """`--stack staging` once stood here with no Pulumi.staging.yaml: the local run refuses such a name."""
+    stacks = [words[words.index("--stack") + 1] for words in shell_commands() if "--stack" in words]
+    stacks += [word.split("=", 1)[1] for words in shell_commands() for word in words if word.startswith("STACK=")]
+    assert stacks
+    for stack in stacks:
+        assert (ROOT / f"Pulumi.{stack}.yaml").exists(), stack
+
+
+def test_the_status_subscription_example_grants_eventbridge_its_queue_for_that_rule_only() -> None:
+    """On AWS, EventBridge delivers to a queue only if the queue's policy lets it (the program's lanes have one)."""
+    from local.program import run_stack
+
+    commands = {" ".join(words[1:3]): words for words in shell_commands() if words[:1] == ["aws"]}
+    rule, target = commands["events put-rule"], commands["events put-targets"]
+    assert commands["sqs set-queue-attributes"][-1] == "file://queue-policy.json"
+    [attributes] = [json.loads(body) for language, body in BLOCKS if language == "json" and '"Policy"' in body]
+    [statement] = json.loads(attributes["Policy"])["Statement"]
+    name, bus = rule[rule.index("--name") + 1], rule[rule.index("--event-bus-name") + 1]
+    queue_arn = dict(part.split("=", 1) for part in target[target.index("--targets") + 1].split(","))["Arn"]
+    region, account = queue_arn.split(":")[3:5]
+    assert target[target.index("--rule") + 1] == name and target[target.index("--event-bus-name") + 1] == bus
+    assert statement["Resource"] == queue_arn
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": f"arn:aws:events:{region}:{account}:rule/{bus}/{name}"}}
+    # The same grant the program gives EventBridge on its own lanes' queues.
+    lane_policy = next(p for p in run_stack("dev").of_type("aws:sqs/queuePolicy:QueuePolicy")
+                       if p.inputs["queueUrl"].endswith("-normal-queue"))
+    [program, _deny] = json.loads(lane_policy.inputs["policy"])["Statement"]
+    assert {key: statement[key] for key in ("Effect", "Principal", "Action")} == {
+        key: program[key] for key in ("Effect", "Principal", "Action")}
+    assert set(statement["Condition"]) == set(program["Condition"])
+    [dev_bus] = run_stack("dev").of_type("aws:cloudwatch/eventBus:EventBus")
+    assert bus == dev_bus.outputs["name"]

@@ -8,40 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from local import stack_outputs
 from local.system import REGION, LocalSystem
 
 
-def stack_outputs(system: LocalSystem) -> dict[str, Any]:
-    """What `pulumi stack output --json --show-secrets` prints for the stack, with the emulator's URLs."""
-    blueprint = system.blueprint
-    sqs, events = system.clients["sqs"], system.clients["events"]
-
-    def url(name: str) -> str:
-        return sqs.get_queue_url(QueueName=name)["QueueUrl"]
-
-    lanes = {function.environment["EMAIL_LANE"]: (queue, function) for queue, function, _ in blueprint.lane_mappings()}
-    [bus] = blueprint.buses
-    [configuration_set] = blueprint.configuration_sets
-    [table] = blueprint.tables
-    any_function = next(iter(blueprint.functions.values()))
-    return {
-        "busName": bus,
-        "busArn": events.describe_event_bus(Name=bus)["Arn"],
-        "laneQueueUrls": {lane: url(queue.name) for lane, (queue, _) in lanes.items()},
-        "laneDeadLetterQueueUrls": {lane: url(queue.name) for lane, queue in blueprint.dead_letter_queues().items()},
-        "unroutedQueueUrl": url(f"{configuration_set}-unrouted"),
-        "functionNames": {lane: function.name for lane, (_, function) in lanes.items()},
-        "dashboardName": f"{configuration_set}-dashboard",
-        "configurationSetName": configuration_set,
-        "idempotencyTableName": table,
-        "dkimTokens": ["tok1", "tok2", "tok3"],
-        "recipientHashKey": any_function.environment["EMAIL_RECIPIENT_HASH_KEY"],
-    }
-
-
 def write_outputs(system: LocalSystem, path: Path) -> Path:
-    path.write_text(json.dumps(stack_outputs(system), indent=2))
-    return path
+    """The stack's outputs file as `make serve` writes it (`local.stack_outputs`), at `path`."""
+    return stack_outputs.write(system, path)
 
 
 def drain(system: LocalSystem) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 import zipfile
@@ -12,10 +13,12 @@ from typing import Any
 
 import pytest
 
+from ses_email_pipeline import ses_setup
 from ses_email_pipeline.email_sender import EmailSender
 from ses_email_pipeline.lanes import BATCH_OVERHEAD_SECONDS, DEFAULT_LANES, idempotency_ttl, lane_max_concurrency
 from ses_email_pipeline.sender_args import EmailSenderArgs
 from ses_email_pipeline.packaging import HANDLER_ZIP_BUDGET_KB, LAYER_ZIP_BUDGET_MB
+from ses_email_pipeline.template_files import discover
 from local.mocks import RecordingMocks, run_program
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,8 +117,9 @@ def test_priority_lane_has_reserved_concurrency(declared: RecordingMocks) -> Non
 
 
 def test_ses_names_carry_the_stack_prefix(declared: RecordingMocks) -> None:
+    """One SES template per version folder under templates/, whatever folders an author adds."""
     names = {t.inputs["name"] for t in declared.of_type("aws:ses/template:Template")}
-    assert names == {"email-test-notification-v1", "email-test-daily-report-v1"}
+    assert names == {f"email-test-{t.name}-{t.version}" for t in discover(ROOT / "templates")}
     config_set = declared.of_type("aws:sesv2/configurationSet:ConfigurationSet")[0].inputs
     assert config_set["configurationSetName"] == "email-test"
     assert config_set["deliveryOptions"] == {"tlsPolicy": "REQUIRE"}
@@ -219,12 +223,42 @@ def test_a_production_stack_grants_no_recipient_identities(declared: RecordingMo
         assert identities == ["arn:aws:ses:eu-west-1:123456789012:identity/mail.example.com"]
 
 
-def test_the_feedback_log_policy_conditions_only_put_log_events_on_the_rule(declared: RecordingMocks) -> None:
+def feedback_rules(mocks: RecordingMocks) -> dict[str, Any]:
+    """The default-bus rules that forward SES's failures to the feedback log group, by detail-type."""
+    rules = {}
+    for rule in mocks.of_type("aws:cloudwatch/eventRule:EventRule"):
+        pattern = json.loads(rule.inputs["eventPattern"])
+        if pattern.get("source") == ["aws.ses"] and rule.name.startswith("email-test-ses-"):
+            [detail_type] = pattern["detail-type"]
+            rules[detail_type] = rule
+    return rules
+
+
+def test_the_feedback_log_policy_conditions_only_put_log_events_on_the_rules(declared: RecordingMocks) -> None:
     [policy] = declared.of_type("aws:cloudwatch/logResourcePolicy:LogResourcePolicy")
     statements = {s["Action"]: s for s in json.loads(policy.inputs["policyDocument"])["Statement"]}
     assert "Condition" not in statements["logs:CreateLogStream"]
-    [rule] = [r for r in declared.of_type("aws:cloudwatch/eventRule:EventRule") if r.name.endswith("ses-feedback")]
-    assert statements["logs:PutLogEvents"]["Condition"] == {"ArnEquals": {"aws:SourceArn": rule.outputs["arn"]}}
+    arns = sorted(rule.outputs["arn"] for rule in feedback_rules(declared).values())
+    assert sorted(statements["logs:PutLogEvents"]["Condition"]["ArnEquals"]["aws:SourceArn"]) == arns
+
+
+def test_each_kind_of_ses_failure_logs_only_its_own_fields(declared: RecordingMocks) -> None:
+    """A path an event lacks renders empty on AWS: a bounce's line must not hold a complaint's field."""
+    rules = feedback_rules(declared)
+    assert set(rules) == set(ses_setup.FORWARDED_SES_DETAIL_TYPES)
+    targets = {t.inputs["rule"]: t for t in declared.of_type("aws:cloudwatch/eventTarget:EventTarget")}
+    for detail_type, rule in rules.items():
+        transformer = targets[rule.outputs["name"]].inputs["inputTransformer"]
+        own = ses_setup.SES_FEEDBACK_KINDS[detail_type].fields
+        assert transformer["inputPaths"] == {**ses_setup.SES_FEEDBACK_FIELDS, **own, "time": "$.time"}
+        part = "$.detail." + {"Email Bounced": "bounce", "Email Complaint Received": "complaint",
+                              "Email Rejected": "reject", "Email Rendering Failed": "failure"}[detail_type] + "."
+        assert all(path.startswith(part) for path in own.values())
+        template = transformer["inputTemplate"]
+        placeholders = re.findall(r"<([^>]+)>", template)
+        assert set(placeholders) == set(transformer["inputPaths"])
+        unescaped = template.replace('\\"', '"')
+        assert all(f'"<{name}>"' in unescaped for name in placeholders)  # quoted: an absent one renders ""
 
 
 def test_arns_it_builds_follow_the_partition() -> None:

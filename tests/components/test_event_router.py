@@ -233,7 +233,7 @@ def test_a_route_to_an_unknown_lane_is_rejected_before_anything_is_declared() ->
 
     mocks = run_program(program)
     [error] = errors
-    assert "'weekly-digest'" in str(error) and "['normal', 'priority']" in str(error)
+    assert "'weekly-digest'" in str(error) and "known: normal, priority" in str(error)
     assert mocks.resources == []
 
 

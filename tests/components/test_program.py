@@ -6,13 +6,23 @@ import json
 
 import pytest
 
+from local import snapshot
 from local.mocks import RecordingMocks
-from local.program import run_stack
+from local.program import ROOT, run_stack, stack_config
+from ses_email_pipeline.stack_config import StackSettings, parse
+from ses_email_pipeline.template_files import discover
 
 
 @pytest.fixture(scope="module")
 def dev() -> RecordingMocks:
     return run_stack("dev")
+
+
+def dev_settings() -> StackSettings:
+    """The dev stack's settings as the program reads them from Pulumi.dev.yaml (its lanes, its routes)."""
+    raw = {key.split(":", 1)[1]: value for key, value in stack_config("dev").items()
+           if key.startswith("email-pipeline:")}
+    return parse(raw, recipient_hash_key="k")
 
 
 def alarm_dimensions(mocks: RecordingMocks) -> list[dict[str, str]]:
@@ -39,9 +49,11 @@ def test_every_dead_letter_queue_has_an_alarm(dev: RecordingMocks) -> None:
     dead_letter_queues = {q.outputs["name"] for q in queues
                           if q.outputs["name"].endswith(("-dlq", "-failures", "-unrouted", "-undelivered"))}
     watched = {d.get("QueueName") for d in alarm_dimensions(dev)}
-    # 2 lane DLQs, 3 route target DLQs, schedule DLQ, report failures, the unrouted queue and its DLQ,
-    # the status queue's DLQ and its rule target's
-    assert len(dead_letter_queues) == 11
+    settings = dev_settings()
+    # A DLQ per lane and per route (the stack's config says how many), the report schedule's DLQ and
+    # the report's failures, the unrouted queue and its DLQ, the status queue's DLQ and its rule's.
+    expected = len(settings.lanes) + len(settings.routes) + 4 + (2 if settings.delivery_status else 0)
+    assert len(dead_letter_queues) == expected
     assert dead_letter_queues <= watched
 
 
@@ -65,8 +77,8 @@ def test_stack_name_is_in_every_name_ses_keeps_per_account(dev: RecordingMocks) 
                        for c in mocks.of_type("aws:sesv2/configurationSet:ConfigurationSet")}
         return templates | config_sets
 
-    assert ses_names(dev) == {"email-pipeline-dev", "email-pipeline-dev-notification-v1",
-                              "email-pipeline-dev-daily-report-v1"}
+    templates = {f"email-pipeline-dev-{t.name}-{t.version}" for t in discover(ROOT / "templates")}
+    assert ses_names(dev) == {"email-pipeline-dev", *templates}
     assert not ses_names(dev) & ses_names(staging)
 
 
@@ -89,8 +101,6 @@ def test_program_imports_need_only_the_programs_requirements() -> None:
     import subprocess
     import sys
 
-    from local.program import ROOT
-
     code = ("import sys; sys.modules['structlog'] = None; sys.modules['boto3'] = None; "
             "import ses_email_pipeline; from ses_email_pipeline import stack_config")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
@@ -99,8 +109,6 @@ def test_program_imports_need_only_the_programs_requirements() -> None:
 
 def test_project_config_schema_uses_only_types_pulumi_accepts() -> None:
     """Pulumi's project schema (`configTypeDeclaration`) types config as string, integer, boolean or array."""
-    from local.program import ROOT
-
     import yaml
 
     declared = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
@@ -123,7 +131,6 @@ def test_every_setting_the_program_reads_is_declared() -> None:
 
     import yaml
 
-    from local.program import ROOT
     from ses_email_pipeline.stack_config import STRUCTURED_SETTINGS
 
     read = set(re.findall(r'"(\w+)": config\.get', (ROOT / "__main__.py").read_text()))
@@ -148,16 +155,36 @@ def test_the_aws_provider_tags_every_resource_by_default() -> None:
     """Project-level provider config: every stack's default AWS provider tags what it creates."""
     import yaml
 
-    from local.program import ROOT
-
     config = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
     assert config["aws:defaultTags"] == {"value": {"tags": {"project": "email-pipeline", "managed-by": "pulumi"}}}
 
 
 def test_the_dev_stack_declares_the_recorded_resources(dev: RecordingMocks) -> None:
     """Refactors keep every URN: the same types and logical names as `dev_stack_resources.txt`."""
-    from pathlib import Path
+    change = snapshot.compare(snapshot.declared(dev), snapshot.recorded())
+    assert not change, (
+        f"the dev stack's resources differ from {snapshot.SNAPSHOT.name}: {change.summary()}. A template, route "
+        f"or lane you added? Run `{snapshot.COMMAND}` and commit the file. A rename? It replaces the resource on "
+        "every deployed stack: keep the old name with an alias instead")
 
-    recorded = Path(__file__).with_name("dev_stack_resources.txt").read_text().splitlines()
-    expected = sorted(line for line in recorded if line and not line.startswith("#"))
-    assert sorted(f"{r.typ} {r.name}" for r in dev.resources) == expected
+
+def test_unknown_config_keys_stop_the_program_one_line_each_with_the_closest_key() -> None:
+    """The Pulumi CLI passes an undeclared key of the project to the program without a word: the program refuses it."""
+    with pytest.raises(SystemExit) as stopped:
+        run_stack("dev", overrides={"acountSendRate": 14, "logRetentionDay": 7, "route": []})
+    assert str(stopped.value).splitlines() == [
+        "invalid stack config:",
+        "  - email-pipeline:acountSendRate: no such setting; did you mean email-pipeline:accountSendRate?",
+        "  - email-pipeline:logRetentionDay: no such setting; did you mean email-pipeline:logRetentionDays?",
+        "  - email-pipeline:route: no such setting; did you mean email-pipeline:routes?"]
+
+
+def test_a_typo_in_a_routes_pattern_is_one_line_not_a_traceback() -> None:
+    """It used to reach EventRouterArgs and end the program with a traceback about detail fields."""
+    typo = {"name": "order-shipped", "lane": "normal",
+            "eventPattern": {"source": ["shop.orders"], "detail_type": ["Order Shipped"]}}
+    with pytest.raises(SystemExit) as stopped:
+        run_stack("dev", overrides={"routes": [typo]})
+    assert str(stopped.value).splitlines()[1:] == [
+        "  - routes[0] (order-shipped).eventPattern.detail_type: 'detail_type' is not a field of an EventBridge "
+        "event, so the route would match nothing; did you mean detail-type?"]

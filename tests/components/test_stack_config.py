@@ -63,7 +63,8 @@ def test_the_report_schedule_is_the_senders_setting() -> None:
         ({"logRetentionDays": 10}, "logRetentionDays: 10 is not a CloudWatch retention"),
         ({"maxReceiveCount": 2}, "maxReceiveCount: 2 is too low"),
         ({"reportRecipients": ["x"]}, "reportRecipients: 1 entries are not email addresses"),
-        ({"routes": [{"name": "r", "eventPattern": {"source": ["x"]}, "lane": "bulk"}]}, "routes[0]: needs"),
+        ({"routes": [{"name": "r", "eventPattern": {"source": ["x"]}, "lane": "bulk"}]},
+         "routes[0] (r).lane: no lane 'bulk'"),
     ],
 )
 def test_each_problem_says_what_to_change(changes: dict[str, Any], expected: str) -> None:
@@ -148,3 +149,52 @@ def test_defaults_are_declared_once_pulumi_yaml_matches_the_args() -> None:
             assert declared[key]["default"] == (list(default) if isinstance(default, tuple) else default), key
     lane_default = {f.name: f.default for f in dataclasses.fields(LaneConfig)}["max_receive_count"]
     assert declared["maxReceiveCount"]["default"] == lane_default
+
+
+# --- keys and fields a user misspells: one problem each, with the closest known name --------------
+
+ORDER_SHIPPED = {"name": "order-shipped", "lane": "normal",
+                 "eventPattern": {"source": ["shop.orders"], "detail-type": ["Order Shipped"]}}
+
+
+def route(**changes: Any) -> dict[str, Any]:
+    return {**ORDER_SHIPPED, **changes}
+
+
+@pytest.mark.parametrize(
+    ("routes", "expected"),
+    [
+        ([route(eventPattern={"source": ["shop.orders"], "detail_type": ["Order Shipped"]})],
+         "routes[0] (order-shipped).eventPattern.detail_type: 'detail_type' is not a field of an EventBridge event, "
+         "so the route would match nothing; did you mean detail-type?"),
+        ([route(lane="normla")],
+         "routes[0] (order-shipped).lane: no lane 'normla'; did you mean normal? (lanes are named in laneShares)"),
+        ([{**{k: v for k, v in ORDER_SHIPPED.items() if k != "eventPattern"},
+           "event_pattern": ORDER_SHIPPED["eventPattern"]}],
+         "routes[0] (order-shipped).event_pattern: not a field of a route; did you mean eventPattern?"),
+        ([route(lanes="normal")], "routes[0] (order-shipped).lanes: not a field of a route; did you mean lane?"),
+        ([route(eventPattern=["shop.orders"])], "routes[0] (order-shipped).eventPattern: must be an object, e.g. "
+                                                 "{source: [shop.orders], detail-type: [Order Shipped]}"),
+        (["order-shipped"], "routes[0]: must be an object with name, lane, eventPattern"),
+    ],
+    ids=["pattern key", "lane", "route key", "route key 2", "pattern not an object", "route not an object"],
+)
+def test_a_misspelt_route_is_one_line_naming_the_closest_known_name(routes: list[Any], expected: str) -> None:
+    assert problems(routes=routes) == [expected]
+
+
+def test_a_pattern_typo_is_reported_even_beside_another_mistake_in_the_route() -> None:
+    found = problems(routes=[route(lane="normla", eventPattern={"source": ["shop.orders"], "detail_type": ["x"]})])
+    assert [problem.split(":")[0] for problem in found] == [
+        "routes[0] (order-shipped).lane", "routes[0] (order-shipped).eventPattern.detail_type"]
+
+
+@pytest.mark.parametrize(("setting", "shape"), [("routes", {"name": "r"}), ("laneShares", [0.5]), ("tags", "x")])
+def test_a_structured_setting_of_the_wrong_shape_is_one_line(setting: str, shape: Any) -> None:
+    kind = "a list" if setting == "routes" else "an object"
+    assert problems(**{setting: shape}) == [f"{setting}: must be {kind} (Pulumi.yaml's comment shows its shape)"]
+
+
+def test_a_batch_size_for_a_misspelt_lane_names_the_lane_it_means() -> None:
+    assert "batchSizes.normla: no such lane; did you mean normal? (lanes are named in laneShares)" in problems(
+        batchSizes={"normla": 5})

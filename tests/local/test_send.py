@@ -66,6 +66,19 @@ def test_a_file_that_is_not_a_list_of_entries_gets_one_line_and_exit_2(events_fi
     assert "; " in line.split(problem, 1)[1]  # then what to do about it
 
 
+def test_a_detail_written_as_an_object_is_refused_as_put_events_refuses_it(events_file: Path) -> None:
+    """`aws events put-events` refuses the file (Detail is JSON text), so `send` does: one line naming the entries."""
+    as_object = {"Source": "custom.application", "DetailType": "Email Notification Request",
+                 "Detail": {"emailConfig": {"recipient": "someone@example.com"}, "title": "T"}}
+    events_file.write_text(json.dumps([notification(), as_object, as_object]))
+    status, out, err = send(events_file)
+    assert status == 2 and out == ""
+    [line] = err.splitlines()
+    assert line.startswith(f"python -m local: {events_file}: the Detail of Entries[1] and Entries[2] is written as a "
+                           "JSON object, and PutEvents (aws events put-events too) takes Detail only as JSON text; ")
+    assert "python -m local event new" in line
+
+
 def test_a_missing_file_gets_one_line_and_exit_2(tmp_path: Path) -> None:
     status, out, err = send(tmp_path / "nowhere.json")
     assert status == 2 and out == ""

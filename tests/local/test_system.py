@@ -17,6 +17,7 @@ import boto3
 import pytest
 
 from local import __main__ as cli
+from local import serve
 from local.blueprint import Blueprint
 from local.program import run_stack
 from local.system import LocalSystem
@@ -80,7 +81,7 @@ def put_events_as_the_aws_cli(command: str, cwd: Path) -> dict[str, Any]:
 
 
 def banner_command(system: LocalSystem) -> str:
-    [command] = [line.strip() for line in cli.serve_banner(system, cwd=ROOT) if "put-events" in line]
+    [command] = [line.strip() for line in serve.serve_banner(system, cwd=ROOT) if "put-events" in line]
     return command
 
 
@@ -88,11 +89,11 @@ def test_the_serve_banners_command_delivers_the_samples() -> None:
     with LocalSystem.start("dev", port=0) as system, contextlib.redirect_stdout(io.StringIO()):
         response = put_events_as_the_aws_cli(banner_command(system), ROOT)
         assert response["FailedEntryCount"] == 0
-        lines = cli.ServeWatch(system).new_lines()
+        lines = serve.ServeWatch(system).new_lines()
     assert sorted(line.split(" to ")[0] for line in lines if line.startswith("SENT")) == [
         "SENT [normal]", "SENT [normal]", "SENT [priority]"]
     [letter] = [line for line in lines if line.startswith("DEAD LETTER")]
-    assert letter.startswith("DEAD LETTER [normal] detail.emailConfig.recipient: missing")
+    assert letter.startswith("DEAD LETTER [normal] InvalidEvent detail.emailConfig.recipient: ")
 
 
 @pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
@@ -110,7 +111,7 @@ def test_the_serve_banner_says_when_the_samples_name_another_stacks_bus() -> Non
     """`make serve STACK=staging`: the samples' command would name a bus the emulator does not have."""
     bus = "email-pipeline-staging-bus"
     system = SimpleNamespace(blueprint=SimpleNamespace(buses=[bus]), endpoint="http://127.0.0.1:4566")
-    banner = "\n".join(cli.serve_banner(system, cwd=ROOT))  # type: ignore[arg-type]
+    banner = "\n".join(serve.serve_banner(system, cwd=ROOT))  # type: ignore[arg-type]
     assert "file://samples/events.json" not in banner  # it would name a bus this stack does not have
     assert f"samples/events.json is written for bus email-pipeline-dev-bus, not this stack's" in banner
     assert f'"EventBusName": "{bus}"' in banner
@@ -220,16 +221,12 @@ def test_an_event_no_route_takes_is_listed_as_unrouted() -> None:
     assert "UNROUTED shop.orders / Order Receipt" in cli.describe(summary)
 
 
-def test_ses_feedback_reaches_its_log_group_without_an_address(system: LocalSystem) -> None:
-    """A bounce as SES publishes it to the default bus (SES developer guide, event publishing examples)."""
-    [rule] = [r for r in system.blueprint.rules if r.bus == "default" and r.name.endswith("-ses-feedback")]
-    pattern = json.loads(rule.pattern)
-    configuration_set = pattern["detail"]["mail"]["tags"]["ses:configuration-set"][0]
-    bounce = {
-        "eventType": "Bounce",
-        "bounce": {"bounceType": "Permanent", "bounceSubType": "General", "timestamp": "2026-11-23T10:00:01Z",
-                   "feedbackId": "fb-1", "bouncedRecipients": [{"emailAddress": "jane@example.com",
-                                                                 "diagnosticCode": "smtp; 550 jane@example.com"}]},
+def ses_event(system: LocalSystem, event_type: str, **part: Any) -> dict[str, Any]:
+    """An SES event as SES publishes it to the default bus (SES developer guide, event publishing examples)."""
+    [rule] = [r for r in system.blueprint.rules if r.bus == "default" and r.name.endswith("-ses-bounce")]
+    configuration_set = json.loads(rule.pattern)["detail"]["mail"]["tags"]["ses:configuration-set"][0]
+    return {
+        "eventType": event_type, **part,
         "mail": {"timestamp": "2026-11-23T10:00:00Z", "messageId": "ses-0001", "source": "dev-sender@example.com",
                  "destination": ["jane@example.com"], "headersTruncated": False,
                  "headers": [{"name": "To", "value": "Jane <jane@example.com>"}],
@@ -239,17 +236,35 @@ def test_ses_feedback_reaches_its_log_group_without_an_address(system: LocalSyst
                           "event_id": ["6a7e8feb-b491-4cf7-a9f1-bf3703467718"], "key_hash": ["0f" * 16],
                           "correlation_id": ["checkout_7f3a"]}},
     }
+
+
+def feedback_lines(system: LocalSystem, detail_type: str, detail: dict[str, Any]) -> list[dict[str, Any]]:
+    """Put one SES event on the default bus and read back what its feedback log group got (the message's JSON)."""
     response = system.clients["events"].put_events(Entries=[{
-        "Source": "aws.ses", "DetailType": "Email Bounced", "Detail": json.dumps(bounce)}])
+        "Source": "aws.ses", "DetailType": detail_type, "Detail": json.dumps(detail)}])
     assert response["FailedEntryCount"] == 0
-    logs = system.clients["logs"]
     [group] = [g for g in system.blueprint.log_groups if g.endswith("-ses-feedback")]
-    lines = [e["message"] for e in logs.filter_log_events(logGroupName=group)["events"]]
-    assert len(lines) == 1
-    assert "jane" not in lines[0] and "Your order" not in lines[0]
-    written = json.loads(json.loads(lines[0])["message"])
-    assert written == {"eventType": "Bounce", "sesMessageId": "ses-0001", "sentAt": "2026-11-23T10:00:00Z",
-                       "bounceType": "Permanent", "bounceSubType": "General",
-                       "complaintFeedbackType": "<complaintFeedbackType>", "lane": "normal",
-                       "template": "notification-v1", "stack": "email-pipeline-dev",
-                       "eventId": "6a7e8feb-b491-4cf7-a9f1-bf3703467718"}  # never the producer's correlation_id
+    lines = [e["message"] for e in system.clients["logs"].filter_log_events(logGroupName=group)["events"]]
+    assert all("jane" not in line and "Your order" not in line for line in lines)  # no address, no header
+    return [json.loads(json.loads(line)["message"]) for line in lines]
+
+
+SENT = {"sesMessageId": "ses-0001", "sentAt": "2026-11-23T10:00:00Z", "lane": "normal", "template": "notification-v1",
+        "stack": "email-pipeline-dev", "eventId": "6a7e8feb-b491-4cf7-a9f1-bf3703467718"}  # never the correlation_id
+
+
+def test_a_bounces_feedback_line_holds_the_bounce_and_nothing_of_a_complaint(system: LocalSystem) -> None:
+    """It used to carry a literal "<complaintFeedbackType>": one template for every kind, moto keeping the placeholder."""
+    bounce = {"bounceType": "Permanent", "bounceSubType": "General", "timestamp": "2026-11-23T10:00:01Z",
+              "feedbackId": "fb-1", "bouncedRecipients": [{"emailAddress": "jane@example.com",
+                                                            "diagnosticCode": "smtp; 550 jane@example.com"}]}
+    [line] = feedback_lines(system, "Email Bounced", ses_event(system, "Bounce", bounce=bounce))
+    assert line == {"eventType": "Bounce", **SENT, "bounceType": "Permanent", "bounceSubType": "General"}
+
+
+def test_a_field_an_ses_event_lacks_is_empty_in_its_line_as_eventbridge_renders_it(system: LocalSystem) -> None:
+    """A complaint whose feedback report named no type: EventBridge creates no variable, the quoted placeholder is ""."""
+    complaint = {"complainedRecipients": [{"emailAddress": "jane@example.com"}], "timestamp": "2026-11-23T10:00:02Z",
+                 "feedbackId": "fb-2"}
+    [line] = feedback_lines(system, "Email Complaint Received", ses_event(system, "Complaint", complaint=complaint))
+    assert line == {"eventType": "Complaint", **SENT, "complaintFeedbackType": ""}
