@@ -41,6 +41,7 @@ from ses_email_pipeline.handlers.shared.status_names import (
 
 from local.blueprint import Blueprint, FunctionSpec, QueueSpec, provision, queue_url
 from local.emulated_lambda import EmulatedLambda
+from local import sesv2_extensions
 from local.emulated_ses import EmulatedSes
 from local.event_outcomes import BusRoutes, DeadLetter, EventOutcomes, Published
 from local.function_roles import FunctionRoles, PolicyEdits
@@ -116,6 +117,8 @@ class LocalSystem:
         config = stack_config(stack)
         sandbox = str(config.get(f"{PROJECT}:production", False)).lower() != "true"
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # moto's server routes by the URL map it builds at start: what SES v2 adds must be there first.
+        sesv2_extensions.install()
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         host, bound_port = server.get_host_and_port()
