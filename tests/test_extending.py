@@ -66,18 +66,19 @@ def scratch_python(copy: Path) -> Path:
 
     The repository is installed editable, by a path finder that names this checkout; the copy gets a
     venv of its own whose finder names the copy instead, and which sees this environment's
-    site-packages for everything else.
+    site-packages (where pulumi is) for everything else.
     """
-    site = Path(importlib.util.find_spec("pulumi").origin).parents[1]  # type: ignore[arg-type, union-attr]
-    finders = sorted(site.glob("__editable___ses_email_pipeline_*_finder.py"))
+    finders = [finder for entry in sys.path for finder in Path(entry).glob("__editable___ses_email_pipeline_*_finder.py")
+               if str(ROOT) in finder.read_text()]
     if not finders:
         pytest.skip("the package is not installed editable here (pip install -e .): nothing to point at the copy")
+    [finder] = finders[:1]
+    site = Path(importlib.util.find_spec("pulumi").origin).parents[1]  # type: ignore[arg-type, union-attr]
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(copy / ".venv")], check=True)
     [scratch_site] = (copy / ".venv" / "lib").glob("python3*/site-packages")
     (scratch_site / "repository-site.pth").write_text(f"{site}\n")  # a plain path: its .pth files stay unread
-    for finder in finders:
-        (scratch_site / finder.name).write_text(finder.read_text().replace(str(ROOT), str(copy)))
-    for hook in site.glob("__editable__*ses_email_pipeline*.pth"):  # imports the finder at start-up
+    (scratch_site / finder.name).write_text(finder.read_text().replace(str(ROOT), str(copy)))
+    for hook in finder.parent.glob("__editable__*ses_email_pipeline*.pth"):  # imports the finder at start-up
         shutil.copy(hook, scratch_site / hook.name)
     return copy / ".venv" / "bin" / "python"
 
