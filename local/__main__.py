@@ -93,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not isinstance(refused.code, str):
             raise
         print(refused.code, file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C before serve's loop (while the program runs or moto starts): nothing to undo
+        return 130
     return 2
 
 
