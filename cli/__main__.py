@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from . import suppression_commands
 from .dead_letters import DEFAULT_MAX_RECEIVES
 from .problems import NOT_FOUND, PROG, USAGE, CliError
 from .stack import HIDDEN_SECRET, LOCAL_STACK_OUTPUTS, Stack, load_outputs, resolve
@@ -61,6 +62,28 @@ class Context:
         return resolve(outputs, source=path or "the command line", bus=self.args.bus,
                        queue_urls=self.args.queue_url or [], dlq_urls=self.args.dlq_url or [],
                        unrouted_url=self.args.unrouted_url, table=self.args.table, stack_name=self.args.stack_name)
+
+    def hash_key(self) -> str:
+        """The stack's recipient hash key: the flag, else the stack outputs' key, else the environment's.
+
+        The most explicit wins: an exported variable outlives the shell's last stack; `--stack-outputs`
+        names this one.
+        """
+        from ses_email_pipeline.handlers.shared.settings import Env
+
+        variable = Env.RECIPIENT_HASH_KEY
+        if self.args.hash_key:
+            return str(self.args.hash_key)
+        stack = self.stack() if self.args.stack_outputs or self.args.local else None
+        if stack is not None and stack.hash_key and stack.hash_key != HIDDEN_SECRET:
+            return str(stack.hash_key)
+        if os.environ.get(variable):
+            return os.environ[variable]
+        if stack is not None and stack.hash_key == HIDDEN_SECRET:
+            raise CliError(f"recipientHashKey in {stack.source} is hidden ({HIDDEN_SECRET})",
+                           f"export the outputs with `pulumi stack output --json --show-secrets`, or set {variable}")
+        raise CliError("no recipient hash key", f"set {variable} (pulumi stack output recipientHashKey "
+                                                "--show-secrets), or pass --stack-outputs or --hash-key")
 
     def aws(self, stack: Stack) -> Any:
         from .session import Aws
@@ -152,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     trace.add_argument("--lane", help="only this lane")
     _json(trace)
     _max_receives(trace)
+
+    suppression_commands.register(commands, _command)
 
     console = _command(commands, "console", "the web console for this stack on 127.0.0.1: templates rendered by SES, "
                                             "the message log, test sends, dead letters", _run_console,
@@ -311,33 +336,12 @@ def _run_templates_check(context: Context) -> int:
 def _run_hash(context: Context) -> int:
     from ses_email_pipeline.handlers.shared import hashing
     from ses_email_pipeline.handlers.shared.hashing import recipient_hash
-    from ses_email_pipeline.handlers.shared.settings import Env
 
-    key = _hash_key(context, Env.RECIPIENT_HASH_KEY)
+    key = context.hash_key()
     hashed = hashing.key_hash if context.args.idempotency_key else recipient_hash
     for value in context.args.addresses:
         print(hashed(value, key.encode()))
     return 0
-
-
-def _hash_key(context: Context, variable: str) -> str:
-    """The flag, else the stack outputs' key, else the environment's: the most explicit wins.
-
-    An exported variable outlives the shell's last stack; `--stack-outputs` names this one.
-    """
-    if context.args.hash_key:
-        return str(context.args.hash_key)
-    stack = context.stack() if context.args.stack_outputs or context.args.local else None
-    if stack is not None and stack.hash_key and stack.hash_key != HIDDEN_SECRET:
-        return str(stack.hash_key)
-    if os.environ.get(variable):
-        return os.environ[variable]
-    if stack is not None and stack.hash_key == HIDDEN_SECRET:
-        raise CliError(f"recipientHashKey in {stack.source} is hidden ({HIDDEN_SECRET})",
-                       "export the outputs with `pulumi stack output --json --show-secrets`, or set "
-                       f"{variable}")
-    raise CliError("no recipient hash key", f"set {variable} (pulumi stack output recipientHashKey --show-secrets), "
-                                            "or pass --stack-outputs or --hash-key")
 
 
 def _run_trace(context: Context) -> int:
@@ -357,12 +361,11 @@ def _run_trace(context: Context) -> int:
 
 def _run_recipient_trace(context: Context) -> int:
     from ses_email_pipeline.handlers.shared.hashing import recipient_hash
-    from ses_email_pipeline.handlers.shared.settings import Env
 
     from . import recipient_trace
 
     stack = context.stack()
-    hashed = recipient_hash(context.args.recipient, _hash_key(context, Env.RECIPIENT_HASH_KEY).encode())
+    hashed = recipient_hash(context.args.recipient, context.hash_key().encode())
     document = recipient_trace.collect(stack, context.aws(stack), hashed, days=context.args.days)
     _print(document, context.args.json, recipient_trace.text)
     return 0 if document["found"] else NOT_FOUND

@@ -18,11 +18,13 @@ import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..handlers.shared.hashing import recipient_hash
 from .problems import CliError, not_found
-from .session import Aws
+
+if TYPE_CHECKING:
+    from .session import Aws
 
 REASONS = ("BOUNCE", "COMPLAINT")
 #: ListSuppressedDestinations' largest page (botocore's sesv2 model: `PageSize` defaults to 1000).
