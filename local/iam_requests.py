@@ -221,6 +221,13 @@ REQUESTS: Mapping[tuple[str, str], AccessRule] = {
     ("lambda", "GetFunctionConfiguration"): _on_function("lambda:GetFunctionConfiguration"),
     ("logs", "StartQuery"): _logs_start_query,
     ("logs", "GetQueryResults"): _on_everything("logs:GetQueryResults"),
+    # The account suppression list (`email-pipeline suppression`, the console): SES v2's four
+    # suppression actions name no resource type, so they are allowed on "*" only.
+    ("sesv2", "ListSuppressedDestinations"): _on_everything("ses:ListSuppressedDestinations"),
+    ("sesv2", "GetSuppressedDestination"): _on_everything("ses:GetSuppressedDestination"),
+    ("sesv2", "PutSuppressedDestination"): _on_everything("ses:PutSuppressedDestination"),
+    ("sesv2", "DeleteSuppressedDestination"): _on_everything("ses:DeleteSuppressedDestination"),
+    ("sts", "GetCallerIdentity"): _on_everything("sts:GetCallerIdentity"),
 }
 
 
