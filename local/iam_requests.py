@@ -227,7 +227,8 @@ REQUESTS: Mapping[tuple[str, str], AccessRule] = {
     ("sesv2", "GetSuppressedDestination"): _on_everything("ses:GetSuppressedDestination"),
     ("sesv2", "PutSuppressedDestination"): _on_everything("ses:PutSuppressedDestination"),
     ("sesv2", "DeleteSuppressedDestination"): _on_everything("ses:DeleteSuppressedDestination"),
-    ("sts", "GetCallerIdentity"): _on_everything("sts:GetCallerIdentity"),
+    # STS API Reference, GetCallerIdentity: "No permissions are required to perform this operation."
+    ("sts", "GetCallerIdentity"): lambda _params, _scope: (),
 }
 
 
