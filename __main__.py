@@ -7,6 +7,7 @@ This is the only module that reads `pulumi.Config`. Settings are parsed and chec
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pulumi
 import pulumi_random as random
@@ -21,6 +22,8 @@ from ses_email_pipeline import (
     LaneQueue,
     Monitoring,
     MonitoringArgs,
+    StatusWebhooks,
+    StatusWebhooksArgs,
     WatchedFunction,
     WatchedLane,
 )
@@ -43,6 +46,8 @@ readers = {
     "reportRecipients": config.get_object,
     "oncallRecipients": config.get_object, "recipientAllowlist": config.get_object,
     "allowedPublishers": config.get_object, "routes": config.get_object, "tags": config.get_object,
+    "topics": config.get_object, "contactList": config.get, "manageContactList": config.get_bool,
+    "webhooks": config.get_object,
 }
 raw = {key: read(key) for key, read in readers.items()}
 prefix = f"{pulumi.get_project()}-{pulumi.get_stack()}"
@@ -50,14 +55,20 @@ prefix = f"{pulumi.get_project()}-{pulumi.get_stack()}"
 # Automation API set (the SDK's `runtime.config.get_config` reads the same two places). The CLI
 # does not refuse an undeclared key of the project's namespace, so the program does.
 given_keys = {*runtime_config.get_config_env(), *runtime_config.CONFIG.get()}
-problems = key_problems(sorted(given_keys), project=pulumi.get_project(), settings=[*readers, "recipientHashKey"],
+problems = key_problems(sorted(given_keys), project=pulumi.get_project(),
+                        settings=[*readers, "recipientHashKey", "webhookSecrets"],
                         namespaces=("aws", "random", "pulumi"))  # the providers' and the engine's own keys
 # The key of the recipient hashes in logs: the stack's own secret, or one generated per stack and
 # kept (as a secret) in its state, so a fresh `pulumi stack init` + `pulumi up` needs no hand step.
 hash_key = config.get_secret("recipientHashKey") or random.RandomPassword(
     f"{prefix}-recipient-hash-key", length=64, special=False).result
+# Each webhook's secret (API key, password or client secret), kept a secret: `webhookSecrets.<name>`.
+# Which names it holds is read from the raw config (the values never leave the secret Output).
+webhook_secrets = config.get_secret_object("webhookSecrets")
+webhook_secret_names = sorted(json.loads(runtime_config.get_config(f"{pulumi.get_project()}:webhookSecrets") or "{}"))
 try:
-    settings = parse({k: v for k, v in raw.items() if v is not None}, recipient_hash_key=hash_key)
+    settings = parse({k: v for k, v in raw.items() if v is not None}, recipient_hash_key=hash_key,
+                     webhook_secret_names=webhook_secret_names)
 except ConfigErrors as errors:
     problems += errors.problems
 if problems:
@@ -123,6 +134,14 @@ monitoring = Monitoring(prefix, MonitoringArgs(
     tags=tags,
 ))
 
+# Status events POSTed to producers' HTTPS endpoints (EventBridge API destinations), with their alarms.
+webhooks = StatusWebhooks(prefix, StatusWebhooksArgs(
+    bus_name=router.bus_name, bus_arn=router.bus_arn, alarm_topic_arn=monitoring.alarm_topic_arn, tags=tags,
+    webhooks=[dataclasses.replace(hook, secret=pulumi.Output.secret(
+        webhook_secrets.apply(lambda secrets, name=hook.name: str(secrets[name]))))
+        for hook in settings.webhooks],
+)) if settings.webhooks and webhook_secrets is not None else None
+
 pulumi.export("busName", router.bus_name)
 pulumi.export("busArn", router.bus_arn)
 
@@ -147,4 +166,7 @@ pulumi.export("stateTableName", sender.state_table_name)
 # The same name under the output's first name, for operators' saved `pulumi stack output` files.
 pulumi.export("idempotencyTableName", sender.state_table_name)
 pulumi.export("dkimTokens", sender.dkim_tokens)
+# The webhooks' dead-letter queues by webhook name: what `email-pipeline dlq` lists beside the lanes'.
+pulumi.export("webhookDeadLetterQueueUrls", webhooks.dead_letter_queue_urls if webhooks else {})
+pulumi.export("contactListName", sender.contact_list_name)
 pulumi.export("recipientHashKey", pulumi.Output.secret(hash_key))  # `--show-secrets` to hash an address

@@ -17,7 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from . import ses_setup
+from . import contact_list, ses_setup
 from .checks import raise_if_any
 from .event_router import TYPE_TOKEN as EVENT_ROUTER_TYPE
 from .functions import ARCHITECTURE, RUNTIME, HandlerRuntime, handler_function, sha256_base64
@@ -138,6 +138,10 @@ class EmailSender(pulumi.ComponentResource):
             memory_mb=args.memory_mb, log_retention_days=args.log_retention_days, tracing=args.tracing,
             tags=self._tags, account_send_rate=args.account_send_rate, account_concurrency=args.account_concurrency,
             concurrency_in_use=sum(args.lane_concurrency(lane) for lane in args.lanes))
+        #: The contact list the lanes' topic sends name (None: the stack has no topics).
+        self.contact_list_name: str | None = (args.contact_list or name) if args.topics else None
+        if self.contact_list_name and args.manage_contact_list:
+            contact_list.declare(name, self.contact_list_name, args.topics, self._tags, self)
         lanes = {lane.name: self._build_lane(lane, shared) for lane in args.lanes}
         report = self._build_report(shared, lanes)
         schedule = self._build_report_schedule(report, opts)
@@ -250,6 +254,9 @@ class EmailSender(pulumi.ComponentResource):
             Env.RECORD_TTL_SECONDS: str(idempotency_ttl(
                 self._args.function_timeout_seconds, lane.max_receive_count, self._args.replay_window_days)),
         }
+        if self.contact_list_name:
+            environment[Env.CONTACT_LIST] = self.contact_list_name
+            environment[Env.TOPICS] = contact_list.lane_settings(self._args.topics)
         statements = [
             allow(["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
                    "sqs:ChangeMessageVisibility"], [queue.arn]),

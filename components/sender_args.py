@@ -15,6 +15,7 @@ from pathlib import Path
 import pulumi
 
 from .checks import Problem, address_problems, raise_if_any, sender_problems
+from .contact_list import Topic, topics_problems
 from .handlers.shared import catalog
 from .handlers.shared.metrics import DEFAULT_NAMESPACE
 from .lanes import (
@@ -68,6 +69,12 @@ class EmailSenderArgs:
         report_schedule: EventBridge Scheduler expression that triggers the daily report; None
             for no schedule (invoke the report function yourself).
         report_timezone: IANA time zone the report schedule is read in.
+        topics: subscription topics events may name (`contact_list.Topic`); none: every send is
+            transactional and no contact list is declared.
+        contact_list: the SES contact list the topics are in; empty: the component's name.
+        manage_contact_list: declare the contact list with the topics. SES allows one list per
+            account and Region: stacks sharing an account turn this off on all but one and name
+            that one's list in `contact_list`.
     """
 
     sender: str
@@ -98,6 +105,9 @@ class EmailSenderArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
     report_schedule: str | None = "cron(0 9 * * ? *)"
     report_timezone: str = "UTC"
+    topics: Sequence[Topic] = ()
+    contact_list: str = ""
+    manage_contact_list: bool = True
 
     def __post_init__(self) -> None:
         """Check every argument AWS or the handlers would refuse later, all at once.
@@ -113,6 +123,7 @@ class EmailSenderArgs:
             *self._number_problems(),
             *lane_problems(self),
             *self._template_problems(),
+            *topics_problems(self.topics, self.contact_list),
         ])
 
     def lane_concurrency(self, lane: LaneConfig) -> int:

@@ -21,6 +21,9 @@ from .delivery_status import status_max_concurrency
 from .lanes import DEFAULT_LANES, LaneConfig
 from .routes import DEFAULT_ROUTES, Route, pattern_field_problems, route_problems
 from .sender_args import EmailSenderArgs
+from .status_webhooks import Webhook
+from .contact_list import Topic
+from . import topic_webhook_config
 from .handlers.shared.settings import Delivery
 from .handlers.shared.timeouts import SEND_RESERVE_SECONDS
 
@@ -31,9 +34,10 @@ SEND_MARGIN_SECONDS = SEND_RESERVE_SECONDS
 #: Settings whose values are objects or lists of objects: Pulumi's project schema cannot type them
 #: (it knows strings, integers, booleans and arrays of those), so Pulumi.yaml describes them in a
 #: comment and `parse` checks them.
-STRUCTURED_SETTINGS = ("laneShares", "batchSizes", "laneDelivery", "routes", "tags")
-#: What each structured setting holds: `routes` a list of routes, the others an object.
-_STRUCTURE = {"laneShares": dict, "batchSizes": dict, "laneDelivery": dict, "routes": list, "tags": dict}
+STRUCTURED_SETTINGS = ("laneShares", "batchSizes", "laneDelivery", "routes", "tags", "topics", "webhooks")
+#: What each structured setting holds: `routes`, `topics` and `webhooks` lists, the others an object.
+_STRUCTURE = {"laneShares": dict, "batchSizes": dict, "laneDelivery": dict, "routes": list, "tags": dict,
+              "topics": list, "webhooks": list}
 #: A route's fields in `routes` (Pulumi.yaml's comment says the same).
 ROUTE_FIELDS = ("name", "lane", "eventPattern")
 
@@ -54,6 +58,8 @@ _SENDER_ARGS: Mapping[str, str] = {
     "reservePriorityConcurrency": "reserve_concurrency",
     "reportSchedule": "report_schedule",
     "reportTimezone": "report_timezone",
+    "contactList": "contact_list",
+    "manageContactList": "manage_contact_list",
 }
 #: EmailSenderArgs lane attribute -> the config key that sets it (`{}` is the lane's name).
 _LANE_KEYS: Mapping[str, str] = {
@@ -90,6 +96,8 @@ class StackSettings:
     status_events: bool = True
     status_records: bool = True
     status_addresses: bool = False
+    #: Status webhooks (`StatusWebhooks`), their secrets still to be filled from `webhookSecrets`.
+    webhooks: tuple[Webhook, ...] = ()
 
     @property
     def delivery_status(self) -> bool:
@@ -105,10 +113,11 @@ class StackSettings:
         return self.sender_args.replay_window_days
 
 
-def parse(raw: Mapping[str, Any], recipient_hash_key: Any) -> StackSettings:
+def parse(raw: Mapping[str, Any], recipient_hash_key: Any, webhook_secret_names: Sequence[str] = ()) -> StackSettings:
     """Checked settings from raw config values (as `pulumi.Config.get_object` returns them).
 
-    Settings the stack does not set keep the Args classes' defaults.
+    Settings the stack does not set keep the Args classes' defaults. `webhook_secret_names` are
+    the webhooks whose secret `webhookSecrets` holds (the values stay Pulumi secrets).
 
     Raises:
         ConfigErrors: listing every problem found.
@@ -129,7 +138,11 @@ def parse(raw: Mapping[str, Any], recipient_hash_key: Any) -> StackSettings:
         problems.append(f"alarmEmail: {alarm_email!r} is not an email address")
     lanes = _lanes(raw, problems)
     routes = _routes(raw, {lane.name for lane in lanes}, problems)
-    sender_args = _sender_args(raw, recipient_hash_key, lanes, production, problems)
+    topics = topic_webhook_config.topics(raw.get("topics") or [], problems)
+    webhooks = topic_webhook_config.webhooks(raw.get("webhooks") or [], webhook_secret_names, problems)
+    if webhooks and not (raw.get("statusEvents", True)):
+        problems.append("webhooks: need statusEvents: true (a webhook receives the status events)")
+    sender_args = _sender_args(raw, recipient_hash_key, lanes, production, problems, topics)
     status = {key: bool(raw.get(key, default)) for key, default in _STATUS_DEFAULTS.items()}
     if status["statusAddresses"] and not status["statusEvents"]:
         problems.append("statusAddresses: needs statusEvents: true (addresses only ever appear in status events)")
@@ -147,13 +160,15 @@ def parse(raw: Mapping[str, Any], recipient_hash_key: Any) -> StackSettings:
         status_events=status["statusEvents"],
         status_records=status["statusRecords"],
         status_addresses=status["statusAddresses"],
+        webhooks=webhooks,
     )
 
 
 def _sender_args(raw: Mapping[str, Any], recipient_hash_key: Any, lanes: tuple[LaneConfig, ...], production: bool,
-                 problems: list[str]) -> EmailSenderArgs | None:
+                 problems: list[str], topics: tuple[Topic, ...] = ()) -> EmailSenderArgs | None:
     values: dict[str, Any] = {field_name: raw[key] for key, field_name in _SENDER_ARGS.items()
                               if key in raw}
+    values["topics"] = topics
     for name in ("report_recipients", "oncall_recipients"):
         if name in values:
             values[name] = tuple(str(address) for address in values[name])

@@ -19,9 +19,9 @@ timeout (5 seconds) are retried with backoff and jitter, honouring `Retry-After`
 policy; any other answer goes to the dead-letter queue at once. A dead letter carries EventBridge's
 `ERROR_CODE`, `ERROR_MESSAGE`, `RULE_ARN`, `TARGET_ARN` and `EXHAUSTED_RETRY_CONDITION` attributes.
 
-`Monitoring` alarms on each rule's dead-lettered and lost deliveries and each dead-letter queue
-(`rule_names`, `dead_letter_queue_names`), and this component adds one alarm per endpoint on
-retries (`RetryInvocationAttempts`): an endpoint failing now, before anything is dead-lettered.
+Given an alarm topic (`Monitoring`'s), each endpoint gets four alarms (`webhook_alarms`): retrying
+(an endpoint failing now, before anything is dead-lettered), dead-lettered, lost, and waiting in
+its dead-letter queue.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ class StatusWebhooksArgs:
     Args:
         bus_name, bus_arn: the pipeline's bus, where the status events are.
         webhooks: the endpoints.
-        alarm_topic_arn: where the retry alarms notify (Monitoring's topic); no alarms when None.
+        alarm_topic_arn: where the webhooks' alarms notify (Monitoring's topic); no alarms when None.
         dead_letter_retention_seconds: how long undelivered status events wait for an operator.
         tags: applied to every taggable resource.
     """
@@ -225,22 +225,57 @@ class StatusWebhooks(pulumi.ComponentResource):
             # accepts it: either loses the event.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy, dlq.policy]))
         if args.alarm_topic_arn is not None:
-            aws.cloudwatch.MetricAlarm(
-                f"{label}-retrying",
-                name=f"{label}-retrying",
-                alarm_description=(f"Webhook {hook.name} failed {RETRY_ALARM_THRESHOLD}+ times in 5 minutes and "
-                                   "EventBridge is retrying: the endpoint is down, slow (over 5 s) or refusing the "
-                                   "credentials. Statuses wait, then go to its dead-letter queue."),
-                namespace="AWS/Events", metric_name="RetryInvocationAttempts", statistic="SampleCount",
-                dimensions={"RuleName": rule.name, "EventBusName": args.bus_name}, period=FIVE_MINUTES,
-                evaluation_periods=1, comparison_operator="GreaterThanOrEqualToThreshold",
-                threshold=RETRY_ALARM_THRESHOLD, treat_missing_data="notBreaching",
-                alarm_actions=[args.alarm_topic_arn], ok_actions=[args.alarm_topic_arn], tags=dict(args.tags),
-                opts=child)
+            for alarm in webhook_alarms(label, hook.name, rule.name, args.bus_name, dlq.queue.name):
+                aws.cloudwatch.MetricAlarm(
+                    alarm.name, name=alarm.name, alarm_description=alarm.description, namespace=alarm.namespace,
+                    metric_name=alarm.metric_name, statistic=alarm.statistic, dimensions=alarm.dimensions,
+                    period=FIVE_MINUTES, evaluation_periods=1, comparison_operator="GreaterThanOrEqualToThreshold",
+                    threshold=alarm.threshold, treat_missing_data="notBreaching",
+                    alarm_actions=[args.alarm_topic_arn], ok_actions=[args.alarm_topic_arn], tags=dict(args.tags),
+                    opts=child)
         self.rule_names[hook.name] = rule.name
         self.dead_letter_queue_names[hook.name] = dlq.queue.name
         self.dead_letter_queue_urls[hook.name] = dlq.queue.url
         self.api_destination_arns[hook.name] = destination.arn
+
+
+@dataclass(frozen=True)
+class WebhookAlarm:
+    """One alarm on a webhook's deliveries."""
+
+    name: str
+    description: str
+    namespace: str
+    metric_name: str
+    statistic: str
+    dimensions: Mapping[str, pulumi.Input[str]]
+    threshold: float
+
+
+def webhook_alarms(label: str, hook: str, rule_name: pulumi.Input[str], bus_name: pulumi.Input[str],
+                   dead_letter_queue_name: pulumi.Input[str]) -> list[WebhookAlarm]:
+    """Retrying, dead-lettered, lost, and waiting in the dead-letter queue (EventBridge User Guide,
+    "Monitoring Amazon EventBridge": a target with a DLQ counts what went there in
+    `DeadLetterInvocations`, what could not in `InvocationsFailedToBeSentToDlq`)."""
+    rule = {"RuleName": rule_name, "EventBusName": bus_name}
+    return [
+        WebhookAlarm(f"{label}-retrying", (
+            f"Webhook {hook} failed {RETRY_ALARM_THRESHOLD}+ times in 5 minutes and EventBridge is retrying: the "
+            "endpoint is down, slow (over 5 s) or refusing the credentials. Statuses wait, then go to its "
+            "dead-letter queue."), "AWS/Events", "RetryInvocationAttempts", "SampleCount", rule, RETRY_ALARM_THRESHOLD),
+        WebhookAlarm(f"{label}-undelivered", (
+            f"Webhook {hook} refused status events (a 4xx other than 401/407/409/429) or retries ran out: they are "
+            "in its dead-letter queue with EventBridge's ERROR_CODE. Fix the endpoint, then redrive the queue."),
+            "AWS/Events", "DeadLetterInvocations", "Sum", rule, 1),
+        WebhookAlarm(f"{label}-lost", (
+            f"Webhook {hook}'s status events could reach neither the endpoint nor its dead-letter queue: they are "
+            "lost (replay them from the bus archive). Check the queue's policy."),
+            "AWS/Events", "InvocationsFailedToBeSentToDlq", "Sum", rule, 1),
+        WebhookAlarm(f"{label}-dlq-waiting", (
+            f"Status events for webhook {hook} wait in its dead-letter queue: `email-pipeline dlq list` shows "
+            "why, and they expire after the queue's retention."),
+            "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum", {"QueueName": dead_letter_queue_name}, 1),
+    ]
 
 
 def webhook_pattern(hook: Webhook) -> dict[str, Any]:

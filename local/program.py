@@ -82,7 +82,7 @@ def run_stack(
     validate_stack_config(ROOT / "Pulumi.yaml", stack_file(config_from or stack), stack)
     config = {**stack_config(config_from or stack), **{f"{PROJECT}:{k}": v for k, v in (overrides or {}).items()}}
     values = {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
-    pulumi.runtime.set_all_config(values, [f"{PROJECT}:recipientHashKey"])
+    pulumi.runtime.set_all_config(values, [f"{PROJECT}:recipientHashKey", f"{PROJECT}:webhookSecrets"])
     cwd = os.getcwd()
     os.chdir(ROOT)
     try:

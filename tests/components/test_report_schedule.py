@@ -226,7 +226,8 @@ def test_each_moved_resource_keeps_an_alias_to_its_urn_under_the_event_router() 
     aliases, _ = declared_aliases(build)
     for typ, name in MOVED:
         assert aliases[(typ, name)] == [f"urn:pulumi:dev::email-pipeline::{EVENT_ROUTER_TYPE}${typ}::{name}"], name
-    assert {key for key, found in aliases.items() if found} == MOVED  # nothing else moved
+    # nothing else moved from the router (the bounce rule's alias is to its own old name in the sender)
+    assert {key for key, found in aliases.items() if any(EVENT_ROUTER_TYPE in urn for urn in found)} == MOVED
 
 
 def test_under_a_parent_the_alias_names_the_router_beside_the_sender() -> None:
