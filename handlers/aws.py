@@ -12,8 +12,6 @@ from typing import Any
 import botocore.session
 from botocore.config import Config
 
-import dataclasses
-
 from .shared.timeouts import SES_SEND, STANDARD, STATE_TABLE, CallLimits
 
 _SESSION = botocore.session.get_session()
@@ -31,7 +29,7 @@ STANDARD_CONFIG = config_for(STANDARD)
 
 #: SendEmail makes one attempt per call: `SesSender.send` makes the only retry, of what SES cannot
 #: have acted on (SES takes no idempotency token; see `handlers.sending.ses`).
-SES_CONFIG = config_for(dataclasses.replace(SES_SEND, attempts=1))
+SES_CONFIG = config_for(SES_SEND._replace(attempts=1))
 #: The state table answers in milliseconds: a slow call fails fast (`timeouts.STATE_TABLE`).
 STATE_TABLE_CONFIG = config_for(STATE_TABLE)
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import aws
 
@@ -33,8 +32,7 @@ class LazyClient:
         return getattr(self._client, name)
 
 
-@dataclass(frozen=True)
-class Clients:
+class Clients(NamedTuple):
     """SES (sends), DynamoDB (idempotency), SQS (dead letters, retry delays), CloudWatch (the report),
     EventBridge (the status handler's status events)."""
 

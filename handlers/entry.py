@@ -14,8 +14,6 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-import structlog
-
 from . import log
 
 #: What Lambda calls: (event, context) -> response.
@@ -26,9 +24,9 @@ def lambda_handler(build: Callable[[], Handler]) -> Handler:
     """Lambda's handler: logging configured now (unless the process did it already), `build()` run once, at
     the first invocation.
 
-    A process that configured structlog itself (the tests' capture, the local system) keeps its setup.
+    A process that configured logging itself (the tests, the local system, the bench) keeps its setup.
     """
-    if not structlog.is_configured():
+    if not log.is_configured():
         log.configure()
     built = functools.cache(build)
 

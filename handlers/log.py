@@ -1,5 +1,15 @@
 """Structured logging for every handler: one JSON line per outcome, with no personal data.
 
+Each line is one JSON object with sorted keys: the event's name (`event`), `level`, an ISO UTC
+`timestamp`, whatever the record's work bound to its context (`bind`: lane, SQS message id,
+request id, event id, ...) and the call's own fields. It is written with the standard library's
+`logging` (a logger of our own, a handler that prints to `sys.stdout` at call time, where Lambda
+ships it to CloudWatch, and a JSON formatter); botocore imports `logging` anyway, so it costs a
+function's cold start nothing. structlog, which rendered exactly these lines before, cost 60-100 ms
+of every cold start to import (its package imports its console renderer, its stdlib integration
+and asyncio), more than the whole 10% the budget allows over `import boto3; boto3.client("sesv2")`
+(bench/README.md), for the four functions a little wrapper does the same job.
+
 Recipients appear in logs only as a keyed hash and a domain. The hash is HMAC-SHA256 under a
 per-stack key, so it is stable across processes and deploys (an operator can find every send to
 one address with `python -m handlers.log ADDRESS`) but cannot be reversed by hashing a list of
@@ -9,12 +19,14 @@ useless for that search.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import datetime as dt
+import json
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
-
-import structlog
 
 from .shared.hashing import recipient_hash
 
@@ -50,32 +62,118 @@ from .shared.log_events import (  # noqa: E402  (re-exported: handlers log with 
 
 
 
-def configure(level: int = logging.INFO) -> None:
-    """Render every log call as one JSON line on stdout, where Lambda ships it to CloudWatch.
-
-    Loggers are not cached on first use, so `structlog.testing.capture_logs()` sees every line.
-    """
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.JSONRenderer(sort_keys=True),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(),  # sys.stdout at call time
-        cache_logger_on_first_use=False,
-    )
+#: The stdlib logger every handler line goes through (not propagated: Lambda's runtime puts a handler
+#: of its own on the root logger).
+_LOGGER = logging.getLogger("ses_email_pipeline.handlers")
+_LOGGER.propagate = False
+#: The fields bound to the current context (a record's work runs in a `contextvars.Context` of its own).
+_CONTEXT: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar("email_log_context", default={})
+#: The attribute of a `logging.LogRecord` that carries the line's fields.
+_FIELDS = "email_fields"
 
 
-def get_logger() -> Any:
-    """Return the shared structlog logger."""
-    return structlog.get_logger("email")
+class JsonLines(logging.Formatter):
+    """A record as one JSON object: its fields, `level` and an ISO UTC `timestamp`, keys sorted."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(line_fields(record), sort_keys=True, default=repr)
+
+
+def line_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """What a record's line holds: its fields, then its level and timestamp."""
+    timestamp = dt.datetime.fromtimestamp(record.created, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+    return {**getattr(record, _FIELDS, {"event": record.getMessage()}), "level": record.levelname.lower(),
+            "timestamp": timestamp}
+
+
+class _Stdout(logging.Handler):
+    """Writes each line to `sys.stdout` as it is when the line is logged (the local system redirects it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stdout.write(self.format(record) + "\n")
+        except Exception:  # noqa: BLE001 - logging must never fail the handler: the stdlib's own rule
+            self.handleError(record)
+
+
+def configure(level: int = logging.INFO, handler: logging.Handler | None = None) -> None:
+    """Render every log call at `level` or above as one JSON line on stdout (or through `handler`)."""
+    handler = handler or _Stdout()
+    if handler.formatter is None:
+        handler.setFormatter(JsonLines())
+    for old in list(_LOGGER.handlers):
+        _LOGGER.removeHandler(old)
+    _LOGGER.addHandler(handler)
+    _LOGGER.setLevel(level)
+
+
+def is_configured() -> bool:
+    """Whether `configure` ran in this process (an entry module leaves a process's own setup alone)."""
+    return bool(_LOGGER.handlers)
+
+
+class Logger:
+    """`info`, `warning`, `error`: one line with the event's name, the fields given and the context bound."""
+
+    def _log(self, level: int, event: str, fields: Mapping[str, Any]) -> None:
+        if _LOGGER.isEnabledFor(level):
+            _LOGGER.log(level, event, extra={_FIELDS: {**_CONTEXT.get(), **fields, "event": event}})
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._log(logging.INFO, event, fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._log(logging.WARNING, event, fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        self._log(logging.ERROR, event, fields)
+
+
+_SHARED = Logger()
+
+
+def get_logger() -> Logger:
+    """Return the shared logger."""
+    return _SHARED
 
 
 def bind(**fields: Any) -> None:
     """Add fields to every later line of the current context (a record's work runs in a context of its own)."""
-    structlog.contextvars.bind_contextvars(**fields)
+    _CONTEXT.set({**_CONTEXT.get(), **fields})
+
+
+def clear() -> None:
+    """Forget every field bound in the current context."""
+    _CONTEXT.set({})
+
+
+def bound() -> dict[str, Any]:
+    """The fields bound in the current context."""
+    return dict(_CONTEXT.get())
+
+
+class _Captured(logging.Handler):
+    def __init__(self, lines: list[dict[str, Any]]) -> None:
+        super().__init__(logging.DEBUG)
+        self._lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields = line_fields(record)
+        self._lines.append({**fields, "log_level": fields["level"]})
+
+
+@contextlib.contextmanager
+def capture() -> Iterator[list[dict[str, Any]]]:
+    """Every line logged inside the block, as dicts (`log_level` as well as `level`), at every level: for tests."""
+    lines: list[dict[str, Any]] = []
+    handler, level = _Captured(lines), _LOGGER.level
+    _LOGGER.addHandler(handler)
+    _LOGGER.setLevel(logging.DEBUG)
+    try:
+        yield lines
+    finally:
+        _LOGGER.removeHandler(handler)
+        _LOGGER.setLevel(level)
 
 
 def recipient_fields(addresses: Iterable[str], key: bytes) -> dict[str, Any]:

@@ -25,10 +25,8 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypedDict, TypeVar
+from typing import Any, NamedTuple, TypedDict, TypeVar
 
-import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import log
@@ -67,8 +65,7 @@ class SQSRecord(TypedDict, total=False):
     messageAttributes: dict[str, SQSMessageAttribute]
 
 
-@dataclass(frozen=True)
-class Queue:
+class Queue(NamedTuple):
     """The queue a handler drains and what it does with a record it keeps or gives up on.
 
     Attributes:
@@ -151,8 +148,8 @@ class SqsBatch:
         Safe to call from any thread: the step runs in a context of its own.
         """
         def run() -> T | EmailError:
-            structlog.contextvars.clear_contextvars()
-            structlog.contextvars.bind_contextvars(**self.log_context(record))
+            log.clear()
+            log.bind(**self.log_context(record))
             try:
                 return step()
             except EmailError as error:
@@ -162,7 +159,7 @@ class SqsBatch:
                 self._log.error(log.RECORD_FAILED, **error.log_fields())
                 return error
             finally:
-                self._contexts[record["messageId"]] = structlog.contextvars.get_contextvars()
+                self._contexts[record["messageId"]] = log.bound()
 
         return contextvars.Context().run(run)
 
@@ -189,14 +186,14 @@ class SqsBatch:
             result = results.get(record["messageId"])
             if not isinstance(result, EmailError):
                 continue
-            structlog.contextvars.clear_contextvars()
-            structlog.contextvars.bind_contextvars(**self.log_context(record))
+            log.clear()
+            log.bind(**self.log_context(record))
             stays, delay = self._settle(record, result)
             if stays:
                 kept.append(record["messageId"])
             if delay is not None:
                 delays[record["receiptHandle"]] = delay
-        structlog.contextvars.clear_contextvars()
+        log.clear()
         self._apply_delays(delays)
         return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in kept]}
 

@@ -25,7 +25,6 @@ from typing import Any
 
 import boto3
 import pytest
-import structlog
 from moto import mock_aws
 
 class _OneImportName(importlib.abc.MetaPathFinder):
@@ -86,10 +85,10 @@ class FakeContext(LambdaContext):
 
 
 @pytest.fixture(autouse=True)
-def _structlog_for_tests() -> Iterator[None]:
+def _logging_for_tests() -> Iterator[None]:
     log.configure()
     yield
-    structlog.contextvars.clear_contextvars()
+    log.clear()
 
 
 @pytest.fixture

@@ -31,9 +31,8 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -47,10 +46,10 @@ JITTER_ALLOWANCE = 0.02
 #: A send later than this after its slot could make a window hold more than R (slots are 2% longer
 #: than 1/R: 20 ms in every second); the lane books it a new slot instead (`handlers.sending.lane`).
 MAX_LATENESS_SECONDS = JITTER_ALLOWANCE * 1.0
-#: A block starts at least this far ahead of its booking: each email's idempotency claim (a DynamoDB
-#: write, in parallel) comes between booking and sending, and a slot that passed while it ran
-#: would send late, bunched with the next ones. 50 ms covers the claim's p99 with room to spare.
-START_LEAD_SECONDS = 0.05
+#: A block starts this far ahead of its booking: its requests are ready (claimed, built and signed:
+#: `handlers.scheduling.pacing.BlockBooking`), and what comes between is the booking's answer and
+#: each send's thread waking up, on a fraction of a vCPU; a slot that passed meanwhile would send late.
+START_LEAD_SECONDS = 0.1
 #: No booking is legitimately further ahead than Lambda's longest timeout (900 s): no instance
 #: books past its own deadline. A `next_free` beyond this came from a skewed clock or a bug, and
 #: is reset instead of stalling every lane behind it.
@@ -72,8 +71,7 @@ class ScheduleUnavailable(Exception):
         self.code = code
 
 
-@dataclass(frozen=True)
-class Block:
+class Block(NamedTuple):
     """Consecutive send slots booked for one instance.
 
     Attributes:

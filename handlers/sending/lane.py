@@ -20,7 +20,11 @@ hold) and answers Lambda with the partial batch response. Along the way:
 - no send starts without the worst case of one send and its record left in the invocation
   (`timeouts.SEND_RESERVE_SECONDS`), so a timeout never cuts off a send that went out;
 - a throttle proves SES sent nothing: the email is tried once more at a new slot;
-- a send that wakes later than the schedule allows books a new slot rather than go out late;
+- a chunk's slots are booked once its requests are ready (claimed, built, signed), so a send's
+  own work never makes it late; each waits for its slot at the last moment, and one that would
+  still leave later than the schedule allows books a new slot rather than go out late; how late
+  each left and how many new slots it needed are on its `email_sent` line (`slot_late_ms`,
+  `rebookings`);
 - an unknown outcome (SES never answered) goes by the lane's delivery policy: at most once
   dead-letters it, at least once sends it again; an operator who redrives such a dead letter
   (`FailureCode=OutcomeUnknown`) has decided to send it again.
@@ -31,42 +35,39 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import entry, log
 from ..clients import Clients
 from ..entry import Handler
 from ..errors import EmailError, Fate, NearTimeout, NotAttempted, OutcomeUnknown, SendThrottled
 from ..idempotency.once_only import OnceOnly
-from ..scheduling.pacing import Pacing, fallback_share, slot_offsets
+from ..scheduling.pacing import BlockBooking, Departure, Pacing, SlotMissed, fallback_share, slot_offsets
 from ..scheduling.schedule import MAX_LATENESS_SECONDS, SendSchedule, horizon_slots
 from ..shared import table_keys
 from ..shared.settings import Delivery, Settings
 from ..shared.timeouts import SEND_RESERVE_SECONDS
 from ..sqs_batch import PartialBatchResponse, Queue, SqsBatch, SQSRecord
 from .contract import EmailRequest, parse_event
-from .ses import OutgoingEmail, SendGate, SesSender
+from .send_gate import SendGate
+from .ses import OutgoingEmail, SesSender
 
 #: Sends of one batch in flight at once: enough for a batch of 10 (SQS's largest for these lanes).
 MAX_PARALLEL_SENDS = 10
-#: New slots a late send may book before it goes out anyway (late by at most one wake-up).
-_REBOOKINGS = 3
-#: Sends of one email within an invocation: the first, and one at a new slot after a throttle.
-_SEND_ATTEMPTS = 2
 
 Composer = Callable[[EmailRequest, Settings], OutgoingEmail]
 
 
-def entry_point(compose: Composer, clients: Clients, *, clock: Callable[[], float] = time.time) -> Handler:
+def entry_point(compose: Composer, clients: Clients, *, clock: Callable[[], float] = time.time,
+                sleep: Callable[[float], None] = time.sleep) -> Handler:
     """A lane's Lambda handler: logging set up now, the lane built from the environment on first use."""
-    return entry.lambda_handler(lambda: LaneHandler.build(Settings.from_environ(), compose, clients, clock=clock))
+    return entry.lambda_handler(
+        lambda: LaneHandler.build(Settings.from_environ(), compose, clients, clock=clock, sleep=sleep))
 
 
-@dataclass(frozen=True)
-class _Ready:
+class _Ready(NamedTuple):
     """A record that parsed and composed: what to send."""
 
     record: SQSRecord
@@ -74,8 +75,7 @@ class _Ready:
     email: OutgoingEmail
 
 
-@dataclass(frozen=True)
-class _Invocation:
+class _Invocation(NamedTuple):
     """What the sends of one invocation share: its records' work, its gate, its deadline."""
 
     batch: SqsBatch
@@ -116,6 +116,7 @@ class LaneHandler:
         self._clock = clock
         self._sleep = sleep
         self._parallel_sends = max(1, parallel_sends)
+        self._pool = ThreadPoolExecutor(parallel_sends, thread_name_prefix="send") if parallel_sends > 1 else None
         self._log = log.get_logger()
 
     @classmethod
@@ -169,50 +170,59 @@ class LaneHandler:
         return results
 
     def _send_group(self, group: Sequence[_Ready], invocation: _Invocation) -> dict[str, object]:
-        """Book slots for emails with distinct keys, and send each at its own, `parallel_sends` at once."""
-        with _Parallel(self._parallel_sends) as sends:
+        """Emails with distinct keys, sent `parallel_sends` at once: each chunk booked once its requests are ready."""
+        with _Parallel(self._pool) as sends:
             for chunk in self._chunks(group):
-                slots = self._book([len(item.email.recipients) for item in chunk], invocation)
-                for item, slot in zip(chunk, slots):
-                    sends.submit(item.record["messageId"], functools.partial(self._send_one, item, slot, invocation))
+                booking = BlockBooking([len(item.email.recipients) for item in chunk],
+                                       lambda counts: self._book(counts, invocation), self._parallel_sends)
+                for index, item in enumerate(chunk):
+                    departure = Departure(booking, index, self._clock, self._sleep,
+                                          lambda: self._may_start(invocation), lambda: invocation.gate.stop is not None)
+                    sends.submit(item.record["messageId"],
+                                 functools.partial(self._send_one, item, departure, invocation))
         return sends.results
 
-    def _send_one(self, item: _Ready, slot: float | EmailError, invocation: _Invocation) -> object:
+    def _send_one(self, item: _Ready, departure: Departure, invocation: _Invocation) -> object:
         """One email's result, worked out in its record's log context (on a send thread)."""
-        return invocation.batch.work(item.record, lambda: self._send_once(item, slot, invocation))
+        try:
+            return invocation.batch.work(item.record, lambda: self._send_once(item, departure, invocation))
+        finally:
+            departure.abandon()  # if it never got ready: its block is booked without it
 
-    def _send_once(self, item: _Ready, slot: float | EmailError, invocation: _Invocation) -> str:
+    def _send_once(self, item: _Ready, departure: Departure, invocation: _Invocation) -> str:
         """Send one email once, at its slot: SES's message id, or the typed failure that explains why not."""
-        if isinstance(slot, EmailError):
-            raise slot
         # An operator who redrives an OutcomeUnknown dead letter has decided to send it again.
         resend = self._settings.delivery is Delivery.AT_LEAST_ONCE or _redriven_unknown(item.record)
-        return self._once.run(item.request.idempotency_key, lambda: self._send_at(item.email, slot, invocation),
-                              resend_unknown=resend)
+        return self._once.run(item.request.idempotency_key,
+                              lambda: self._send_at(item.email, departure, invocation), resend_unknown=resend)
 
-    def _send_at(self, email: OutgoingEmail, slot: float, invocation: _Invocation) -> str:
-        """Wait for the slot, then send, unless the batch stopped or time ran short meanwhile.
+    def _send_at(self, email: OutgoingEmail, departure: Departure, invocation: _Invocation) -> str:
+        """Send at the email's slot, unless the batch stopped or time ran short meanwhile.
 
-        A throttle proves SES sent nothing. Under the schedule it means a send arrived off its slot
-        (or something else in the account is sending), so the email is tried once more at a new
-        slot; a second throttle stops the batch (see `handlers.errors.SendThrottled`).
+        The request is built and signed first, then handed to its departure at the last moment,
+        once botocore is about to put it on the wire (`handlers.scheduling.pacing.Departure`): the
+        block is booked once every request of it is ready, and what a send leaves to do after its
+        slot is next to nothing, however little CPU the function has. One that would still leave
+        later than the schedule allows books a new slot instead. A throttle proves SES sent nothing:
+        under the schedule it means a send arrived off its slot (or something else in the account
+        is sending), so the email is tried once more at a new slot; a second throttle stops the
+        batch (see `handlers.errors.SendThrottled`).
         """
-        recipients = len(email.recipients)
-        for attempt in range(1, _SEND_ATTEMPTS + 1):
-            self._wait_for_slot(slot, recipients, invocation)
-            self._may_start(invocation)
+        while True:
             try:
-                return self._sender.send(email, invocation.gate)
+                return self._sender.send(email, invocation.gate, departure)
+            except SlotMissed:
+                pass  # a new slot, below
             except SendThrottled as throttled:
-                if attempt == _SEND_ATTEMPTS:
+                if departure.throttled:
                     invocation.gate.close(throttled)  # now: the batch's other sends check the gate as they start
                     raise
+                departure.throttled = True
             except EmailError as error:
                 if error.stops_batch:
                     invocation.gate.close(error)
                 raise
-            slot = self._book_one(recipients, invocation)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+            departure.rebook(self._book_one(len(email.recipients), invocation))
 
     def _may_start(self, invocation: _Invocation) -> None:
         """Start no send once the batch stopped, nor one Lambda could cut off (the send's worst case and its record)."""
@@ -221,22 +231,6 @@ class LaneHandler:
             invocation.gate.close(NearTimeout(f"{remaining_ms:.0f} ms left, {1000 * SEND_RESERVE_SECONDS:.0f} ms "
                                               "needed for one send"))
         invocation.gate.admit()
-
-    def _wait_for_slot(self, slot: float, recipients: int, invocation: _Invocation) -> None:
-        """Sleep until the slot; one missed by more than the schedule allows gets a new slot.
-
-        A send that leaves late (its claim was slow, the thread woke late) lands beside the next
-        slot's and can put R + 1 in some second. Its slot is gone, so it books another (one more
-        write, rare) rather than go out late.
-        """
-        for rebookings in range(_REBOOKINGS + 1):
-            wait = slot - self._clock()
-            if wait > 0:
-                self._sleep(wait)
-            late = self._clock() - slot > MAX_LATENESS_SECONDS
-            if not late or invocation.gate.stop is not None or rebookings == _REBOOKINGS:
-                return
-            slot = self._book_one(recipients, invocation)
 
     # --- booking ----------------------------------------------------------------------------------
 
@@ -291,16 +285,18 @@ class LaneHandler:
 
 
 class _Parallel:
-    """Runs each send on a thread of its own, at most `limit` at once; with 1, in order on this thread.
+    """Runs each send on a thread of the instance's pool, at most `limit` at once; with 1, in order on this thread.
 
-    Leaving the block waits for every send: none may outlive the invocation (a frozen container
-    would resume it later), and the batch's record must see every send. What ends a send's thread
-    other than an Exception (a killed invocation) ends the invocation too, as it would have
-    without threads; Lambda then redelivers the batch. botocore clients are thread-safe.
+    The pool's threads live as long as the container (starting ten threads for every batch cost
+    about a tenth of a millisecond of CPU per email). Leaving the block waits for every send: none
+    may outlive the invocation (a frozen container would resume it later), and the batch's record
+    must see every send. What ends a send other than an Exception (a killed invocation) ends the
+    invocation too, as it would have without threads; Lambda then redelivers the batch. botocore
+    clients are thread-safe.
     """
 
-    def __init__(self, limit: int) -> None:
-        self._pool = ThreadPoolExecutor(limit, thread_name_prefix="send") if limit > 1 else None
+    def __init__(self, pool: ThreadPoolExecutor | None) -> None:
+        self._pool = pool
         self._futures: dict[str, Future[object]] = {}
         self.results: dict[str, object] = {}
 
@@ -314,8 +310,7 @@ class _Parallel:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        wait(self._futures.values())
         if exc is None:
             self.results.update({key: future.result() for key, future in self._futures.items()})
 

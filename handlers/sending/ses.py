@@ -1,7 +1,8 @@
 """The one module that talks to Amazon SES (v2): building sends, reading limits, sorting failures.
 
 Every SES call in the project goes through `SesSender`, so the retry policy, the error taxonomy and
-the privacy rules for logging are written once. When each send may go is `handlers.scheduling.pacing`'s.
+the privacy rules for logging are written once. When each send may go is `handlers.scheduling.pacing`'s,
+and the check made at the last moment before it goes (its slot, the batch's gate) is `send_gate`'s.
 
 Retries: SES's SendEmail has no idempotency token, so a retry of a request SES may already have
 accepted can send the email twice. botocore's `standard` mode would retry read timeouts, closed
@@ -22,11 +23,11 @@ from __future__ import annotations
 
 import json
 import random
-import threading
+import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, ParamValidationError
 from botocore.exceptions import ConnectionError as ConnectionNotEstablished
@@ -37,7 +38,6 @@ from ..errors import (
     DailyQuotaExhausted,
     DependencyUnavailable,
     EmailError,
-    NotAttempted,
     OutcomeUnknown,
     PermanentSendError,
     RetryableSendError,
@@ -46,6 +46,7 @@ from ..errors import (
     SendThrottled,
 )
 from ..shared.settings import Settings
+from .send_gate import Departure, LastMoment, SendGate, before_send
 
 #: How long an instance trusts the MaxSendRate it read: a raised quota reaches pacing within this.
 RATE_MAX_AGE_SECONDS = 300.0
@@ -75,6 +76,11 @@ _UNSENT_CODES = _THROTTLING_CODES | {"ServiceUnavailable"}
 _SERVICE_UNAVAILABLE = 503
 
 _CHARSET = "UTF-8"
+#: The default of an email's mappings (nothing may change it).
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+#: What an SES tag value may not hold (one regular expression: a loop over the characters of every
+#: tag of every send cost more CPU than the rest of building the request).
+_NOT_TAG_SAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 
@@ -99,56 +105,7 @@ def _refused_before_acting(code: str, status: int) -> bool:
     return code in _UNSENT_CODES or status == _SERVICE_UNAVAILABLE
 
 
-class SendGate:
-    """Whether sends of one batch may still start; closed, for good, by the first answer that stops the batch.
-
-    Sends of a batch run in parallel. A thread that found the gate open, then spent its time
-    building and signing its request, could still send after another thread's SendEmail was
-    answered "sending paused" or "daily quota reached". So the gate is checked at the last moment,
-    when botocore is about to put the signed request on the wire (its `before-send` event), and the
-    check and `close` take one lock: a send either starts before the stop was known, or not at all.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._stop: EmailError | None = None
-
-    @property
-    def stop(self) -> EmailError | None:
-        """What closed the gate, or None while sends may start."""
-        return self._stop
-
-    def close(self, error: EmailError) -> EmailError:
-        """Let no more sends start; return the reason kept (the first one given)."""
-        with self._lock:
-            if self._stop is None:
-                self._stop = error
-            return self._stop
-
-    def admit(self) -> None:
-        """Let a send start, unless the gate is closed.
-
-        Raises:
-            NotAttempted: carrying what closed it.
-        """
-        with self._lock:
-            if self._stop is not None:
-                raise NotAttempted(self._stop)
-
-
-#: The gate of the send being made on this thread: the `before-send` hook has only the request.
-_SENDING = threading.local()
-
-
-def _admit_at_the_last_moment(**_: Any) -> None:
-    """botocore's `before-send` hook for SendEmail: the request is signed and about to go out."""
-    gate = getattr(_SENDING, "gate", None)
-    if gate is not None:
-        gate.admit()
-
-
-@dataclass(frozen=True)
-class AccountLimits:
+class AccountLimits(NamedTuple):
     """The SES account's sending limits and state, as GetAccount reports them."""
 
     max_send_rate: float
@@ -157,9 +114,12 @@ class AccountLimits:
     sending_enabled: bool
 
 
-@dataclass(frozen=True)
-class OutgoingEmail:
-    """One message ready for SES: either a template with data, or simple subject and bodies."""
+class OutgoingEmail(NamedTuple):
+    """One message ready for SES: either a template with data, or simple subject and bodies.
+
+    (A named tuple, not a dataclass: making a dataclass costs a cold start about a millisecond of
+    CPU, a named tuple a tenth of that; bench/README.md.)
+    """
 
     to: tuple[str, ...]
     lane: str
@@ -168,14 +128,18 @@ class OutgoingEmail:
     bcc: tuple[str, ...] = ()
     reply_to: tuple[str, ...] = ()
     template_name: str | None = None
-    template_data: Mapping[str, Any] = field(default_factory=dict)
+    template_data: Mapping[str, Any] = _EMPTY
     subject: str | None = None
     html: str | None = None
     text: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    tags: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = _EMPTY
+    tags: Mapping[str, str] = _EMPTY
     #: What ties SES's later events to the pipeline event (`handlers.shared.correlation`), as SES tags.
-    correlation: Mapping[str, str] = field(default_factory=dict)
+    correlation: Mapping[str, str] = _EMPTY
+    #: The SES contact list and topic of subscribed mail: with both, SES adds its one-click
+    #: unsubscribe headers and skips a contact who left the topic (`ListManagementOptions`).
+    contact_list: str | None = None
+    topic: str | None = None
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -206,9 +170,10 @@ class SesSender:
         self._headers_supported: bool | None = None
         self._log = log.get_logger()
         events = getattr(getattr(client, "meta", None), "events", None)
-        if events is not None:  # a botocore client: check the gate once the request is signed
-            events.register_first("before-send.sesv2.SendEmail", _admit_at_the_last_moment,
-                                  unique_id="email-pipeline-send-gate")
+        #: A botocore client: the departure and the gate are checked once the request is signed.
+        self._hooked = events is not None
+        if events is not None:
+            events.register_first("before-send.sesv2.SendEmail", before_send, unique_id="email-pipeline-send-gate")
 
     def account_limits(self, *, refresh: bool = False) -> AccountLimits:
         """The account's limits, read once per container unless `refresh` is set.
@@ -250,20 +215,22 @@ class SesSender:
         rate = self._limits.max_send_rate if self._limits is not None else self._settings.account_send_rate
         return rate if rate > 0 else self._settings.account_send_rate
 
-    def send(self, email: OutgoingEmail, gate: SendGate | None = None) -> str:
-        """Send one email now and log the outcome.
+    def send(self, email: OutgoingEmail, gate: SendGate | None = None, departure: Departure | None = None) -> str:
+        """Send one email and log the outcome.
 
         Args:
             email: what to send.
             gate: the batch's gate (see `SendGate`), checked once the request is signed; the
                 caller closes it when an answer stops the batch.
+            departure: when the request may go out (its slot), decided once it is signed; None: now.
 
         Returns:
             The SES message id.
 
         Raises:
             RetryableSendError, PermanentSendError, DailyQuotaExhausted, SendingHalted, OutcomeUnknown;
-            NotAttempted when the gate was closed before the send could start.
+            NotAttempted when the gate was closed before the send could start; whatever the
+            departure raises to keep the request from going out.
         """
         fields = {
             "lane": email.lane,
@@ -271,10 +238,10 @@ class SesSender:
             **log.recipient_fields(email.recipients, self._settings.recipient_hash_key),
         }
         request = self.request_for(email)
-        started = self._clock()
+        last_moment = LastMoment(gate, departure, self._clock)
         for attempt in range(1, timeouts.SES_SEND.attempts + 1):
             try:
-                response = self._send_through(gate, request)
+                response = self._send_through(last_moment, request)
                 break
             except (ClientError, BotoCoreError) as exc:
                 if attempt < timeouts.SES_SEND.attempts and retry_in_call(exc):
@@ -285,21 +252,19 @@ class SesSender:
                 self._log_failure(error, fields)
                 raise error from exc
         message_id = str(response["MessageId"])
-        # ses_ms: the call's latency, what the stack's `sesSendLatencyMs` should be set from.
-        self._log.info(log.EMAIL_SENT, ses_message_id=message_id, ses_ms=round(1000 * (self._clock() - started)),
-                       **fields)
+        # ses_ms: the call's latency from when the request went out, what `sesSendLatencyMs` should be
+        # set from; slot_late_ms and rebookings (the departure's): how pacing holds.
+        ses_ms = round(1000 * (self._clock() - (last_moment.left_at or self._clock())))
+        self._log.info(log.EMAIL_SENT, ses_message_id=message_id, ses_ms=ses_ms,
+                       **(departure.log_fields() if departure is not None else {}), **fields)
         return message_id
 
-    def _send_through(self, gate: SendGate | None, request: Mapping[str, Any]) -> Any:
-        """SendEmail, admitted by the gate: here for any client, and again once signed for a botocore one."""
-        if gate is None:
+    def _send_through(self, last_moment: LastMoment, request: Mapping[str, Any]) -> Any:
+        """SendEmail, its last moment run here for any client, or once signed for a botocore one."""
+        if not self._hooked:
+            last_moment()
             return self._client.send_email(**request)
-        gate.admit()
-        _SENDING.gate = gate
-        try:
-            return self._client.send_email(**request)
-        finally:
-            _SENDING.gate = None
+        return last_moment.around(lambda: self._client.send_email(**request))
 
     def request_for(self, email: OutgoingEmail) -> dict[str, Any]:
         """The SendEmail parameters for an email; public so tests can pin the exact request."""
@@ -316,6 +281,8 @@ class SesSender:
         reply_to = email.reply_to or self._settings.reply_to
         if reply_to:
             request["ReplyToAddresses"] = list(reply_to)
+        if email.contact_list and email.topic:
+            request["ListManagementOptions"] = {"ContactListName": email.contact_list, "TopicName": email.topic}
         return request
 
     def _client_knows_headers(self) -> bool:
@@ -417,5 +384,4 @@ def _tags(email: OutgoingEmail, stack: str) -> list[dict[str, str]]:
 
 def _tag_safe(value: str) -> str:
     """SES tag values allow only ASCII letters, digits, `_` and `-`."""
-    cleaned = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "_-") else "-" for ch in value)
-    return cleaned[:256] or "none"
+    return _NOT_TAG_SAFE.sub("-", value)[:256] or "none"

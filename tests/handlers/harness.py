@@ -17,6 +17,7 @@ Which to pick:
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,24 +57,30 @@ class LaneHarness:
 
     @classmethod
     def build(cls, lanes: Lanes, settings: Settings, compose: Composer, ses: Any,
-              sqs_fail: set[str] | None = None) -> LaneHarness:
-        """The lane on a scripted clock: sends go in order on the calling thread, and sleeps advance the clock."""
+              sqs_fail: set[str] | None = None, late_wakeups: list[float] | None = None) -> LaneHarness:
+        """The lane on a scripted clock: sends go in order on the calling thread, and sleeps advance the clock.
+
+        `late_wakeups`: seconds the first sleeps overshoot by, one each (a thread that woke late).
+        """
         sqs = Recording(lanes.sqs, fail=sqs_fail)
         clock = Clock()
         sleeps: list[float] = []
+        late = list(late_wakeups or [])
 
         def sleep(seconds: float) -> None:
             sleeps.append(seconds)
-            clock.now += seconds
+            clock.now += seconds + (late.pop(0) if late else 0.0)
 
         handler = LaneHandler.build(settings, compose, Clients(ses=ses, dynamodb=lanes.dynamodb, sqs=sqs),
                                     clock=clock, sleep=sleep, parallel_sends=1)
         return cls(lanes, ses, handler, sqs, clock, sleeps=sleeps)
 
     @classmethod
-    def as_deployed(cls, lanes: Lanes, compose: Composer, scripted: Any, client: Any, clock: Clock) -> LaneHarness:
+    def as_deployed(cls, lanes: Lanes, compose: Composer, scripted: Any, client: Any, clock: Clock,
+                    sleep: Callable[[float], None] = time.sleep) -> LaneHarness:
         """The lane as its function runs it: settings from the environment (set by the test), parallel sends."""
-        handler = lane.entry_point(compose, Clients(ses=client, sqs=lanes.sqs, dynamodb=lanes.dynamodb), clock=clock)
+        handler = lane.entry_point(compose, Clients(ses=client, sqs=lanes.sqs, dynamodb=lanes.dynamodb), clock=clock,
+                                   sleep=sleep)
         return cls(lanes, scripted, handler, lanes.sqs, clock, client=client)
 
     def enqueue(self, *bodies: dict[str, Any] | str) -> None:

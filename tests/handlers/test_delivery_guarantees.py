@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from structlog.testing import capture_logs
 
 from ses_email_pipeline.email_sender import DEFAULT_LANES
-from ses_email_pipeline.handlers import aws, priority, templated
+from ses_email_pipeline.handlers import aws, log, priority, templated
 from ses_email_pipeline.handlers.clients import Clients
 from ses_email_pipeline.handlers.scheduling.schedule import MAX_LATENESS_SECONDS, START_LEAD_SECONDS
 from ses_email_pipeline.handlers.shared import timeouts
@@ -47,14 +47,16 @@ def environment(aws: Lanes, catalog: str, monkeypatch: pytest.MonkeyPatch) -> No
 
 @pytest.fixture
 def make_lane(aws: Lanes, environment: None, monkeypatch: pytest.MonkeyPatch) -> Callable[..., LaneHarness]:
-    def build(*script: str, lane_name: str = "normal", delivery: str | None = None) -> LaneHarness:
+    def build(*script: str, lane_name: str = "normal", delivery: str | None = None,
+              sleep: Callable[[float], None] = time.sleep) -> LaneHarness:
         module = priority if lane_name == "priority" else templated
         monkeypatch.setenv(Env.LANE, lane_name)
         # As EmailSender declares it: the priority lane is at least once, the normal lane at most.
         monkeypatch.setenv(Env.LANE_DELIVERY, delivery or DEFAULT_DELIVERY[lane_name])
         monkeypatch.setenv(Env.LANE_URGENT, "true" if URGENT[lane_name] else "false")
         scripted, clock = ScriptedSes(list(script)), Clock(1_800_000_000.0)
-        return LaneHarness.as_deployed(aws, module.compose, scripted, scripted_client(scripted, monkeypatch), clock)
+        return LaneHarness.as_deployed(aws, module.compose, scripted, scripted_client(scripted, monkeypatch), clock,
+                                       sleep=sleep)
 
     return build
 
@@ -73,7 +75,7 @@ def test_an_unanswered_send_is_not_retried_and_an_at_most_once_lane_dead_letters
 ) -> None:
     normal = make_lane("accept-no-answer")
     normal.enqueue(load_event("email_notification"))
-    with capture_logs() as logs:
+    with log.capture() as logs:
         assert normal.deliver(normal.receive()) == []
     assert normal.ses.attempts == 1 and len(normal.ses.delivered) == 1  # botocore did not retry it
     [letter] = normal.dead_letters()
@@ -98,7 +100,7 @@ def test_an_unanswered_alert_is_sent_again_on_an_at_least_once_lane(make_lane: C
     alerts = make_lane("accept-no-answer", lane_name="priority")
     alerts.enqueue(alert())
     first = alerts.receive()
-    with capture_logs() as logs:
+    with log.capture() as logs:
         assert alerts.deliver(first) == [first["Records"][0]["messageId"]]  # kept, with a retry delay
         assert alerts.deliver(alerts.redeliver()) == []
     assert len(alerts.ses.delivered) == 2  # at least once: a second copy beats none
@@ -128,7 +130,7 @@ def test_a_killed_alert_is_sent_again_and_counted(make_lane: Callable[..., LaneH
         alerts.deliver(batch)
     alerts.clock.now += 6 * FUNCTION_TIMEOUT_MS / 1000
     alerts.kept.append(batch["Records"][0]["receiptHandle"])
-    with capture_logs() as logs:
+    with log.capture() as logs:
         assert alerts.deliver(alerts.redeliver()) == []
     assert len(alerts.ses.delivered) == 2
     assert [(line["cause"], line["decision"]) for line in logs if line["event"] == "email_outcome_unknown"] == [
@@ -150,7 +152,7 @@ def test_a_send_whose_completion_was_not_recorded_is_not_sent_again_when_the_eve
     normal = make_lane()
     aws.dynamodb.meta.events.register("before-call.dynamodb.PutItem", refuse_record)
     normal.enqueue(load_event("email_notification"))
-    with capture_logs() as logs:
+    with log.capture() as logs:
         assert normal.deliver(normal.receive()) == []  # it was sent: the message is done
     aws.dynamodb.meta.events.unregister("before-call.dynamodb.PutItem", refuse_record)
     assert [line["event"] for line in logs if line["log_level"] == "warning"] == ["idempotency_record_not_saved"]
@@ -254,7 +256,7 @@ def test_a_record_that_raises_anything_is_dead_lettered_alone(aws: Lanes, enviro
     poison["id"] = "poison"
     runner = LaneHarness.as_deployed(aws, compose, scripted, scripted_client(scripted, monkeypatch), Clock())
     runner.enqueue(good, poison)
-    with capture_logs() as logs:
+    with log.capture() as logs:
         assert runner.deliver(runner.receive()) == []
     assert len(scripted.delivered) == 1
     [letter] = runner.dead_letters()
@@ -278,7 +280,7 @@ def test_a_rejection_logs_and_dead_letters_the_field_never_the_value(
     event = load_event("email_notification")
     event["detail"].update(detail)
     normal.enqueue(event)
-    with capture_logs() as logs:
+    with log.capture() as logs:
         normal.deliver(normal.receive())
     [letter] = normal.dead_letters()
     assert "jane" not in json.dumps(logs) and "jane" not in json.dumps(letter)
@@ -323,7 +325,7 @@ def test_access_denied_halts_the_lane_and_keeps_every_message(make_lane: Callabl
     second["id"] = "event-2"
     normal.enqueue(first, second)
     batch = normal.receive()
-    with capture_logs() as logs:
+    with log.capture() as logs:
         kept = normal.deliver(batch)
     assert kept == [record["messageId"] for record in batch["Records"]]
     assert normal.ses.attempts in (1, 2) and normal.dead_letters() == []
@@ -340,7 +342,7 @@ def test_two_events_with_one_key_in_one_batch_send_the_first_and_skip_the_second
     for sample in (first, second):
         sample["detail"]["idempotencyKey"] = "order-1042-receipt"
     normal.enqueue(first, second)
-    with capture_logs() as logs:
+    with log.capture() as logs:
         assert normal.deliver(normal.receive()) == []
     [sent] = normal.ses.delivered
     assert {tag["Name"]: tag["Value"] for tag in sent["EmailTags"]}["event_id"] == "event-1"
@@ -351,33 +353,32 @@ def test_two_events_with_one_key_in_one_batch_send_the_first_and_skip_the_second
 def test_no_send_starts_after_ses_said_stop_even_one_already_past_its_checks(
     make_lane: Callable[..., LaneHarness],
 ) -> None:
-    """Parallel sends, a latency-free SES: the other sends build and sign their requests while the
-    first is answered "sending paused"; none of them reaches SES after that answer.
+    """Parallel sends, a latency-free SES: every request is built, signed and booked, and the first to
+    reach its slot is answered "sending paused"; none of the others reaches SES after that answer.
 
-    The other sends are held just before botocore signs them (its `before-sign` event, after every
-    check the lane makes) until the pause is answered and a moment has passed, so the race is
-    played out the same way every run.
+    The others are held in their wait for their slot (the lane's injected sleep) until the pause is
+    answered and a moment has passed, so the race is played out the same way every run.
     """
-    normal = make_lane("paused")
-    events = [load_event("email_notification") for _ in range(3)]
-    for index, sample in enumerate(events):
-        sample["id"] = f"event-{index}"
-    normal.enqueue(*events)
     answered = threading.Event()
-    first: list[bool] = []
+    sleepers: list[bool] = []
     lock = threading.Lock()
 
-    def hold_all_but_the_first(**_: Any) -> None:
+    def hold_all_but_the_first(seconds: float) -> None:
         with lock:
-            is_first = not first
-            first.append(True)
+            is_first = not sleepers
+            sleepers.append(True)
         if not is_first:
             assert answered.wait(10)
+        time.sleep(min(seconds, 0.2))
 
     def release_after_the_answer(**_: Any) -> None:
         threading.Timer(0.3, answered.set).start()  # the pause's answer reaches the lane meanwhile
 
-    normal.client.meta.events.register("before-sign.sesv2.SendEmail", hold_all_but_the_first)
+    normal = make_lane("paused", sleep=hold_all_but_the_first)
+    events = [load_event("email_notification") for _ in range(3)]
+    for index, sample in enumerate(events):
+        sample["id"] = f"event-{index}"
+    normal.enqueue(*events)
     normal.client.meta.events.register("after-call.sesv2.SendEmail", release_after_the_answer)
     batch = normal.receive()
     kept = normal.deliver(batch)

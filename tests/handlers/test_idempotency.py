@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from structlog.testing import capture_logs
 
+from ses_email_pipeline.handlers import log
 from ses_email_pipeline.handlers.errors import DependencyUnavailable, OutcomeUnknown, RetryableSendError
 from ses_email_pipeline.handlers.idempotency.once_only import OnceOnly
 from tests.conftest import FakeContext, Lanes
@@ -66,7 +66,7 @@ def test_an_at_least_once_caller_takes_over_an_unfinished_claim_and_counts_it(aw
     clock = Clock()
     crash_holding_the_claim(aws, clock)
     clock.now += 31
-    with capture_logs() as logs:
+    with log.capture() as logs:
         assert once(aws, clock).run("k", lambda: "m-2", resend_unknown=True) == "m-2"
     assert [(line["event"], line["decision"]) for line in logs if "decision" in line] == [
         ("email_outcome_unknown", "resend")]
@@ -112,7 +112,7 @@ def test_an_expired_record_no_longer_blocks(aws: Lanes) -> None:
 def test_a_send_whose_record_cannot_be_saved_is_still_reported_sent(aws: Lanes) -> None:
     clock = Clock()
     failing = Recording(aws.dynamodb, fail={"update_item"})
-    with capture_logs() as logs:
+    with log.capture() as logs:
         assert once(aws, clock, failing).run("k", lambda: "m-1") == "m-1"
     assert "idempotency_record_not_saved" in [line["event"] for line in logs]
 

@@ -7,9 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from structlog.testing import capture_logs
 
-from ses_email_pipeline.handlers import templated
+from ses_email_pipeline.handlers import log, templated
 from ses_email_pipeline.handlers.sqs_batch import retry_delay
 from ses_email_pipeline.handlers.scheduling.schedule import START_LEAD_SECONDS, slot_interval
 from ses_email_pipeline.handlers.shared.settings import DEFAULT_MAX_RECEIVE_COUNT, Settings
@@ -32,9 +31,10 @@ def numbered(index: int) -> dict[str, Any]:
 
 @pytest.fixture
 def harness(aws: Lanes, make_settings: Callable[..., Settings]) -> Callable[..., LaneHarness]:
-    def build(*outcomes: Any, sqs_fail: set[str] | None = None, **overrides: Any) -> LaneHarness:
+    def build(*outcomes: Any, sqs_fail: set[str] | None = None, late_wakeups: list[float] | None = None,
+              **overrides: Any) -> LaneHarness:
         return LaneHarness.build(aws, make_settings(aws, **overrides), templated.compose, FakeSes(outcomes),
-                                 sqs_fail=sqs_fail)
+                                 sqs_fail=sqs_fail, late_wakeups=late_wakeups)
     return build
 
 
@@ -121,13 +121,35 @@ def test_a_single_throttle_is_sent_again_at_a_new_slot(harness: Callable[..., La
     assert lane.sleeps == pytest.approx([START_LEAD_SECONDS] * 4)
 
 
+def test_a_send_that_would_leave_late_books_a_new_slot_and_its_line_says_so(
+        harness: Callable[..., LaneHarness]) -> None:
+    """A thread that woke 50 ms after its slot would land beside the next slot's send: it goes at a new one."""
+    lane = harness(late_wakeups=[0.050])
+    lane.enqueue(numbered(1))
+    with log.capture() as logs:
+        response = lane.run(lane.receive())
+    assert lane.failed_ids(response) == [] and lane.ses.attempts == 1  # never sent late, sent once
+    [sent] = [line for line in logs if line["event"] == "email_sent"]
+    assert sent["rebookings"] == 1 and sent["slot_late_ms"] == 0.0
+    assert lane.sleeps == pytest.approx([START_LEAD_SECONDS] * 2)  # the first slot's lead, then the new one's
+
+
+def test_a_send_a_little_late_goes_and_its_lateness_is_logged(harness: Callable[..., LaneHarness]) -> None:
+    lane = harness(late_wakeups=[0.012])  # within the schedule's allowance (2% of a second)
+    lane.enqueue(numbered(1))
+    with log.capture() as logs:
+        lane.run(lane.receive())
+    [sent] = [line for line in logs if line["event"] == "email_sent"]
+    assert (sent["slot_late_ms"], sent["rebookings"]) == (12.0, 0)
+
+
 def test_halt_keeps_every_message_and_attempts_nothing_more(
     harness: Callable[..., LaneHarness], aws: Lanes
 ) -> None:
     lane = harness(client_error("SendingPausedException"))
     lane.enqueue(numbered(1), numbered(2), numbered(3))
     batch = lane.receive()
-    with capture_logs() as logs:
+    with log.capture() as logs:
         response = lane.run(batch)
     assert len(lane.failed_ids(response)) == 3
     assert lane.ses.attempts == 1
@@ -149,7 +171,7 @@ def test_halted_mail_on_its_last_receive_is_dead_lettered_with_the_halts_code(
     """Kept once more, SQS would dead-letter it on the next receive without a reason `dlq redrive --code` finds."""
     lane = harness(client_error("SendingPausedException"))
     lane.enqueue(numbered(1), numbered(2))
-    with capture_logs() as logs:
+    with log.capture() as logs:
         response = lane.run(on_receive(lane.receive(), DEFAULT_MAX_RECEIVE_COUNT))
     assert lane.failed_ids(response) == []
     letters = aws.dead_letters()
@@ -203,7 +225,7 @@ def test_same_event_delivered_twice_is_sent_once(harness: Callable[..., LaneHarn
     lane.enqueue(event())
     lane.run(lane.receive())
     lane.enqueue(event())  # an EventBridge retry or archive replay: same event id
-    with capture_logs() as logs:
+    with log.capture() as logs:
         response = lane.run(lane.receive())
     assert response == {"batchItemFailures": []}
     assert len(lane.ses.sent) == 1

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
-from structlog.testing import capture_logs
 
+from ses_email_pipeline.handlers import log
 from ses_email_pipeline.handlers.scheduling.pacing import FALLBACK_SECONDS, Pacing, slot_offsets
 from ses_email_pipeline.handlers.scheduling.schedule import SendSchedule, slot_interval
 from tests.conftest import Lanes
@@ -56,7 +56,7 @@ def test_without_the_table_an_instance_paces_itself_at_its_share_and_tries_again
     pacing = Pacing(SendSchedule(aws.table, "test", aws.dynamodb, clock=clock, sleep=clock.sleep),
                     lambda: 10.0, fallback_share=0.25, urgent=False, clock=clock)
     aws.dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", _unavailable)
-    with capture_logs() as logs:
+    with log.capture() as logs:
         first = pacing.book(2, START + 60)
         second = pacing.book(2, START + 60)
     aws.dynamodb.meta.events.unregister("before-call.dynamodb.UpdateItem", _unavailable)

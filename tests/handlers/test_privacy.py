@@ -8,9 +8,8 @@ from typing import Any
 
 import boto3
 import pytest
-from structlog.testing import capture_logs
 
-from ses_email_pipeline.handlers import priority, report, templated
+from ses_email_pipeline.handlers import log, priority, report, templated
 from ses_email_pipeline.handlers.clients import Clients
 from ses_email_pipeline.handlers.shared.settings import Env
 from tests.conftest import HASH_KEY, FakeContext, Lanes, load_event
@@ -60,7 +59,7 @@ def run_every_handler(aws: Lanes, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_no_log_line_contains_an_address_or_template_data(
     environment: None, aws: Lanes, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with capture_logs() as captured:
+    with log.capture() as captured:
         run_every_handler(aws, monkeypatch)
     events = {line["event"] for line in captured}
     # the run covered every outcome, so every kind of line was checked

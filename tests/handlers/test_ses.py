@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from structlog.testing import capture_logs
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import (
     ConnectionClosedError,
@@ -18,7 +17,7 @@ from botocore.exceptions import (
 )
 from botocore.stub import Stubber
 
-from ses_email_pipeline.handlers import aws
+from ses_email_pipeline.handlers import aws, log
 from ses_email_pipeline.handlers.sending import ses
 from ses_email_pipeline.handlers.errors import (
     DailyQuotaExhausted,
@@ -77,6 +76,25 @@ def test_templated_send_request_matches_the_sesv2_model(stubbed: tuple[SesSender
                             headers={"Importance": "high"}, tags={"campaign": "spring"},
                             correlation={"event_id": "e-1", "correlation_id": "order-1042"})
     assert sender.send(email) == "m-1"
+    stubber.assert_no_pending_responses()
+
+
+def test_subscribed_mail_names_its_contact_list_and_topic_to_ses(stubbed: tuple[SesSender, Stubber]) -> None:
+    """With both set, SES adds its unsubscribe headers and skips a contact who left the topic."""
+    sender, stubber = stubbed
+    expected = {**sender.request_for(templated_email()),
+                "ListManagementOptions": {"ContactListName": "email-test-contacts", "TopicName": "newsletter"}}
+    stubber.add_response("send_email", {"MessageId": "m-1"}, expected)  # checked against the sesv2 model
+    assert sender.send(templated_email(contact_list="email-test-contacts", topic="newsletter")) == "m-1"
+    stubber.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize("half", [{"contact_list": "email-test-contacts"}, {"topic": "newsletter"}])
+def test_a_contact_list_or_topic_alone_sends_without_list_management(
+        stubbed: tuple[SesSender, Stubber], half: dict[str, str]) -> None:
+    sender, stubber = stubbed
+    stubber.add_response("send_email", {"MessageId": "m-1"}, sender.request_for(templated_email()))
+    assert sender.send(templated_email(**half)) == "m-1"
     stubber.assert_no_pending_responses()
 
 
@@ -195,7 +213,7 @@ def test_configured_rate_is_the_fallback_when_get_account_fails(make_settings: C
             raise client_error("InternalFailure", 500, "GetAccount")
 
     sender = SesSender(make_settings(account_send_rate=14.0), Client())
-    with capture_logs() as logs:
+    with log.capture() as logs:
         assert sender.send_rate() == 14.0
         assert sender.send_rate() == 14.0
     assert [line["event"] for line in logs] == ["account_limits_unavailable"]  # tried again only after the max age
@@ -248,7 +266,7 @@ def test_headers_are_dropped_with_a_warning_when_the_runtimes_botocore_cannot_se
         stubber.add_response("send_email", {"MessageId": "m-3"}, expected)  # validated against the old model
     stubber.activate()
     sender = SesSender(make_settings(), client)
-    with capture_logs() as logs:
+    with log.capture() as logs:
         for _ in range(2):
             assert sender.send(templated_email(headers={"Importance": "high"})) == "m-3"
     stubber.assert_no_pending_responses()

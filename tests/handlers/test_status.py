@@ -16,10 +16,10 @@ import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
-from structlog.testing import capture_logs
 
 from local import ses_event_records
 from local.dynamodb_limits import DYNAMODB_EXPRESSION_BYTES
+from ses_email_pipeline.handlers import log
 from ses_email_pipeline.handlers.clients import Clients
 from ses_email_pipeline.handlers.aws import create_dynamodb_client
 from ses_email_pipeline.handlers.log import recipient_hash
@@ -361,7 +361,7 @@ def test_an_ses_event_the_pipeline_did_not_send_is_recorded_and_counted_but_neve
     """Another sender on the configuration set, a console test send, the daily report: no producer to tell."""
     untagged = mail("a@example.com", tags={"ses:configuration-set": "email-test"})
     record = sqs_record(eventbridge(ses_event_records.bounce(untagged, ["a@example.com"])))
-    with capture_logs() as logs:
+    with log.capture() as logs:
         assert processor(aws, bus)(sqs_event(record)) == {"batchItemFailures": []}
     assert bus.received() == []
     assert history_of(aws) == [f"bounced ({recipient_hash('a@example.com', HASH_KEY.encode())[:8]})"]
