@@ -6,9 +6,10 @@ events (SES Developer Guide, "Using list management"). SES keeps one contact lis
 Region ("Service quotas": contact lists per account, 1; topics per list, 20), so one stack in an
 account declares it and the others name it (`manage_contact_list=False`).
 
-The pipeline creates no contacts. SES treats an address that is not a contact by the topic's
-default subscription status, so `OPT_OUT` (subscribed until they unsubscribe) reaches everyone the
-first time, and `OPT_IN` only contacts someone added and opted in (sesv2 `CreateContact`).
+The pipeline creates no contacts. A topic's default subscription status applies to everyone who
+has noted no preference (SES API v2 Reference, `Topic.DefaultSubscriptionStatus`): `OPT_IN`
+(subscribed until they unsubscribe) reaches every recipient, `OPT_OUT` only contacts someone added
+and opted in (sesv2 `CreateContact` or `UpdateContact`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .checks import Problem
 from .handlers.shared.topics import MAX_TOPICS, TOPIC_NAME, encode
 
 #: SES's `SubscriptionStatus` (botocore's sesv2 model: OPT_IN | OPT_OUT).
-SUBSCRIPTION_STATUSES = ("OPT_OUT", "OPT_IN")
+SUBSCRIPTION_STATUSES = ("OPT_IN", "OPT_OUT")
 #: The pipeline's rule for a contact list's name: SES's tag alphabet, like a topic's.
 CONTACT_LIST_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -37,7 +38,7 @@ class Topic:
         name: what events name in `detail.topic` (letters, digits, `_`, `-`; at most 64).
         display_name: what SES's unsubscribe page shows the recipient.
         description: what the page says the topic is about.
-        default_subscription: `OPT_OUT` (subscribed until they unsubscribe) or `OPT_IN`
+        default_subscription: `OPT_IN` (subscribed until they unsubscribe) or `OPT_OUT`
             (only contacts who opted in).
         sources: the event sources that may send with the topic (none listed: any).
     """
@@ -45,7 +46,7 @@ class Topic:
     name: str
     display_name: str
     description: str = ""
-    default_subscription: str = "OPT_OUT"
+    default_subscription: str = "OPT_IN"
     sources: tuple[str, ...] = ()
 
     def problems(self, at: str) -> list[Problem]:

@@ -255,8 +255,8 @@ class WebhookAlarm:
 def webhook_alarms(label: str, hook: str, rule_name: pulumi.Input[str], bus_name: pulumi.Input[str],
                    dead_letter_queue_name: pulumi.Input[str]) -> list[WebhookAlarm]:
     """Retrying, dead-lettered, lost, and waiting in the dead-letter queue (EventBridge User Guide,
-    "Monitoring Amazon EventBridge": a target with a DLQ counts what went there in
-    `DeadLetterInvocations`, what could not in `InvocationsFailedToBeSentToDlq`)."""
+    "Monitoring Amazon EventBridge": `InvocationsSentToDlq` counts what went to the target's DLQ,
+    `InvocationsFailedToBeSentToDlq` what could not)."""
     rule = {"RuleName": rule_name, "EventBusName": bus_name}
     return [
         WebhookAlarm(f"{label}-retrying", (
@@ -266,7 +266,7 @@ def webhook_alarms(label: str, hook: str, rule_name: pulumi.Input[str], bus_name
         WebhookAlarm(f"{label}-undelivered", (
             f"Webhook {hook} refused status events (a 4xx other than 401/407/409/429) or retries ran out: they are "
             "in its dead-letter queue with EventBridge's ERROR_CODE. Fix the endpoint, then redrive the queue."),
-            "AWS/Events", "DeadLetterInvocations", "Sum", rule, 1),
+            "AWS/Events", "InvocationsSentToDlq", "Sum", rule, 1),
         WebhookAlarm(f"{label}-lost", (
             f"Webhook {hook}'s status events could reach neither the endpoint nor its dead-letter queue: they are "
             "lost (replay them from the bus archive). Check the queue's policy."),

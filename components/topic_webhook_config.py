@@ -33,7 +33,7 @@ def topics(entries: list[Any], problems: list[str]) -> tuple[Topic, ...]:
         if not trouble:
             topic = Topic(name=str(entry["name"]), display_name=str(entry["displayName"]),
                           description=str(entry.get("description") or ""),
-                          default_subscription=str(entry.get("defaultSubscription", "OPT_OUT")),
+                          default_subscription=str(entry.get("defaultSubscription", "OPT_IN")),
                           sources=_strings(entry.get("sources")))
             trouble = [f"{where}{problem.field[len(f'topics[{index}]'):]}: {problem.message}"
                        for problem in topic.problems(f"topics[{index}]")]

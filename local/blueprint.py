@@ -123,6 +123,8 @@ class Blueprint:
     templates: dict[str, TemplateSpec] = field(default_factory=dict)
     identities: list[str] = field(default_factory=list)
     configuration_sets: list[str] = field(default_factory=list)
+    #: SES contact lists (sesv2 CreateContactList's parameters), with the stack's topics
+    contact_lists: list[dict[str, Any]] = field(default_factory=list)
     tables: dict[str, str] = field(default_factory=dict)  # table name -> hash key
     scheduled_function_arns: list[str] = field(default_factory=list)
     metric_filters: list[MetricFilterSpec] = field(default_factory=list)
@@ -184,6 +186,13 @@ class Blueprint:
         blueprint.identities = [i.inputs["emailIdentity"] for i in mocks.of_type("aws:sesv2/emailIdentity:EmailIdentity")]
         blueprint.configuration_sets = [c.inputs["configurationSetName"]
                                         for c in mocks.of_type("aws:sesv2/configurationSet:ConfigurationSet")]
+        blueprint.contact_lists = [{
+            "ContactListName": c.inputs["contactListName"],
+            "Topics": [{"TopicName": topic["topicName"], "DisplayName": topic["displayName"],
+                        "Description": topic.get("description") or "",
+                        "DefaultSubscriptionStatus": topic["defaultSubscriptionStatus"]}
+                       for topic in c.inputs.get("topics") or []]}
+            for c in mocks.of_type("aws:sesv2/contactList:ContactList")]
         blueprint.tables = {t.outputs["name"]: t.inputs["hashKey"] for t in mocks.of_type("aws:dynamodb/table:Table")}
         blueprint.scheduled_function_arns = [s.inputs["target"]["arn"]
                                              for s in mocks.of_type("aws:scheduler/schedule:Schedule")]
@@ -308,6 +317,8 @@ def provision(blueprint: Blueprint, clients: Mapping[str, Any]) -> None:
             ses.verify_domain_identity(Domain=identity)
     for name in blueprint.configuration_sets:
         sesv2.create_configuration_set(ConfigurationSetName=name)
+    for contact_list in blueprint.contact_lists:
+        sesv2.create_contact_list(**contact_list)
     for table, hash_key in blueprint.tables.items():
         dynamodb.create_table(
             TableName=table, BillingMode="PAY_PER_REQUEST",

@@ -100,6 +100,13 @@ _ARN_FORMATS = {
     "aws:sesv2/configurationSet:ConfigurationSet": "arn:aws:ses:{region}:{account}:configuration-set/{name}",
     "aws:ses/template:Template": "arn:aws:ses:{region}:{account}:template/{name}",
     "aws:cloudwatch/eventBus:EventBus": "arn:aws:events:{region}:{account}:event-bus/{name}",
+    # EventBridge adds an id to these two (botocore's events model, CreateApiDestination's and
+    # CreateConnection's `...Arn` outputs; EventBridge User Guide, "API destinations").
+    "aws:cloudwatch/eventApiDestination:EventApiDestination":
+        "arn:aws:events:{region}:{account}:api-destination/{name}/2f1c8e5a-0000-4000-8000-000000000001",
+    "aws:cloudwatch/eventConnection:EventConnection":
+        "arn:aws:events:{region}:{account}:connection/{name}/2f1c8e5a-0000-4000-8000-000000000002",
+    "aws:sesv2/contactList:ContactList": "arn:aws:ses:{region}:{account}:contact-list/{name}",
 }
 #: Pulumi module -> ARN service, where they differ (EventBridge lives in `cloudwatch`).
 _ARN_SERVICES = {"cloudwatch": "events", "sesv2": "ses"}

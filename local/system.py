@@ -26,6 +26,7 @@ import datetime as dt
 import json
 import logging
 import os
+import ssl
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
@@ -39,6 +40,7 @@ from ses_email_pipeline.handlers.shared.hashing import recipient_hash
 from ses_email_pipeline.handlers.shared.status_names import (
     STATUS_DETAIL_TYPE, STATUS_SOURCE, latest_by_recipient, record_id)
 
+from local.api_destinations import ApiDestinations, webhooks_from_mocks
 from local.blueprint import Blueprint, FunctionSpec, QueueSpec, provision, queue_url
 from local.emulated_lambda import EmulatedLambda
 from local import sesv2_extensions
@@ -65,7 +67,8 @@ class LocalSystem:
     """A running local pipeline for one stack; use `with LocalSystem.start("dev") as system:`."""
 
     def __init__(self, server: ThreadedMotoServer, endpoint: str, blueprint: Blueprint, ses: EmulatedSes,
-                 clients: Mapping[str, Any], *, sandbox: bool = True, policy_edits: PolicyEdits | None = None) -> None:
+                 clients: Mapping[str, Any], *, sandbox: bool = True, policy_edits: PolicyEdits | None = None,
+                 webhooks: ApiDestinations | None = None) -> None:
         self.server = server
         self.endpoint = endpoint
         self.blueprint = blueprint
@@ -81,6 +84,8 @@ class LocalSystem:
         self.routes = BusRoutes(blueprint, REGION)
         #: Every entry `publish` put, in order, with the bus's answer.
         self.published: list[Published] = []
+        #: The status webhooks (EventBridge API destinations), called as `drain` ends.
+        self.webhooks = webhooks or ApiDestinations([], clients)
 
     @property
     def denials(self) -> list[Denial]:
@@ -96,7 +101,8 @@ class LocalSystem:
     @contextlib.contextmanager
     def start(cls, stack: str = "dev", *, port: int = 0, routes: Sequence[Mapping[str, Any]] = (),
               config: Mapping[str, Any] | None = None,
-              policy_edits: PolicyEdits | None = None) -> Iterator[LocalSystem]:
+              policy_edits: PolicyEdits | None = None,
+              webhook_trust: ssl.SSLContext | None = None) -> Iterator[LocalSystem]:
         """Run the program for `stack`, start the emulator and provision; stop it on exit.
 
         Args:
@@ -106,6 +112,8 @@ class LocalSystem:
             config: settings replacing the stack file's, as `pulumi config set` would (no prefix).
             policy_edits: change a function's role policy before it is enforced, to see what a
                 missing or extra statement does: `(function name, document) -> document`.
+            webhook_trust: the certificates the webhooks' endpoints are checked against (tests
+                serve HTTPS with their own); None: the system's.
 
         Raises:
             ProvisioningRefused: Lambda would refuse an event source mapping or a failure
@@ -113,7 +121,8 @@ class LocalSystem:
         """
         os.environ.update(_CREDENTIALS)
         overrides = {**(config or {}), **({"routes": list(routes)} if routes else {})} or None
-        blueprint = Blueprint.from_mocks(run_stack(stack, overrides))
+        mocks = run_stack(stack, overrides)
+        blueprint = Blueprint.from_mocks(mocks)
         config = stack_config(stack)
         sandbox = str(config.get(f"{PROJECT}:production", False)).lower() != "true"
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -129,13 +138,16 @@ class LocalSystem:
             clients = {name: boto3.client(name, region_name=REGION, endpoint_url=endpoint)
                        for name in ("sqs", "events", "ses", "sesv2", "dynamodb", "cloudwatch", "logs")}
             provision(blueprint, clients)
+            webhooks = ApiDestinations(webhooks_from_mocks(mocks.resources), clients, ssl_context=webhook_trust)
+            webhooks.provision()
             _subscribe_to_statuses(blueprint, clients)
             if sandbox:
                 _verify_recipients(clients["ses"], config.get(f"{PROJECT}:recipientAllowlist") or [])
             # SES publishes its events about each message on the default bus, as it does on AWS.
             ses = EmulatedSes(clients["sesv2"], blueprint.templates, sandbox=sandbox, region=REGION,
                               events=clients["events"])
-            system = cls(server, endpoint, blueprint, ses, clients, sandbox=sandbox, policy_edits=policy_edits)
+            system = cls(server, endpoint, blueprint, ses, clients, sandbox=sandbox, policy_edits=policy_edits,
+                         webhooks=webhooks)
             system.lambda_service.check_provisioning()
             yield system
         finally:
@@ -169,8 +181,11 @@ class LocalSystem:
 
     def drain(self, *, fast_forward: bool = True) -> int:
         """Poll every lane until all are empty, as the event source mappings do; return how many
-        invocations ran (`EmulatedLambda.drain`: `fast_forward` plays retry delays out at once)."""
-        return self.lambda_service.drain(fast_forward=fast_forward)
+        invocations ran (`EmulatedLambda.drain`: `fast_forward` plays retry delays out at once).
+        Then the webhooks are called with the status events their rules took meanwhile."""
+        invocations = self.lambda_service.drain(fast_forward=fast_forward)
+        self.webhooks.deliver()
+        return invocations
 
     def run_report(self, scheduled_time: str | None = None) -> Any:
         """Invoke the report function as its schedule would (asynchronously: `EmulatedLambda.invoke_async`)."""
@@ -227,6 +242,12 @@ class LocalSystem:
                     event=json_or_text(message["Body"]),
                     field=attributes.get("FailureField", "-"),
                 ))
+        for hook in self.webhooks.webhooks:
+            queue = next(q for q in self.blueprint.queues.values() if q.name == hook.dead_letter_queue)
+            for message in self.read_messages(queue):
+                attributes = {k: v.get("StringValue", "") for k, v in message.get("MessageAttributes", {}).items()}
+                letters.append(DeadLetter(lane=f"webhook {hook.rule_name}", reason=attributes.get("ERROR_MESSAGE", ""),
+                                          code=attributes.get("ERROR_CODE", ""), event=json_or_text(message["Body"])))
         return letters
 
     def _failed_invocations(self) -> list[DeadLetter]:

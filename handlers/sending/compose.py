@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from ..shared import correlation, hashing
-from .contract import MAX_RECIPIENTS, EmailRequest, check_allowlist, resolve_template
+from .contract import MAX_RECIPIENTS, EmailRequest, check_allowlist, check_topic, resolve_template
 from ..errors import InvalidEvent
 from .ses import OutgoingEmail
 from ..shared.settings import Settings
@@ -33,8 +33,8 @@ def templated_email(
         headers: extra mail headers (e.g. importance).
 
     Raises:
-        InvalidEvent: unknown template, incomplete data, too many recipients, or a recipient
-            outside the stack's allowlist.
+        InvalidEvent: unknown template, incomplete data, too many recipients, a recipient
+            outside the stack's allowlist, or a topic the stack lacks or the source may not use.
     """
     template = resolve_template(request, settings.templates, settings.default_template)
     data = dict(template.data)
@@ -47,6 +47,11 @@ def templated_email(
             f"with this lane's added recipients the message has more than {MAX_RECIPIENTS}, SES's limit",
         )
     check_allowlist(to + request.cc + request.bcc, settings.recipient_allowlist)
+    # A topic makes it subscribed mail (one-click unsubscribe); without one it is transactional.
+    check_topic(request, settings.topics)
+    if request.topic is not None and len(to) != 1:
+        raise InvalidEvent("detail.topic", "this lane adds recipients (on-call) and a send with a topic goes to one "
+                                           "recipient only: route the event to another lane")
     return OutgoingEmail(
         to=to,
         cc=request.cc,
@@ -59,6 +64,8 @@ def templated_email(
         headers=dict(headers or {}),
         tags=request.tags,
         correlation=correlation_tags(request, settings),
+        contact_list=settings.contact_list if request.topic else None,
+        topic=request.topic,
     )
 
 
@@ -72,6 +79,8 @@ def correlation_tags(request: EmailRequest, settings: Settings) -> dict[str, str
         tags[correlation.SOURCE] = source
     if request.correlation_id is not None:
         tags[correlation.CORRELATION_ID] = request.correlation_id
+    if request.topic is not None:
+        tags[correlation.TOPIC] = request.topic  # names SES's tag alphabet allows (`shared.topics.TOPIC_NAME`)
     return tags
 
 

@@ -29,11 +29,11 @@ def lane_environments(mocks: RecordingMocks) -> dict[str, dict[str, str]]:
 
 
 def test_a_stack_with_topics_declares_its_contact_list_and_tells_only_the_lanes() -> None:
-    mocks = run_stack("dev", {"topics": [TOPIC, {"name": "tips", "displayName": "Tips", "defaultSubscription": "OPT_IN"}]})
+    mocks = run_stack("dev", {"topics": [TOPIC, {"name": "tips", "displayName": "Tips", "defaultSubscription": "OPT_OUT"}]})
     [contact_list] = mocks.of_type("aws:sesv2/contactList:ContactList")
     assert contact_list.inputs["contactListName"] == "email-pipeline-dev"
     assert [(t["topicName"], t["displayName"], t["defaultSubscriptionStatus"]) for t in contact_list.inputs["topics"]] \
-        == [("product-updates", "Product updates", "OPT_OUT"), ("tips", "Tips", "OPT_IN")]
+        == [("product-updates", "Product updates", "OPT_IN"), ("tips", "Tips", "OPT_OUT")]
     environments = lane_environments(mocks)
     for lane in ("normal", "priority"):
         environment = environments[f"email-pipeline-dev-{lane}"]
@@ -73,7 +73,7 @@ def test_a_webhook_gets_its_connection_destination_rule_dlq_and_alarms() -> None
     alarms = [a for a in mocks.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if a.inputs.get("name", "").startswith(
         "email-pipeline-dev-crm-")]
     assert {a.inputs["metricName"] for a in alarms} == {
-        "RetryInvocationAttempts", "DeadLetterInvocations", "InvocationsFailedToBeSentToDlq",
+        "RetryInvocationAttempts", "InvocationsSentToDlq", "InvocationsFailedToBeSentToDlq",
         "ApproximateNumberOfMessagesVisible"}
     assert all(a.inputs["alarmActions"] == [topic.outputs["arn"]] for a in alarms)
     assert set(mocks.exports["webhookDeadLetterQueueUrls"]) == {"crm"}
@@ -91,7 +91,7 @@ def problems(**changes: Any) -> list[str]:
     ({"topics": [{**TOPIC, "displayname": "x"}]}, "topics[0] (product-updates).displayname: not a field here; "
                                                   "did you mean displayName?"),
     ({"topics": [{**TOPIC, "defaultSubscription": "YES"}]},
-     "topics[0] (product-updates).defaultSubscription: must be OPT_OUT or OPT_IN"),
+     "topics[0] (product-updates).defaultSubscription: must be OPT_IN or OPT_OUT"),
     ({"topics": [{**TOPIC, "name": "product updates"}]},
      "topics[0] (product updates).name: must be 1-64 letters, digits, _ and -"),
     ({"topics": [TOPIC, TOPIC]}, "topics: the topic 'product-updates' is declared twice"),
