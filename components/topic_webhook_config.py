@@ -66,7 +66,8 @@ def webhooks(entries: list[Any], secret_names: Collection[str], problems: list[s
         problems += trouble
     names = [str(entry.get("name")) for entry in entries if isinstance(entry, dict)]
     problems += [f"webhooks: the name {name!r} is used twice" for name in sorted(set(names)) if names.count(name) > 1]
-    problems += [f"{SECRETS_KEY}.{name}: no webhook of that name{did_you_mean(name, names)}"
+    problems += [f"{SECRETS_KEY}.{name}: no webhook of that name"
+                 f"{did_you_mean(name, names) if names else ' (the stack declares no webhooks)'}"
                  for name in sorted(set(secret_names) - set(names))]
     return tuple(found)
 

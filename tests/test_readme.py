@@ -23,7 +23,7 @@ BLOCKS = re.findall(r"^```(\w+)\n(.*?)^```", README, flags=re.M | re.S)
 PULUMI = {
     "login": {"--local"}, "stack init": set(), "stack output": {"--json", "--stack", "--show-secrets"},
     "destroy": {"--stack", "--yes"},
-    "config set": {"--secret", "--stack"}, "preview": {"--policy-pack", "--stack"},
+    "config set": {"--secret", "--stack", "--path"}, "preview": {"--policy-pack", "--stack"},
     "up": {"--policy-pack", "--stack", "--yes"}, "package add": set(),
 }
 AWS_GLOBAL_OPTIONS = {"--endpoint-url", "--region", "--output", "--query", "--profile"}
@@ -156,9 +156,11 @@ def test_every_config_example_works_on_the_stacks_it_is_for(stack: str) -> None:
     examples = [e for e in examples if any(str(key).startswith("email-pipeline:") for key in e)]
     assert examples
     base = {key.split(":", 1)[1]: value for key, value in stack_config(stack).items() if key.startswith("email-pipeline:")}
+    # Each webhook's secret, as the README's `pulumi config set --secret --path 'webhookSecrets.<name>'` sets it.
+    secrets = re.findall(r"webhookSecrets\.([a-z0-9-]+)", README)
     for example in examples:
         changes = {key.split(":", 1)[1]: value for key, value in example.items()}
-        parse({**base, **changes}, recipient_hash_key="k")
+        parse({**base, **changes}, recipient_hash_key="k", webhook_secret_names=secrets if "webhooks" in changes else ())
 
 
 def test_every_stack_the_readme_runs_has_its_stack_file() -> None:
