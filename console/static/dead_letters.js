@@ -2,26 +2,31 @@
 // reason; an event's values only when asked for that message; redrive by failure code (the
 // operator tool's `dlq redrive`) after a confirmation naming the stack.
 
-import { api, currentStack, el, fill, showError } from "./ui.js";
+import { api, claim, currentStack, el, fill, showError } from "./ui.js";
 
 const REFRESH_MS = 3000;
 let refresh = null;
 
-export async function showDeadLetters(view) {
+/** The view, read again every few seconds until the operator opens an event or redrives (`notice`: a redrive's answer). */
+export async function showDeadLetters(view, _parts, _query, notice) {
   clearTimeout(refresh);
+  const current = claim();
   const [found, stack] = await Promise.all([api("dead-letters"), currentStack()]);
-  const lanes = Object.entries(found.lanes).map(([lane, letters]) => laneCard(lane, letters, stack, view));
+  if (!current()) return;  // the operator opened an event or went elsewhere meanwhile: keep what is shown
   fill(view, el("h2", {}, "Dead letters"),
+    notice ? el("p", { class: "ok-box", "data-testid": "redrive-result" }, notice) : null,
     el("p", { class: "muted" }, "Read without taking anything from the queues, again every few seconds. Values stay ",
        "hidden unless you open a message's event."),
-    lanes, found.unrouted ? unroutedCard(found.unrouted) : null);
-  // Live, as long as nobody reads an event's values or answers a redrive (a refresh would take those away).
-  const again = () => {
-    if (!location.hash.startsWith("#/dead-letters")) return;
-    if (view.querySelector("[data-testid=dead-letter-event], [data-testid=redrive-result]")) return;
-    showDeadLetters(view).catch(() => {});
-  };
-  refresh = setTimeout(again, REFRESH_MS);
+    Object.entries(found.lanes).map(([lane, letters]) => laneCard(lane, letters, stack, view)),
+    found.unrouted ? unroutedCard(found.unrouted) : null);
+  // Live until the operator reads something a refresh would take away (an event, a redrive's answer).
+  if (!notice) refresh = setTimeout(() => { if (current()) showDeadLetters(view).catch(() => {}); }, REFRESH_MS);
+}
+
+/** Stop refreshing: what the operator is about to read stays on the page. */
+function hold() {
+  clearTimeout(refresh);
+  claim();
 }
 
 function laneCard(lane, letters, stack, view) {
@@ -46,6 +51,7 @@ function letterRow(lane, letter) {
     el("td", {}, letter.code), el("td", {}, letter.field || "—"), el("td", {}, letter.reason || "—"),
     el("td", {}, letter.failed_at || "—"),
     el("td", {}, el("button", { type: "button", "data-testid": "show-event", onclick: async () => {
+      hold();  // a refresh, even one already on its way, would redraw the row under the answer
       try {
         const full = await api(`dead-letters/${encodeURIComponent(lane)}/${encodeURIComponent(letter.message_id)}?values=true`);
         shown.replaceChildren(el("pre", { class: "json", "data-testid": "dead-letter-event" }, JSON.stringify(full.event, null, 2)));
@@ -66,15 +72,14 @@ function unroutedCard(unrouted) {
 }
 
 async function redrive(lane, code, count, stack, view) {
-  clearTimeout(refresh);
+  hold();
   const question = `Move ${count} ${code} dead letter(s) back to the ${lane} lane of ${stack.stack}? ` +
     "The lane sends them again (events already sent are skipped). Type the stack's name to confirm:";
   const typed = window.prompt(question, stack.mode === "local" ? stack.stack : "");
   if (typed === null) return;
   try {
     const moved = await api(`dead-letters/${encodeURIComponent(lane)}/redrive`, { code, confirm: typed });
-    await showDeadLetters(view);
-    view.prepend(el("p", { class: "ok-box", "data-testid": "redrive-result" }, moved.text));
+    await showDeadLetters(view, [], null, moved.text);
   } catch (error) {
     showError(error.message);
   }

@@ -3,7 +3,7 @@
 // finds in the status records and trace. Each message opens with its parts, tags, correlation
 // fields and delivery timeline; the timeline refreshes until every recipient has a final status.
 
-import { api, currentStack, el, emailFrame, fill, sourceView, tabbed } from "./ui.js";
+import { api, claim, currentStack, el, emailFrame, fill, sourceView, tabbed } from "./ui.js";
 
 const FINAL = new Set(["bounced", "complained", "rejected", "rendering_failed", "suppressed"]);
 const REFRESH_MS = 1500;
@@ -11,7 +11,9 @@ let refresh = null;
 
 export async function showMessages(view, parts, query) {
   clearTimeout(refresh);
+  const current = claim();
   const stack = await currentStack();
+  if (!current()) return;
   if (parts[0]) {
     await showMessage(view, parts[0], stack);
     return;
@@ -39,7 +41,9 @@ export async function showMessages(view, parts, query) {
 /** The list for the query; on the local stack it refreshes itself while an email is on its way or awaits SES. */
 async function showResults(results, query, stack) {
   clearTimeout(refresh);
+  const current = claim();
   const list = await api(`messages?${query}`);
+  if (!current()) return;  // a newer search, refresh or view answered first
   fill(results,
     list.hint ? el("p", { class: "muted", "data-testid": "hint" }, list.hint) : null,
     el("p", { class: "muted" }, summaryLine(list)),
@@ -48,8 +52,7 @@ async function showResults(results, query, stack) {
   const filtered = [...query.values()].some((value) => value.trim());
   const waiting = (filtered && !list.messages.length) || list.messages.some((m) => m.recipients.some((r) => r.status === "sent"));
   if (stack.outbox && waiting) {
-    const hash = location.hash;
-    refresh = setTimeout(() => { if (location.hash === hash) showResults(results, query, stack).catch(() => {}); }, REFRESH_MS);
+    refresh = setTimeout(() => { if (current()) showResults(results, query, stack).catch(() => {}); }, REFRESH_MS);
   }
 }
 
@@ -82,7 +85,10 @@ function deadLetterLines(letters) {
 }
 
 async function showMessage(view, id, stack) {
+  clearTimeout(refresh);
+  const current = claim();
   const message = await api(`messages/${encodeURIComponent(id)}`);
+  if (!current()) return;
   const tabs = stack.outbox ? tabbed([
     ["html", "HTML", () => emailFrame(message.html, "desktop")],
     ["text", "Text", () => el("pre", { class: "text", "data-testid": "text-part" }, message.text)],
@@ -103,7 +109,7 @@ async function showMessage(view, id, stack) {
     el("h3", {}, "Delivery timeline"), timeline(message.timeline), tabs);
   const done = message.recipients.length && message.recipients.every((r) => FINAL.has(r.status) || r.status === "delivered");
   if (!done) {
-    refresh = setTimeout(() => { if (location.hash.includes(encodeURIComponent(id))) showMessage(view, id, stack); }, REFRESH_MS);
+    refresh = setTimeout(() => { if (current()) showMessage(view, id, stack).catch(() => {}); }, REFRESH_MS);
   }
 }
 

@@ -3,13 +3,15 @@
 // and a test send through the pipeline. Everything is fetched again on each visit: an edited
 // file or sample shows on reload.
 
-import { api, currentStack, el, emailFrame, fill, showError, sourceView, tabbed } from "./ui.js";
+import { api, claim, currentStack, el, emailFrame, fill, showError, sourceView, tabbed } from "./ui.js";
 
 const WIDTHS = [["desktop", "Desktop (640 px)"], ["mobile", "Mobile (375 px)"]];
 const state = { width: "desktop", tab: "html", mark: null };
 
 export async function showTemplates(view, parts, query) {
+  const current = claim();
   const [listing, stack] = await Promise.all([api("templates"), currentStack()]);
+  if (!current()) return;  // the operator went elsewhere meanwhile
   const versions = listing.templates.flatMap((t) => t.versions.map((v) => ({ name: t.name, ...v })));
   const chosen = versions.find((v) => v.name === parts[0] && v.version === parts[1]) || versions[0];
   const aside = el("aside", { class: "list", "data-testid": "template-list" },
@@ -28,7 +30,7 @@ export async function showTemplates(view, parts, query) {
                       "subject.txt, body.html, body.txt and samples/*.json."));
     return;
   }
-  await showVersion(section, chosen, query, stack);
+  await showVersion(section, chosen, query, stack, current);
 }
 
 function counts(version) {
@@ -38,9 +40,10 @@ function counts(version) {
     !version.errors && !version.warnings ? el("span", { class: "badge ok" }, "ok") : null);
 }
 
-async function showVersion(section, chosen, query, stack) {
+async function showVersion(section, chosen, query, stack, current) {
   const base = `templates/${encodeURIComponent(chosen.name)}/${encodeURIComponent(chosen.version)}`;
   const version = await api(base);
+  if (!current()) return;
   const sample = query.get("sample") || version.samples[0];
   const head = el("div", { class: "head" },
     el("h2", { "data-testid": "version-title" }, `${chosen.name} ${chosen.version}`), counts(version));
@@ -60,10 +63,12 @@ async function showVersion(section, chosen, query, stack) {
   try {
     preview = await api(`${base}/preview?sample=${encodeURIComponent(sample)}`);
   } catch (error) {
+    if (!current()) return;
     showError(error.message);
     section.append(problemsPanel(version, sample, () => {}));
     return;
   }
+  if (!current()) return;
   const body = el("div", { class: "preview" });
   const redraw = () => body.replaceChildren(previewBody(preview, version, sample, redraw));
   redraw();

@@ -2,6 +2,18 @@
 // the sandboxed email frame, numbered sources, the current route.
 
 let stack = null;
+let drawing = 0;
+
+/**
+ * Claim the page for one drawing (a view, its refresh, or an operator's action a refresh would undo).
+ * Returns `current()`: true until something newer claims the page. A view checks it after every
+ * answer it awaits and draws nothing once it is false, so a slow answer never replaces what came
+ * after it (another view, an event being read, a redrive's result).
+ */
+export function claim() {
+  const mine = ++drawing;
+  return () => mine === drawing;
+}
 
 /** GET or POST the console's API; an answer that is not 2xx throws its one-line error. */
 export async function api(path, body) {

@@ -39,6 +39,8 @@ class Running:
     #: The templates folder the console shows (the repository's, and what `console_templates` adds).
     templates: Path
     lines: list[str] = field(default_factory=list)
+    #: What stopped the lanes draining (`make console` would have ended with it), if anything did.
+    stopped: str = ""
 
     @property
     def url(self) -> str:
@@ -56,7 +58,8 @@ class Running:
             if answer:
                 return answer
             time.sleep(POLL_SECONDS)
-        raise AssertionError(f"waited {timeout:.0f} s for {what}; `make console` printed: {self.lines[-10:]}")
+        stopped = f"; the lanes stopped draining: {self.stopped}" if self.stopped else ""
+        raise AssertionError(f"waited {timeout:.0f} s for {what}; `make console` printed: {self.lines[-10:]}{stopped}")
 
 
 def console_templates(root: Path) -> Path:
@@ -81,9 +84,14 @@ def running_console(root: Path) -> Iterator[Running]:
         stop = threading.Event()
 
         def drain() -> None:
-            while not stop.is_set():
-                running.lines += local.poll()
-                stop.wait(POLL_SECONDS)
+            # An error ends the thread, as it ends `make console`; a test waiting on the lanes says which.
+            try:
+                while not stop.is_set():
+                    running.lines += local.poll()
+                    stop.wait(POLL_SECONDS)
+            except Exception as error:  # noqa: BLE001 - kept for the waiting test's message, then the thread ends
+                running.stopped = f"{type(error).__name__}: {error}"
+                raise
 
         thread = threading.Thread(target=drain, name="drain", daemon=True)
         thread.start()

@@ -119,8 +119,10 @@ def test_every_job_of_the_console_is_allowed_by_the_operator_policy(running: Run
     operator = Operator(running, policy_of(running), running.templates)
     sent = operator.post("send-test", {"template": "notification", "version": "v1", "sample": "order-shipped.json",
                                        "recipient": "bounce@simulator.amazonses.com", "confirm": operator.source.name})
-    found = running.wait_for(lambda: operator.get(f"messages?q={sent['idempotency_key']}")["messages"],
-                             "the test send in the records")
+    # The send claim is recorded before SES answers, the status record once the status path ran: wait for that.
+    found = running.wait_for(lambda: [m for m in operator.get(f"messages?q={sent['idempotency_key']}")["messages"]
+                                      if [r["status"] for r in m["recipients"]] == ["bounced"]],
+                             "the test send's bounce in the records")
     [message] = found
     assert operator.get(f"messages?q={message['id']}")["messages"] == found
     by_address = running.wait_for(lambda: operator.get("messages?q=bounce%40simulator.amazonses.com")["messages"],
