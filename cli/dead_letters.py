@@ -60,7 +60,9 @@ class DeadLetter:
 
     @property
     def code(self) -> str:
-        return self.attribute("FailureCode") or NO_CODE
+        # A lane's dead letter says FailureCode; one EventBridge dead-lettered (a webhook's) ERROR_CODE
+        # (EventBridge User Guide, "Using dead-letter queues to process undelivered events").
+        return self.attribute("FailureCode") or self.attribute("ERROR_CODE") or NO_CODE
 
     @functools.cached_property
     def event(self) -> Any:
@@ -94,12 +96,17 @@ class DeadLetter:
             "detail_type": str(event.get("detail-type", "")),
             "code": self.code,
             "field": self.attribute("FailureField"),
-            "reason": self.attribute("FailureReason") or (
+            "reason": self.attribute("FailureReason") or self._eventbridge_reason() or (
                 f"its receives ran out (the queue's redrive); search the logs for sqs_message_id {self.message_id}"
                 if self.code == NO_CODE else ""),
             "failed_at": self.attribute("FailedAt"),
             "source_message_id": self.attribute("SourceMessageId"),
         }
+
+    def _eventbridge_reason(self) -> str:
+        """EventBridge's ERROR_MESSAGE, and which retry limit ran out, if it set them."""
+        message, exhausted = self.attribute("ERROR_MESSAGE"), self.attribute("EXHAUSTED_RETRY_CONDITION")
+        return f"{message} (retries ran out: {exhausted})" if message and exhausted else message
 
     def shown_event(self, show_addresses: bool) -> Any:
         """The event to print: whole with `show_addresses`, else with personal fields hidden."""

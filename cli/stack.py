@@ -176,6 +176,10 @@ def resolve(outputs: Mapping[str, Any], *, source: str, bus: str | None = None,
     """
     lane_urls = _lane_map(outputs, "laneQueueUrls", source) | _pairs("--queue-url", queue_urls)
     dead_letter_urls = _lane_map(outputs, "laneDeadLetterQueueUrls", source) | _pairs("--dlq-url", dlq_urls)
+    # Each status webhook's dead-letter queue, as lane `webhook-<name>`: listed and shown with the
+    # lanes' (EventBridge's ERROR_CODE as the code); no work queue, so nothing to redrive into.
+    dead_letter_urls |= {f"webhook-{name}": url
+                         for name, url in _lane_map(outputs, "webhookDeadLetterQueueUrls", source).items()}
     lanes = {name: LaneQueues(name, lane_urls.get(name), dead_letter_urls.get(name))
              for name in sorted(set(lane_urls) | set(dead_letter_urls))}
     # `idempotencyTableName` is the same table's name as stacks deployed before `stateTableName` export it.

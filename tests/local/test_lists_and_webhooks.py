@@ -11,13 +11,16 @@ import contextlib
 import io
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local.system import LocalSystem
+from ses_email_pipeline.cli.__main__ import main
 from ses_email_pipeline.handlers.shared.hashing import recipient_hash
 from ses_email_pipeline.handlers.shared.status_names import STATUS_DETAIL_TYPE
+from tests.cli.emulated import connection, write_outputs
 from tests.local.https_receiver import https_receiver
 
 SUCCESS = "success@simulator.amazonses.com"
@@ -113,13 +116,14 @@ def test_a_webhook_hears_only_its_statuses_with_its_auth_header() -> None:
             assert system.dead_letters() == []
 
 
-def test_a_failing_webhook_ends_in_its_dead_letter_queue_and_trips_its_alarm_metric() -> None:
+def test_a_failing_webhook_ends_in_its_dead_letter_queue_and_trips_its_alarm_metric(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     hook = {"name": "crm", "url": "", "auth": {"type": "basic", "username": "pipeline"}, "maxRetryAttempts": 2}
     with https_receiver() as receiver:
         hook["url"] = f"{receiver.url}/hooks"
         receiver.otherwise = 503
         with LocalSystem.start("dev", config={"webhooks": [hook], "webhookSecrets": {"crm": "pw"}},
-                               webhook_trust=receiver.trust) as system, contextlib.redirect_stdout(io.StringIO()):
+                               webhook_trust=receiver.trust) as system:
             send(system, notification(SUCCESS))
             assert len(receiver.calls()) == 3  # the first call and two retries
             [letter] = system.dead_letters()
@@ -133,3 +137,12 @@ def test_a_failing_webhook_ends_in_its_dead_letter_queue_and_trips_its_alarm_met
                             {"Name": "EventBusName", "Value": webhook.bus}],
                 StartTime="2000-01-01T00:00:00Z", EndTime="2100-01-01T00:00:00Z")["Datapoints"]
             assert sum(point["Sum"] for point in sent_to_dlq) >= 1  # the alarm's threshold (`webhook_alarms`)
+            # The operator sees it with the lanes' dead letters, EventBridge's code and reason as theirs.
+            outputs = write_outputs(system, tmp_path / "outputs.json")
+            capsys.readouterr()
+            status = main([*connection(system, outputs), "dlq", "list", "--lane", "webhook-crm", "--json"])
+            printed = capsys.readouterr()
+            assert status == 0, printed.err
+            [listed] = json.loads(printed.out)["lanes"]["webhook-crm"]["messages"]
+            assert (listed["code"], listed["reason"]) == ("ERROR_FROM_TARGET",
+                                                          "HTTP 503 (retries ran out: MaximumRetryAttempts)")
