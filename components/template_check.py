@@ -34,13 +34,16 @@ from pathlib import Path
 from typing import Any
 
 from .handlebars import Block, Node, Partial, Position, Print, SubExpression, TemplateSyntaxError, data_name, parse
+from .handlers.shared.topics import UNSUBSCRIBE_URL_VARIABLE
 from .template_files import HTML_FILE, SUBJECT_FILE, TEXT_FILE
 from .template_render import BUILT_IN_HELPERS, MISSING, Frame, Renderer, RenderingFailure, inline_partials, lookup
 
 SAMPLES_FOLDER = "samples"
 #: What every event brings to its template whatever its templateData (the recipe's variables).
 ALWAYS_PROVIDED = {"subject": "A sample subject", "title": "A sample title", "timestamp": "2026-12-04T09:00:00Z",
-                   "source": "sample.source"}
+                   "source": "sample.source",
+                   # SES fills it in a send with a topic; the lanes refuse a template printing it without one.
+                   UNSUBSCRIBE_URL_VARIABLE: "https://unsubscribe.example.com/sample"}
 _PARTS = (SUBJECT_FILE, HTML_FILE, TEXT_FILE)
 _LINK = re.compile(r"""\b(href|src)\s*=\s*(?:"([^"]*)"|'([^']*)')""", flags=re.I)
 _LOCAL_HOSTS = re.compile(r"^[a-z][a-z0-9+.-]*://(localhost|127\.\d+\.\d+\.\d+|\[::1\]|0\.0\.0\.0)(?=[:/?#]|$)",

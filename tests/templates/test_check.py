@@ -163,3 +163,9 @@ def test_a_sample_that_is_not_json_is_an_error_at_its_line(tmp_path: Path) -> No
 def test_problems_sort_by_file_and_line_and_read_as_compiler_messages() -> None:
     problem = TemplateProblem("templates/a/v1/body.html", 3, 9, "error", "syntax", "what; the fix")
     assert str(problem) == "templates/a/v1/body.html:3:9: error: what; the fix"
+
+
+def test_the_unsubscribe_link_ses_fills_in_a_topic_send_needs_no_sample(tmp_path: Path) -> None:
+    """`{{amazonSESUnsubscribeUrl}}` is SES's placeholder (a topic send fills it); the lanes refuse it without a topic."""
+    html = HTML.replace("</body>", '<p><a href="{{amazonSESUnsubscribeUrl}}">Unsubscribe</a></p></body>')
+    assert check(tmp_path, html=html) == []
