@@ -17,10 +17,14 @@ from .shared.timeouts import SES_SEND, STANDARD, STATE_TABLE, CallLimits
 _SESSION = botocore.session.get_session()
 
 
-def config_for(limits: CallLimits) -> Config:
-    """A botocore config with `limits`' timeouts and attempts, in the standard retry mode."""
+def config_for(limits: CallLimits, *, validate: bool = True) -> Config:
+    """A botocore config with `limits`' timeouts and attempts, in the standard retry mode.
+
+    `validate=False` skips botocore's client-side check of each request against the service
+    model: for requests whose shape is the handlers' own, never the producer's data.
+    """
     return Config(connect_timeout=limits.connect_timeout, read_timeout=limits.read_timeout,
-                  retries={"mode": "standard", "total_max_attempts": limits.attempts})
+                  retries={"mode": "standard", "total_max_attempts": limits.attempts}, parameter_validation=validate)
 
 #: Tight timeouts and botocore's standard retry mode (3 attempts in all, jittered backoff): a
 #: slow call fails fast and the queue's redelivery takes over, instead of eating the timeout.
@@ -30,8 +34,12 @@ STANDARD_CONFIG = config_for(STANDARD)
 #: SendEmail makes one attempt per call: `SesSender.send` makes the only retry, of what SES cannot
 #: have acted on (SES takes no idempotency token; see `handlers.sending.ses`).
 SES_CONFIG = config_for(SES_SEND._replace(attempts=1))
-#: The state table answers in milliseconds: a slow call fails fast (`timeouts.STATE_TABLE`).
-STATE_TABLE_CONFIG = config_for(STATE_TABLE)
+#: The state table answers in milliseconds: a slow call fails fast (`timeouts.STATE_TABLE`). Its
+#: requests (claims, bookings, batch records, status records) have fixed shapes built by the handlers and pinned by
+#: their tests against moto, so botocore's client-side validation is skipped: it was a quarter of
+#: the CPU of each call, and an email makes more than one (bench/README.md, CPU per email).
+#: DynamoDB still validates every request itself. SendEmail, built from producers' data, keeps it.
+STATE_TABLE_CONFIG = config_for(STATE_TABLE, validate=False)
 
 
 def create_client(service: str, config: Config, region_name: str | None = None) -> Any:
