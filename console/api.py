@@ -12,6 +12,9 @@
 | `GET /api/dead-letters` | per lane: depth, counts by FailureCode, each message's summary; the unrouted queue |
 | `GET /api/dead-letters/<lane>/<id>[?values=true]` | one dead letter; its event only with `values=true` |
 | `POST /api/dead-letters/<lane>/redrive` | `{code, confirm}`: move them back to the lane |
+| `GET /api/suppressions[?reason=&since=&until=&limit=&addresses=true]` | SES's account suppression list, by hash and domain |
+| `GET /api/suppressions/<address>[?addresses=true]` | why one address is suppressed |
+| `POST /api/suppressions/lift` | `{address, confirm}`: SES sends to it again (an audit line, without the address) |
 
 Errors are JSON, `{"status": 404, "error": "<what is wrong>; <what to do>"}` (`console.http_errors`).
 """
@@ -23,7 +26,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from . import messages, operations, template_library
+from . import messages, operations, suppressions, template_library
 from .http_errors import ConsoleError, bad_request
 from .preview import DEFAULT_LANE, DEFAULT_RECIPIENT, preview
 from .source import ConsoleSource, Mode
@@ -117,3 +120,20 @@ def redrive(lane: str) -> ResponseReturnValue:
     code = body.get("code")
     return jsonify(operations.redrive(source(), lane, None if code in (None, "") else str(code),
                                       str(body.get("confirm", ""))))
+
+
+@api.get("/suppressions")
+def suppression_list() -> ResponseReturnValue:
+    query = {field: request.args.get(field, "") for field in ("since", "until", "limit", "addresses")}
+    return jsonify(suppressions.listing(source(), {**query, "reasons": request.args.getlist("reason")}))
+
+
+@api.get("/suppressions/<address>")
+def suppression(address: str) -> ResponseReturnValue:
+    show = request.args.get("addresses", "").lower() in ("1", "true", "yes")
+    return jsonify(suppressions.lookup(source(), address, show_address=show))
+
+
+@api.post("/suppressions/lift")
+def lift_suppression() -> ResponseReturnValue:
+    return jsonify(suppressions.lift(source(), _body()))

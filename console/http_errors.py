@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from ..cli.problems import NOT_FOUND, CliError, from_aws
 
 
@@ -37,8 +39,12 @@ class ConsoleError(Exception):
 
 
 def from_cli(error: CliError) -> ConsoleError:
-    """The operator tool's problem as a console error: not found is 404, anything else 400."""
-    return ConsoleError(404 if error.exit_code == NOT_FOUND else 400, error.problem, error.remedy)
+    """The operator tool's problem as a console error: not found is 404, AWS failing or refusing a call that the
+    tool worded (`cli.problems.from_aws`, raised while handling botocore's error) 502, anything else 400."""
+    if error.exit_code == NOT_FOUND:
+        return ConsoleError(404, error.problem, error.remedy)
+    upstream = isinstance(error.__context__, (BotoCoreError, ClientError))
+    return ConsoleError(502 if upstream else 400, error.problem, error.remedy)
 
 
 def from_aws_error(exc: Exception) -> ConsoleError:

@@ -1,9 +1,10 @@
 """The least IAM an operator needs for the console on a deployed stack: exact actions on the stack's own ARNs.
 
 `email-pipeline console --print-policy` prints it for a stack, from its outputs. Each statement is
-one of the console's jobs; no action is a wildcard, and every resource is the stack's (one
-exception, forced by AWS: `logs:GetQueryResults` has no resource-level permissions, so it names
-"*"; it reads only the results of a query the same principal started). A test runs every console
+one of the console's jobs; no action is a wildcard, and every resource is the stack's (the
+exceptions are forced by AWS: `logs:GetQueryResults` has no resource-level permissions, so it
+names "*", and reads only the results of a query the same principal started; the suppression
+list's actions have no resource types either, since the list is the account's in the region). A test runs every console
 call against this policy with the local system's IAM evaluation (`local.iam`), so it is exactly
 what the console calls.
 
@@ -18,6 +19,11 @@ what the console calls.
 | `SendTests` | `events:PutEvents` | the stack's bus, for the test event's source and detail-type only |
 | `RenderWithSes` | `ses:TestRenderEmailTemplate` | the stack's templates (`<project>-<stack>-*`) |
 | `ReadLaneSettings` | `lambda:GetFunctionConfiguration` | each lane's function |
+| `ReadSuppressions` | `ses:ListSuppressedDestinations`, `ses:GetSuppressedDestination` | "*" (no resource types) |
+| `LiftSuppressions` | `ses:DeleteSuppressedDestination` | "*" (no resource types) |
+
+The audit line of a lift names the caller through `sts:GetCallerIdentity`, which needs no
+permission (STS API Reference, GetCallerIdentity).
 """
 
 from __future__ import annotations
@@ -33,7 +39,12 @@ from .preview import DEFAULT_DETAIL_TYPE, DEFAULT_SOURCE
 
 #: What each statement lets the console do (its `Sid`), in the order the policy lists them.
 JOBS = ("ReadDeadLetters", "RedriveDeadLetters", "RedriveToLanes", "ReadRecords", "SearchByAddress",
-        "ReadQueryResults", "SendTests", "RenderWithSes", "ReadLaneSettings")
+        "ReadQueryResults", "SendTests", "RenderWithSes", "ReadLaneSettings", "ReadSuppressions",
+        "LiftSuppressions")
+#: The account's suppression list has no ARN: the Service Authorization Reference ("Actions defined by
+#: Amazon SES v2") lists no resource type for ListSuppressedDestinations, GetSuppressedDestination or
+#: DeleteSuppressedDestination, so a policy can name them only on "*".
+ACCOUNT_WIDE = ["*"]
 
 
 def operator_policy(stack: Stack, outputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -71,6 +82,8 @@ def operator_policy(stack: Stack, outputs: Mapping[str, Any]) -> dict[str, Any]:
             "events:source": [DEFAULT_SOURCE], "events:detail-type": [DEFAULT_DETAIL_TYPE]}}),
         _allow("RenderWithSes", ["ses:TestRenderEmailTemplate"], [arn("ses", f"template/{prefix}-*")]),
         _allow("ReadLaneSettings", ["lambda:GetFunctionConfiguration"], functions),
+        _allow("ReadSuppressions", ["ses:ListSuppressedDestinations", "ses:GetSuppressedDestination"], ACCOUNT_WIDE),
+        _allow("LiftSuppressions", ["ses:DeleteSuppressedDestination"], ACCOUNT_WIDE),
     ]
     return {"Version": "2012-10-17", "Statement": [s for s in statements if s["Resource"]]}
 

@@ -23,7 +23,7 @@ from .source import ConsoleSource
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8025
 #: The clients the console calls with (made up front: see the module docstring).
-SERVICES = ("sqs", "dynamodb", "events", "sesv2", "lambda")
+SERVICES = ("sqs", "dynamodb", "events", "sesv2", "lambda", "sts")
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -8,6 +8,7 @@ rewrites the README's screenshot from the same page.
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from ses_email_pipeline.handlers.shared.hashing import recipient_hash
 
 from local.program import ROOT
 from tests.console.browser import chromium
@@ -199,6 +202,26 @@ def test_an_event_opened_while_the_list_refreshes_stays_open(page: Any, running:
         held.pop().continue_()
     page.wait_for_timeout(1000)  # what the page does with the late answer (nothing, now: a negative check)
     assert event.count() == 1 and event.is_visible()
+
+
+def test_a_suppressed_address_is_found_by_its_hash_looked_up_and_lifted(page: Any, running: Running) -> None:
+    address = "held.mailbox@example.com"
+    running.local.system.clients["sesv2"].put_suppressed_destination(EmailAddress=address, Reason="BOUNCE")
+    key = json.loads(running.local.outputs.read_text())["recipientHashKey"].encode()
+    page.goto(f"{running.url}/#/suppressions")
+    row = page.locator(f"[data-testid=suppressed][data-hash='{recipient_hash(address, key)}']")
+    row.wait_for()
+    assert "BOUNCE" in row.inner_text() and "@example.com" in row.inner_text() and address not in row.inner_text()
+    page.get_by_test_id("lookup-address").fill(address)
+    page.get_by_test_id("lookup-button").click()
+    entry = page.get_by_test_id("suppression-entry")
+    assert "BOUNCE" in entry.inner_text()
+    page.once("dialog", lambda dialog: dialog.accept(running.stack_name))
+    entry.get_by_test_id("lift").click()
+    assert "Lifted" in page.get_by_test_id("lift-result").inner_text()
+    page.get_by_test_id("suppression-count").wait_for()  # the list as it is after the lift
+    assert row.count() == 0
+    assert api(running, f"suppressions/{address}")[0] == 404
 
 
 def test_the_readmes_screenshot_is_this_page(page: Any, running: Running, tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ and every call the console makes goes through the local system's IAM evaluation 
 against the operator policy built from the stack's outputs: each of the console's jobs is
 exercised (dead letters, one message's values, redrive, a test send, a search by key, event id,
 SES message id and address, a message's timeline, a preview rendered by SES with the lane's own
-settings) and none is denied. The lanes' functions are created in the emulator's Lambda with the
+settings, the suppression list read, one address looked up and lifted) and none is denied. The lanes' functions are created in the emulator's Lambda with the
 environment the program gives them; SES's `TestRenderEmailTemplate`, which moto lacks, is
 answered below the project (tests/console/conftest.py), after the policy has authorized it.
 """
@@ -40,6 +40,9 @@ from tests.console.running import NO_MESSAGE, Running, running_console
 
 ACCOUNT = "123456789012"
 OPERATOR = f"arn:aws:iam::{ACCOUNT}:role/console-operator"
+#: The actions AWS gives no resource type, so a policy names them on "*" (Service Authorization Reference).
+ACCOUNT_WIDE_ACTIONS = {"logs:GetQueryResults", "ses:ListSuppressedDestinations", "ses:GetSuppressedDestination",
+                        "ses:DeleteSuppressedDestination"}
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +113,7 @@ def test_the_policy_names_only_exact_actions_and_the_stacks_own_resources(runnin
     for statement in policy["Statement"]:
         assert all("*" not in action for action in statement["Action"]), statement
         for resource in statement["Resource"]:
-            assert resource == "*" and statement["Action"] == ["logs:GetQueryResults"] or \
+            assert resource == "*" and set(statement["Action"]) <= ACCOUNT_WIDE_ACTIONS or \
                    f":{ACCOUNT}:" in resource and "email-pipeline-dev" in resource, resource
 
 
@@ -135,7 +138,17 @@ def test_every_job_of_the_console_is_allowed_by_the_operator_policy(running: Run
     assert operator.get(f"dead-letters/normal/{letter['message_id']}?values=true")["event"]["id"] == letter["event_id"]
     moved = operator.post("dead-letters/normal/redrive", {"code": "InvalidEvent", "confirm": operator.source.name})
     assert moved["moved"]["InvalidEvent"] >= 1
+    lift_a_suppression(running, operator)
     assert operator.denials == []
+
+
+def lift_a_suppression(running: Running, operator: Operator) -> None:
+    """The suppressions view's jobs: the list, one address's entry, a lift."""
+    address = "fixed.mailbox@example.com"
+    running.local.system.clients["sesv2"].put_suppressed_destination(EmailAddress=address, Reason="BOUNCE")
+    assert [e["reason"] for e in operator.get("suppressions?reason=BOUNCE")["suppressed"]] == ["BOUNCE"]
+    assert operator.get(f"suppressions/{address}")["reason"] == "BOUNCE"
+    assert operator.post("suppressions/lift", {"address": address, "confirm": operator.source.name})["lifted"]
 
 
 def dead_letter(running: Running, operator: Operator) -> dict[str, Any]:
@@ -160,3 +173,17 @@ def test_a_policy_without_a_job_refuses_it_with_one_line(running: Running) -> No
     assert error.startswith("SendMessageBatch failed: AccessDenied") and "\n" not in error
     assert {denial.action for denial in operator.denials} == {"sqs:SendMessage"}
     assert operator.get("dead-letters")["lanes"]["normal"]["by_code"]["InvalidEvent"] >= 1
+
+
+def test_a_policy_without_lifting_refuses_the_lift_and_the_address_stays(running: Running) -> None:
+    policy = policy_of(running)
+    policy["Statement"] = [s for s in policy["Statement"] if s["Sid"] != "LiftSuppressions"]
+    operator = Operator(running, policy, running.templates)
+    address = "still.held@example.com"
+    running.local.system.clients["sesv2"].put_suppressed_destination(EmailAddress=address, Reason="COMPLAINT")
+    response = operator.client.post(f"{BASE}/api/suppressions/lift",
+                                    json={"address": address, "confirm": operator.source.name})
+    assert response.status_code == 502
+    assert json_of(response)["error"].startswith("DeleteSuppressedDestination failed: AccessDenied")
+    assert {denial.action for denial in operator.denials} == {"ses:DeleteSuppressedDestination"}
+    assert operator.get(f"suppressions/{address}")["reason"] == "COMPLAINT"
