@@ -1,4 +1,5 @@
-"""The burst benchmark's report: its three tables (drain and alerts, use per email, cost per million emails).
+"""The burst benchmark's report: its tables (drain and alerts, pacing on the CPU share, use per email, cost per
+million emails) and the budgets the run is held to.
 
 bench/README.md ("Results") shows them and says what each column means.
 """
@@ -6,8 +7,18 @@ bench/README.md ("Results") shows them and says what each column means.
 from __future__ import annotations
 
 from bench import cost
-from bench.burst_stack import MEMORY_MB, TRACING
+from bench.burst_stack import TRACING
 from bench.burst_tally import Result
+
+#: The rates the budgets bind (issue 23); R=1, a sandbox, is reported only.
+BUDGETED_RATES = (14, 50, 200)
+#: The account's rate used while the backlog drains, at least.
+DRAIN_BUDGET = 0.95
+#: Alerts' p99 wait, at most this much over the ideal (alerts back to back at R).
+ALERT_P99_SLACK_SECONDS = 2.0
+#: A send may leave this late against its slot and still never make a second hold more than R
+#: (`handlers.scheduling.schedule.MAX_LATENESS_SECONDS`); the p99 is held to it.
+LATENESS_P99_BUDGET_MS = 20.0
 
 COLUMNS = ("R", "backlog", "inst n/p", "drain/R", "normal/R", "alert p50", "alert p99", "ideal p50/p99", "429s", "dead",
            "lost", "dup", "queued", "idem req/email", "coord req/email", "time")
@@ -21,6 +32,19 @@ def row(result: Result) -> tuple[str, ...]:
             str(result.alert_p99 or "-"), f"{result.ideal_p50:.1f}/{result.ideal_p99:.1f} s", str(result.throttles),
             str(result.dead_letters), str(result.lost), str(result.duplicates), str(result.still_queued),
             f"{result.idempotency_per_email:.2f}", f"{result.coordination_per_email:.2f}", f"{result.seconds:.0f} s")
+
+
+PACING_COLUMNS = ("R", "memory n/p", "vCPU n/p", "late p50/p99/max", "rebooked/1k", "429s/1k", "CPU/email",
+                  "quota out/1k", "machine busy", "AWS CPU")
+
+
+def pacing_row(result: Result) -> tuple[str, ...]:
+    """How pacing held on the functions' CPU share: lateness against slots, rebookings, throttles, CPU."""
+    late = "-" if result.lateness_ms is None else "/".join(f"{value:.0f}" for value in result.lateness_ms) + " ms"
+    rebooked = "-" if result.rebookings_per_1000 is None else f"{result.rebookings_per_1000:.1f}"
+    return (str(result.rate), result.memory, result.vcpus, late, rebooked, f"{result.throttles_per_1000:.1f}",
+            f"{result.cpu_ms_per_email:.2f} ms", f"{result.throttled_periods_per_1000:.1f}",
+            f"{100 * result.machine_busy:.0f}%", f"{result.aws_cpu:.2f}")
 
 
 USAGE_COLUMNS = ("R", "emails", "inv/email", "GB-s/email", "log B/email", "SQS req/email", "idem WRU/RRU",
@@ -60,7 +84,10 @@ def print_table(results: list[Result]) -> None:
     print_rows(COLUMNS, [row(result) for result in results])
     for result in results:
         print(f"R={result.rate} warnings and errors logged: {result.problems}")
-    print(f"\nPer email sent (Lambda at {MEMORY_MB} MB, billed per 1 ms; DynamoDB items: idempotency vs coordination):")
+    print("\nPacing on the functions' CPU share (each instance a process with its memory's share; lateness from the "
+          "email_sent lines' slot_late_ms, rebookings from their rebookings; CPU: the instances' processes):")
+    print_rows(PACING_COLUMNS, [pacing_row(result) for result in results])
+    print("\nPer email sent (Lambda billed per 1 ms at each lane's memory; DynamoDB items: idempotency vs coordination):")
     print_rows(USAGE_COLUMNS, [usage_row(result) for result in results])
     print("\nCost per million emails, eu-west-1 list prices (bench/cost.py PRICES), beside SES's for the same mail:")
     print_rows(COST_COLUMNS, [cost_row(result) for result in results])
@@ -71,3 +98,35 @@ def print_table(results: list[Result]) -> None:
               f"tracing {TRACING}" + ("" if TRACING == "Active" else (
                   f" (Active would record {result.active_traces_per_email:.3f} traces/email, "
                   f"${1e6 * cost.PRICES['xray_trace'].of(result.active_traces_per_email):.2f}/M)")))
+
+
+def budget_lines(results: list[Result]) -> list[tuple[str, bool]]:
+    """Each budget at each budgeted R: its line, and whether it holds."""
+    lines = []
+    for result in results:
+        if result.rate not in BUDGETED_RATES:
+            continue
+        ideal = result.ideal_p99 + ALERT_P99_SLACK_SECONDS
+        p99 = result.alert_p99
+        late = None if result.lateness_ms is None else result.lateness_ms[1]
+        checks = [
+            (f"drain {result.drain or 0:.2f} R (budget >= {DRAIN_BUDGET:.2f} R)",
+             result.drain is not None and result.drain >= DRAIN_BUDGET),
+            (f"429s {result.throttles} (budget 0)", result.throttles == 0),
+            (f"alert p99 {p99 or '-'} (budget <= ideal {result.ideal_p99:.1f} s + {ALERT_P99_SLACK_SECONDS:.0f} s)",
+             p99 is not None and not p99.at_least and p99.seconds <= ideal),
+            (f"lateness p99 {'-' if late is None else f'{late:.0f} ms'} (budget <= {LATENESS_P99_BUDGET_MS:.0f} ms)",
+             late is not None and late <= LATENESS_P99_BUDGET_MS),
+        ]
+        lines += [(f"R={result.rate}: {text}", ok) for text, ok in checks]
+    return lines
+
+
+def print_budgets(results: list[Result]) -> bool:
+    """The budgets' verdicts, one line each; True if all hold."""
+    lines = budget_lines(results)
+    if lines:
+        print("\nBudgets (issue 23):")
+    for text, ok in lines:
+        print(f"  {text}: {'ok' if ok else 'OVER'}")
+    return all(ok for _text, ok in lines)

@@ -1,8 +1,10 @@
 """The burst benchmark's scenario: a backlog at account rate R, a burst of alerts at 40%, run until the queues settle.
 
-`run` deploys the lanes on fresh emulated services, enqueues the backlog, starts every instance
+`run` deploys the lanes on fresh emulated services (every instance a process of its own with its
+function's CPU share), enqueues the backlog, starts every instance's event source mapping
 (bench/burst_lambda.py), enqueues the alerts when `ALERTS_AT` of the backlog is sent, waits for
-both queues to empty (or the deadline), and reads what happened to the mail.
+both queues to empty (or the deadline), reads what happened to the mail, and collects what each
+instance logged and the CPU it spent.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from pathlib import Path
 
 from bench.burst_dynamodb import FakeDynamoDb
 from bench.burst_lambda import IDLE_POLL_SECONDS, Invocation, run_instance
-from bench.burst_logs import LogMeter
+from bench.burst_logs import LogTally
 from bench.burst_ses import EVENT_TAG, FakeSes, Sent
 from bench.burst_sqs import FakeSqs
-from bench.burst_stack import Aws, LaneRig, deploy
+from bench.burst_stack import FUNCTION_TIMEOUT_SECONDS, Aws, Deployment, LaneRig, deploy
+from bench.cpu_share import MachineLoad
 
 #: Ordinary emails per R: 20-36 s of work at the lane's 0.7 R, so the whole run stays near 4 minutes.
 #: Another R gets 25 s of work at R.
@@ -52,6 +55,16 @@ class Scenario:
     started: float = 0.0
     enqueued_at: dict[str, float] = field(default_factory=dict)
     invocations: list[Invocation] = field(default_factory=list)
+    #: What the instances logged and the CPU they spent, added up at the end.
+    logs: LogTally = field(default_factory=LogTally)
+    #: Periods in which an instance's CPU quota ran out (all its threads waited for the next).
+    throttled_periods: int = 0
+    #: Whether the instances ran confined to their functions' CPU share.
+    confined: bool = True
+    #: The share of the machine's CPU time spent busy while the scenario ran (anyone's work).
+    machine_busy: float = 0.0
+    #: The emulated AWS's own CPU (this process) per second of the scenario.
+    aws_cpu: float = 0.0
 
     @property
     def name(self) -> str:
@@ -87,46 +100,61 @@ def event_id(body: str) -> str:
     return str(json.loads(body)["id"])
 
 
-def run(rate: int, templates: str, meter: LogMeter) -> tuple[Scenario, Outcome]:
+def run(rate: int, templates: str, deployment: Deployment) -> tuple[Scenario, Outcome]:
     """Drain one backlog at account rate `rate`, injecting the alerts at 40%.
 
     Args:
         rate: the account's send rate R.
         templates: the deployed template catalog, as JSON.
-        meter: the log meter, told which scenario runs now.
+        deployment: the functions' memory, code and CPU confinement.
 
     Returns:
         The scenario as it ran, and what happened to its mail.
-
-    Raises:
-        RuntimeError: the handlers reconfigured structlog, so the meter missed their lines.
     """
     aws = Aws(FakeSqs(), FakeDynamoDb(), FakeSes(rate))
-    scenario = Scenario(rate, aws, deploy(rate, aws, templates), BACKLOG.get(rate, 25 * rate),
-                        ALERTS.get(rate, DEFAULT_ALERTS))
-    meter.current = scenario.name
+    try:
+        scenario = Scenario(rate, aws, deploy(rate, aws, templates, deployment, f"R{rate}"),
+                            BACKLOG.get(rate, 25 * rate), ALERTS.get(rate, DEFAULT_ALERTS),
+                            confined=deployment.shares is not None)
+        try:
+            outcome = _drain(scenario)
+        finally:
+            for rig in scenario.rigs.values():
+                for instance in rig.instances:
+                    instance.stop()
+    finally:
+        aws.endpoint.close()
+    return scenario, outcome
+
+
+def _drain(scenario: Scenario) -> Outcome:
+    """Run every instance's event source mapping until the queues settle; collect the instances' logs and CPU."""
+    aws = scenario.aws
     normal, urgent = scenario.rigs["normal"], scenario.rigs["priority"]
     for index in range(scenario.backlog):
         aws.sqs.enqueue(normal.queue_url, load_event("email_notification", f"n-{index:05d}"))
     stop, crashes = threading.Event(), list[str]()
-    threads = [threading.Thread(target=run_instance, args=(rig, handler, aws.sqs, stop, crashes, scenario.invocations),
-                                daemon=True, name=f"{scenario.name}:{rig.config.name}:{index}")
-               for rig in scenario.rigs.values() for index, handler in enumerate(rig.handlers)]
+    instances = [instance for rig in scenario.rigs.values() for instance in rig.instances]
+    threads = [threading.Thread(target=run_instance, args=(instance, aws.sqs, stop, crashes, scenario.invocations),
+                                daemon=True, name=instance.name) for instance in instances]
     scenario.started = time.monotonic()
+    load = MachineLoad()
     for thread in threads:
         thread.start()
     inject_alerts(scenario, urgent)
     settle(scenario)
     outcome = finish(scenario)
+    scenario.machine_busy, scenario.aws_cpu = load.stop(), load.own
     stop.set()
-    for thread in threads:
-        thread.join(timeout=1)  # an instance mid-invocation finishes on its own, on this scenario's emulators
+    for thread, instance in zip(threads, instances):
+        thread.join(timeout=FUNCTION_TIMEOUT_SECONDS)  # an invocation under way finishes first
+        if not thread.is_alive():
+            stats = instance.stats()
+            scenario.logs.add(stats)
+            scenario.throttled_periods += stats["throttled_periods"]
     if crashes:
         print(f"{scenario.name}: {len(crashes)} invocations raised: {Counter(crashes)}", file=sys.stderr)
-    if not meter.installed():
-        raise RuntimeError("the handlers reconfigured structlog during the run, so their log lines bypassed the "
-                           "meter: configure it after whatever they call (LogMeter.configure)")
-    return scenario, outcome
+    return outcome
 
 
 def inject_alerts(scenario: Scenario, rig: LaneRig) -> None:

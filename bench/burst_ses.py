@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.burst_calls import client_error, timed
+from bench.burst_calls import client_error, now, timed
 
 SES_SEND_LATENCY = 0.100
 SES_GET_ACCOUNT_LATENCY = 0.050
@@ -46,10 +46,10 @@ class FakeSes:
     """
 
     max_send_rate: float
-    clock: Callable[[], float] = time.monotonic
+    clock: Callable[[], float] = now
     sent: list[Sent] = field(default_factory=list)
     throttles: int = 0
-    _window: list[tuple[float, int]] = field(default_factory=list)  # (counts until, recipients)
+    _window: list[tuple[float, float, int]] = field(default_factory=list)  # (arrived, counts until, recipients)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -69,12 +69,14 @@ class FakeSes:
     def _accept(self, request: Mapping[str, Any]) -> dict[str, Any]:
         now = self.clock()
         cost = sum(len(request["Destination"].get(key, ())) for key in _RECIPIENT_FIELDS)
-        self._window = [(until, used) for until, used in self._window if until > now]
-        in_window = sum(used for _, used in self._window)
+        # Kept a second longer than they count: requests are judged at their arrival, which may
+        # be a little before the one judged last (their threads took the lock in another order).
+        self._window = [entry for entry in self._window if entry[1] > now - 1]
+        in_window = sum(used for arrived, until, used in self._window if arrived <= now < until)
         if in_window + cost > self.max_send_rate and (in_window or cost <= self.max_send_rate):
             self.throttles += 1
             raise client_error("TooManyRequestsException", 429, "SendEmail")
-        self._window.append((now + max(1.0, cost / self.max_send_rate), cost))
+        self._window.append((now, now + max(1.0, cost / self.max_send_rate), cost))
         tags = {tag["Name"]: tag["Value"] for tag in request.get("EmailTags", ())}
         self.sent.append(Sent(now, tags.get("lane", ""), tags.get(EVENT_TAG, ""), cost))
         return {"MessageId": f"bench-{next(self._ids):07d}"}

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.burst_calls import client_error, timed
+from bench.burst_calls import client_error, now, timed
 
 SQS_LATENCY = 0.015
 #: The most entries an SQS batch request takes.
@@ -61,7 +61,7 @@ class FakeSqs:
     pollers look is a cost per hour, not per email.
     """
 
-    clock: Callable[[], float] = time.monotonic
+    clock: Callable[[], float] = now
     queues: dict[str, Queue] = field(default_factory=dict)
     redriven: int = 0
     requests: Counter[str] = field(default_factory=Counter)

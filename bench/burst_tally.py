@@ -1,8 +1,10 @@
 """The burst benchmark's tally: one scenario's figures, from SES's record, the queues and the services' bills.
 
 How fully the account's rate was used while the backlog drained, the alerts' waits beside the
-ideal, throttles, dead, lost and duplicated mail, DynamoDB requests per email, and what each email
-took from every service that bills per use (`cost.PerEmail`).
+ideal, throttles, dead, lost and duplicated mail, DynamoDB requests per email, how pacing held on
+the functions' CPU share (how late sends left against their slots, the new slots they needed, the
+instances' CPU per email and the periods their quota ran out), and what each email took from every
+service that bills per use (`cost.PerEmail`).
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from dataclasses import dataclass
 from bench import cost
 from bench.burst_dynamodb import Consumption
 from bench.burst_lambda import Invocation
-from bench.burst_logs import LogMeter
 from bench.burst_scenario import ALERT_RECIPIENTS, Outcome, Scenario
 from bench.burst_ses import Sent
-from bench.burst_stack import CLAIM_PREFIXES, MEMORY_MB, TRACING, Aws
+from bench.burst_stack import CLAIM_PREFIXES, TRACING, Aws
+from bench.cpu_share import vcpu_share
 
 
 @dataclass(frozen=True)
@@ -60,9 +62,28 @@ class Result:
     active_traces_per_email: float
     #: ReceiveMessage calls that found nothing: idle polling, a cost per hour, not per email.
     empty_receives: int
+    #: How late each send left against its slot (the `email_sent` lines' `slot_late_ms`): p50, p99, max.
+    lateness_ms: tuple[float, float, float] | None
+    #: New slots booked for sends that missed theirs or were throttled, per 1,000 emails (`rebookings`).
+    rebookings_per_1000: float | None
+    #: The instances' own CPU (their processes, every thread) per email sent, in milliseconds.
+    cpu_ms_per_email: float
+    #: Periods in which an instance's CPU quota ran out, per 1,000 emails.
+    throttled_periods_per_1000: float
+    #: The lanes' memory and the vCPUs it gives them, normal/priority.
+    memory: str = ""
+    vcpus: str = ""
+    #: How busy the machine's CPUs were meanwhile (anyone's work): near 1, the figures are not Lambda's.
+    machine_busy: float = 0.0
+    #: The emulated AWS's CPU per second (its share of the machine's busy time is not the functions').
+    aws_cpu: float = 0.0
+
+    @property
+    def throttles_per_1000(self) -> float:
+        return 1000 * self.throttles / max(1, self.emails)
 
 
-def measure(scenario: Scenario, outcome: Outcome, meter: LogMeter) -> Result:
+def measure(scenario: Scenario, outcome: Outcome) -> Result:
     """Turn SES's record, the queues' contents and the services' bills into the reported figures."""
     rate, aws = scenario.rate, scenario.aws
     first: dict[str, Sent] = {}
@@ -88,14 +109,32 @@ def measure(scenario: Scenario, outcome: Outcome, meter: LogMeter) -> Result:
         throttles=aws.ses.throttles, dead_letters=len(outcome.dead), lost=len(lost),
         duplicates=len(outcome.sent) - len(first_sent), still_queued=len(outcome.still_queued),
         idempotency_per_email=idempotency.requests / emails, coordination_per_email=coordination.requests / emails,
-        seconds=outcome.ended_at - scenario.started, problems=meter.summary(scenario.name), emails=len(first),
+        seconds=outcome.ended_at - scenario.started, problems=scenario.logs.summary(), emails=len(first),
         per_email=per_email(scenario, invocations, (idempotency, coordination),
-                            sum(send.recipients for send in first.values()), meter.log_bytes(scenario.name), emails),
-        platform_text_per_email=sum(cost.platform_bytes(invocation.request_id, 1000 * invocation.seconds, MEMORY_MB,
-                                                        "INFO") for invocation in invocations) / emails,
+                            sum(send.recipients for send in first.values()), scenario.logs.log_bytes, emails),
+        platform_text_per_email=sum(cost.platform_bytes(invocation.request_id, 1000 * invocation.seconds,
+                                                        scenario.rigs[invocation.lane].memory_mb, "INFO")
+                                    for invocation in invocations) / emails,
         active_traces_per_email=active_traces(scenario, invocations) / emails,
         empty_receives=aws.sqs.empty_receives,
+        lateness_ms=spread(scenario.logs.samples.get("slot_late_ms", [])),
+        rebookings_per_1000=(1000 * sum(scenario.logs.samples["rebookings"]) / emails
+                             if scenario.logs.samples.get("rebookings") else None),
+        cpu_ms_per_email=1000 * scenario.logs.cpu_seconds / emails,
+        throttled_periods_per_1000=1000 * scenario.throttled_periods / emails,
+        machine_busy=scenario.machine_busy, aws_cpu=scenario.aws_cpu,
+        memory="/".join(str(scenario.rigs[lane].memory_mb) for lane in ("normal", "priority")),
+        vcpus="/".join(f"{vcpu_share(scenario.rigs[lane].memory_mb):.3f}" if scenario.confined else "all"
+                       for lane in ("normal", "priority")),
     )
+
+
+def spread(values: list[float]) -> tuple[float, float, float] | None:
+    """p50, p99 (nearest rank) and the maximum; None without values (a handler that does not log them)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return (ordered[math.ceil(0.5 * len(ordered)) - 1], ordered[math.ceil(0.99 * len(ordered)) - 1], ordered[-1])
 
 
 def dynamodb_bill(aws: Aws) -> tuple[Consumption, Consumption]:
@@ -117,13 +156,14 @@ def per_email(scenario: Scenario, invocations: list[Invocation], dynamodb: tuple
     WARN); empty receives are left out (see `FakeSqs`).
     """
     aws, (idempotency, coordination) = scenario.aws, dynamodb
-    billed_ms = [cost.billed_milliseconds(invocation.seconds) for invocation in invocations]
-    platform = sum(cost.platform_bytes(invocation.request_id, 1000 * invocation.seconds, MEMORY_MB)
+    memory = {invocation.request_id: scenario.rigs[invocation.lane].memory_mb for invocation in invocations}
+    platform = sum(cost.platform_bytes(invocation.request_id, 1000 * invocation.seconds, memory[invocation.request_id])
                    for invocation in invocations)
     traces = active_traces(scenario, invocations) if TRACING == "Active" else 0.0
     return cost.PerEmail(
         invocations=len(invocations) / emails,
-        gb_seconds=sum(cost.gb_seconds(ms, MEMORY_MB) for ms in billed_ms) / emails,
+        gb_seconds=sum(cost.gb_seconds(cost.billed_milliseconds(invocation.seconds), memory[invocation.request_id])
+                       for invocation in invocations) / emails,
         log_bytes=(log_bytes + platform) / emails,
         sqs_requests=sum(dict(aws.sqs.requests).values()) / emails,
         idempotency_writes=idempotency.write_units / emails, idempotency_reads=idempotency.read_units / emails,

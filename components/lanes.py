@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from .checks import Problem
 from .handlers.shared.settings import DEFAULT_MAX_RECEIVE_COUNT, Delivery
-from .handlers.shared.timeouts import SEND_RESERVE_SECONDS
+from .handlers.shared.timeouts import SEND_RESERVE_SECONDS, ready_seconds
 
 if TYPE_CHECKING:
     from .sender_args import EmailSenderArgs
@@ -36,9 +36,12 @@ MIN_MAX_RECEIVE_COUNT = 5
 DEFAULT_SEND_LATENCY_MS = 100
 #: SendEmail's worst case: a latency outside 1..this is a mistake, not a measurement.
 MAX_SEND_LATENCY_MS = 15_000
-#: What a batch costs an instance besides its slots and the SES call: the send claim and batch
-#: record, the booking, Lambda's receive and delete. Measured with bench/burst.py (bench/README.md).
-BATCH_OVERHEAD_SECONDS = 0.05
+#: What a batch costs an instance besides its slots, the SES call and getting its sends ready: the
+#: booking's lead, the batch record, Lambda's receive and delete. Measured with bench/burst.py
+#: (bench/README.md).
+BATCH_OVERHEAD_SECONDS = 0.15
+#: The memory the lanes' concurrency is sized for when none is given (EmailSenderArgs' default).
+DEFAULT_MEMORY_MB = 256
 #: The smallest maximum concurrency an SQS event source mapping accepts.
 MIN_EVENT_SOURCE_CONCURRENCY = 2
 #: Visibility timeout = 6 x function timeout, AWS's guidance for SQS event sources: it covers the
@@ -86,15 +89,18 @@ DEFAULT_LANES: tuple[LaneConfig, ...] = (
 )
 
 
-def lane_max_concurrency(account_send_rate: float, lane: LaneConfig, send_latency_seconds: float) -> int:
+def lane_max_concurrency(account_send_rate: float, lane: LaneConfig, send_latency_seconds: float,
+                         memory_mb: int = DEFAULT_MEMORY_MB) -> int:
     """How many instances a lane may run: enough for it alone to use the whole send rate R.
 
-    An instance sends its batch in parallel, each email at its slot, so it handles `batch_size`
-    emails every batch_size / R + latency + overhead seconds; n instances keep up with R when
-    n >= 1 + R x (latency + overhead) / batch_size. Never below the SQS minimum of 2. More would
-    only wait for slots, and Lambda bills the wait.
+    An instance gets its batch ready (claims, requests built and signed), books its slots and
+    sends each email at its own, so it handles `batch_size` emails every ready + batch_size / R +
+    latency + overhead seconds; n instances keep up with R when n >= 1 + R x (ready + latency +
+    overhead) / batch_size. Getting ready takes CPU, and a function of `memory_mb` has
+    `memory_mb / 1769` of a vCPU (`timeouts.ready_seconds`). Never below the SQS minimum of 2. More
+    would only wait for slots, and Lambda bills the wait.
     """
-    busy = send_latency_seconds + BATCH_OVERHEAD_SECONDS
+    busy = send_latency_seconds + BATCH_OVERHEAD_SECONDS + ready_seconds(lane.batch_size, memory_mb)
     needed = 1 + math.ceil(account_send_rate * busy / lane.batch_size)
     return max(MIN_EVENT_SOURCE_CONCURRENCY, needed)
 

@@ -2,7 +2,7 @@
 
 The test process configures logging for itself (`tests/conftest.py`), and so does the local run,
 which hides a handler module that never configures it: Lambda imports only the function's own
-module, and whatever that module leaves unconfigured prints structlog's console format, which
+module, and a module that left logging unconfigured would print nothing of its own, or lines that
 neither Logs Insights nor the metric filters can read. So each function the dev stack declares is
 imported here as `handlers.<module>` from `build/handlers.zip` in a new interpreter, with the
 environment the function declares, against the emulator, and invoked once; every line it prints
