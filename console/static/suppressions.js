@@ -77,8 +77,8 @@ async function lookUp(address, found, stack, redraw) {
   showError("");
   if (!address) return;
   const entry = await api(`suppressions/${encodeURIComponent(address)}`);
-  const fields = [["Address", entry.recipient.hash ? `${entry.recipient.hash}@${entry.recipient.domain}` : entry.recipient.domain],
-    ["Reason", entry.reason], ["Suppressed since", entry.since], ["SES message id", entry.sesMessageId],
+  const fields = [["Address (hash@domain)", who(entry.recipient)],
+    ["Reason", entry.reason], ["Last updated", entry.since], ["SES message id", entry.sesMessageId],
     ["Feedback id", entry.feedbackId]];
   fill(found, el("div", { class: "card", "data-testid": "suppression-entry" },
     el("dl", { class: "fields" }, fields.filter(([, value]) => value).map(([name, value]) => [el("dt", {}, name), el("dd", {}, value)])),
