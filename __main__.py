@@ -7,7 +7,6 @@ This is the only module that reads `pulumi.Config`. Settings are parsed and chec
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import pulumi
 import pulumi_random as random
@@ -30,6 +29,7 @@ from ses_email_pipeline import (
 from ses_email_pipeline.checks import InvalidArgs
 from ses_email_pipeline.config_keys import key_problems
 from ses_email_pipeline.handlers.shared.metrics import DEFAULT_NAMESPACE
+from ses_email_pipeline import topic_webhook_config
 from ses_email_pipeline.stack_config import ConfigErrors, parse
 
 config = pulumi.Config()
@@ -64,8 +64,9 @@ hash_key = config.get_secret("recipientHashKey") or random.RandomPassword(
     f"{prefix}-recipient-hash-key", length=64, special=False).result
 # Each webhook's secret (API key, password or client secret), kept a secret: `webhookSecrets.<name>`.
 # Which names it holds is read from the raw config (the values never leave the secret Output).
-webhook_secrets = config.get_secret_object("webhookSecrets")
-webhook_secret_names = sorted(json.loads(runtime_config.get_config(f"{pulumi.get_project()}:webhookSecrets") or "{}"))
+webhook_secret_names = topic_webhook_config.secret_names(
+    runtime_config.get_config(f"{pulumi.get_project()}:webhookSecrets"), problems)
+webhook_secrets = config.get_secret_object("webhookSecrets") if webhook_secret_names else None
 try:
     settings = parse({k: v for k, v in raw.items() if v is not None}, recipient_hash_key=hash_key,
                      webhook_secret_names=webhook_secret_names)

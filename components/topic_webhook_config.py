@@ -8,6 +8,7 @@ config value `webhookSecrets.<name>`, which `__main__.py` reads as a Pulumi secr
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection
 from typing import Any
@@ -70,6 +71,19 @@ def webhooks(entries: list[Any], secret_names: Collection[str], problems: list[s
                  f"{did_you_mean(name, names) if names else ' (the stack declares no webhooks)'}"
                  for name in sorted(set(secret_names) - set(names))]
     return tuple(found)
+
+
+def secret_names(raw: str | None, problems: list[str]) -> list[str]:
+    """The webhook names `webhookSecrets` holds a secret for, from its raw config text (the values stay unread)."""
+    try:
+        value = json.loads(raw) if raw else {}
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        problems.append(f"{SECRETS_KEY}: must be an object of webhook name -> secret; set each with pulumi config "
+                        f"set --secret --path '{SECRETS_KEY}.<name>' <secret>")
+        return []
+    return sorted(str(name) for name in value)
 
 
 def _webhook(entry: dict[str, Any], auth: dict[str, Any]) -> Webhook:

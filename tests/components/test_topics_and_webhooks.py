@@ -122,3 +122,9 @@ def test_the_program_refuses_a_webhook_without_its_secret_before_declaring_anyth
     with pytest.raises(SystemExit) as refused:
         run_stack("dev", {"webhooks": [WEBHOOK]})
     assert "webhooks[0] (crm): no secret" in str(refused.value)
+
+
+def test_webhook_secrets_that_are_not_an_object_are_one_line() -> None:
+    with pytest.raises(SystemExit) as refused:
+        run_stack("dev", {"webhookSecrets": "s3cret"})
+    assert "webhookSecrets: must be an object of webhook name -> secret" in str(refused.value)
