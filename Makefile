@@ -49,11 +49,11 @@ $(CONSOLE_STAMP): $(STAMP)
 console: $(STAMP) $(CONSOLE_STAMP)
 	$(PY) -m local.web_console --stack $(or $(STACK),dev) --port $(or $(PORT),4566) --console-port $(or $(CONSOLE_PORT),8025)
 
-## bench: cold start, package size and per-message CPU budgets, the burst benchmark, what delivery status costs (see bench/README.md)
+## bench: cold start, archive sizes and CPU per email, what delivery status costs, then the burst benchmark with pacing and cost budgets (see bench/README.md)
 bench: $(STAMP)
 	$(PY) bench/run.py
-	$(PY) bench/burst.py
 	$(PY) bench/status_cost.py
+	$(PY) bench/burst.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache node_modules

@@ -19,6 +19,11 @@ ALERT_P99_SLACK_SECONDS = 2.0
 #: A send may leave this late against its slot and still never make a second hold more than R
 #: (`handlers.scheduling.schedule.MAX_LATENESS_SECONDS`); the p99 is held to it.
 LATENESS_P99_BUDGET_MS = 20.0
+#: What the infrastructure may cost beside SES's own price for the same mail, in percent: without
+#: delivery status, and with it (bench/status_cost.py adds its total). The measured 2.7-3.1% and
+#: 5.4-5.8% (2026-12-04) with half a point to spare.
+COST_BUDGET_PERCENT = 3.5
+COST_WITH_STATUS_BUDGET_PERCENT = 6.5
 
 COLUMNS = ("R", "backlog", "inst n/p", "drain/R", "normal/R", "alert p50", "alert p99", "ideal p50/p99", "429s", "dead",
            "lost", "dup", "queued", "idem req/email", "coord req/email", "time")
@@ -118,8 +123,25 @@ def budget_lines(results: list[Result]) -> list[tuple[str, bool]]:
             (f"lateness p99 {'-' if late is None else f'{late:.0f} ms'} (budget <= {LATENESS_P99_BUDGET_MS:.0f} ms)",
              late is not None and late <= LATENESS_P99_BUDGET_MS),
         ]
+        checks += cost_checks(result)
         lines += [(f"R={result.rate}: {text}", ok) for text, ok in checks]
     return lines
+
+
+def cost_checks(result: Result) -> list[tuple[str, bool]]:
+    """The infrastructure's cost beside SES's, without and with delivery status (if bench/status_cost.py ran)."""
+    used = result.per_email
+    ses = 1e6 * cost.PRICES["ses"].of(used.recipients)
+    infrastructure = 1e6 * sum(used.costs().values())
+    checks = [(f"cost ${infrastructure:.2f}/M = {100 * infrastructure / ses:.2f}% of SES's price without delivery "
+               f"status (budget <= {COST_BUDGET_PERCENT:.1f}%)", 100 * infrastructure / ses <= COST_BUDGET_PERCENT)]
+    status = cost.status_cost_per_million()
+    if status is not None:
+        with_status = infrastructure + status[0]
+        checks.append((f"cost ${with_status:.2f}/M = {100 * with_status / ses:.2f}% with delivery status (its "
+                       f"${status[0]:.2f}/M measured by bench/status_cost.py at {status[1]}; budget <= "
+                       f"{COST_WITH_STATUS_BUDGET_PERCENT:.1f}%)", 100 * with_status / ses <= COST_WITH_STATUS_BUDGET_PERCENT))
+    return checks
 
 
 def print_budgets(results: list[Result]) -> bool:

@@ -10,10 +10,12 @@ SQS polls, alarms, dashboards and log storage are a fixed cost per hour or month
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 #: Lambda bills duration in 1 ms steps (https://aws.amazon.com/lambda/pricing/).
 _BILLING_STEP_MS = 1
@@ -32,6 +34,8 @@ XRAY_FIXED_RATE = 0.05
 SYSTEM_LOG_LEVEL = "WARN"
 #: CloudWatch Logs prices ingestion per GB of 2^30 bytes, as AWS bills data.
 _GB = 2**30
+#: Delivery status's cost per million emails, as bench/status_cost.py last measured it.
+STATUS_COST_FILE = Path(__file__).resolve().parent.parent / "build" / "status_cost.json"
 
 
 @dataclass(frozen=True)
@@ -154,3 +158,12 @@ class PerEmail:
     def share_of_ses(self) -> float:
         """The infrastructure's cost as a fraction of what SES charges for the same email."""
         return sum(self.costs().values()) / PRICES["ses"].of(self.recipients)
+
+
+def status_cost_per_million() -> tuple[float, str] | None:
+    """Delivery status's dollars per million emails and when bench/status_cost.py measured them; None if it has not."""
+    try:
+        measured = json.loads(STATUS_COST_FILE.read_text())
+    except (OSError, ValueError):
+        return None
+    return float(measured["usd_per_million"]), str(measured.get("measured_at", "?"))

@@ -13,7 +13,9 @@ default bus and the rule delivering them cost nothing (EventBridge pricing: even
 AWS services are free). Prices are bench/cost.py's.
 
 It prints each half (status events, status records) on its own, since a stack can turn either off
-(`statusEvents`, `statusRecords`), and exits 1 only if an email's status is missing or wrong.
+(`statusEvents`, `statusRecords`), writes the total to `build/status_cost.json` (which
+bench/burst.py adds to its cost per million emails, for the all-in figure with status on), and
+exits 1 only if an email's status is missing or wrong.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.cost import PRICES  # noqa: E402
+from bench.cost import PRICES, STATUS_COST_FILE  # noqa: E402
 
 from local.system import LocalSystem  # noqa: E402
 
@@ -126,6 +128,9 @@ def main() -> int:
           f"{measured['read_units'] * scale:,.0f} RRU): ${records_usd:.2f}")
     total = shared + events_usd + records_usd
     print(f"  total ${total:.2f} = {total / ses_usd:.2%} of SES's ${ses_usd:.2f}")
+    STATUS_COST_FILE.parent.mkdir(exist_ok=True)
+    STATUS_COST_FILE.write_text(json.dumps({"usd_per_million": total, "emails": emails,
+                                            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
     if measured["wrong"]:
         print(f"WRONG final status for {len(measured['wrong'])} recipients: {measured['wrong'][:5]}")
         return 1
