@@ -33,6 +33,8 @@ from dataclasses import asdict
 from typing import Any
 
 import boto3
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.sqs.models import sqs_backends
 from moto.server import ThreadedMotoServer
 
 from ses_email_pipeline.delivery_status import STATUS_HANDLER
@@ -214,17 +216,12 @@ class LocalSystem:
         return queue_url(self.clients["sqs"], queue)
 
     def read_messages(self, queue: QueueSpec) -> list[dict[str, Any]]:
-        """Every visible message of a queue, left on it and visible again (one receive takes at most 10)."""
-        sqs, url = self.clients["sqs"], self.queue_url(queue)
-        messages: list[dict[str, Any]] = []
-        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"],
-                                           VisibilityTimeout=60).get("Messages", []):
-            messages += batch
-        for start in range(0, len(messages), 10):
-            sqs.change_message_visibility_batch(QueueUrl=url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                for i, m in enumerate(messages[start:start + 10])])
-        return messages
+        """Every visible message of a queue, read from the emulator's own state: nothing received, hidden
+        or counted. (Receiving them would hide them from the console and the operator tool for the
+        visibility timeout, and add to each one's receive count.)"""
+        held = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].get_queue(queue.name)
+        return [{"MessageId": message.id, "Body": message.body,
+                 "MessageAttributes": dict(message.message_attributes)} for message in held.messages]
 
     # --- what happened -------------------------------------------------------------------------
 
