@@ -33,6 +33,7 @@ hold) and answers Lambda with the partial batch response. Along the way:
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -235,15 +236,19 @@ class LaneHandler:
     # --- booking ----------------------------------------------------------------------------------
 
     def _chunks(self, group: Sequence[_Ready]) -> list[list[_Ready]]:
-        """The bookings: the whole group for an urgent lane, horizon-sized pieces for the others."""
-        if self._pacing.urgent:
-            return [list(group)] if group else []
-        limit = horizon_slots(self._pacing.account_rate())
+        """The bookings: the whole group for an urgent lane, horizon-sized pieces for the others.
+
+        A chunk never holds more emails than get ready at once (`parallel_sends`): its block is
+        booked only when every one of them is ready (`BlockBooking`), and one waiting for a free
+        thread never would be.
+        """
+        limit = math.inf if self._pacing.urgent else horizon_slots(self._pacing.account_rate())
+        most = len(group) if self._parallel_sends == 1 else self._parallel_sends
         chunks: list[list[_Ready]] = []
         booked = limit
         for item in group:
             count = len(item.email.recipients)
-            if booked + count > limit:
+            if not chunks or booked + count > limit or len(chunks[-1]) == most:
                 chunks.append([])
                 booked = 0
             chunks[-1].append(item)

@@ -57,10 +57,12 @@ class LaneHarness:
 
     @classmethod
     def build(cls, lanes: Lanes, settings: Settings, compose: Composer, ses: Any,
-              sqs_fail: set[str] | None = None, late_wakeups: list[float] | None = None) -> LaneHarness:
+              sqs_fail: set[str] | None = None, late_wakeups: list[float] | None = None,
+              parallel_sends: int = 1) -> LaneHarness:
         """The lane on a scripted clock: sends go in order on the calling thread, and sleeps advance the clock.
 
         `late_wakeups`: seconds the first sleeps overshoot by, one each (a thread that woke late).
+        `parallel_sends` above 1 sends on threads (still on the scripted clock).
         """
         sqs = Recording(lanes.sqs, fail=sqs_fail)
         clock = Clock()
@@ -72,7 +74,7 @@ class LaneHarness:
             clock.now += seconds + (late.pop(0) if late else 0.0)
 
         handler = LaneHandler.build(settings, compose, Clients(ses=ses, dynamodb=lanes.dynamodb, sqs=sqs),
-                                    clock=clock, sleep=sleep, parallel_sends=1)
+                                    clock=clock, sleep=sleep, parallel_sends=parallel_sends)
         return cls(lanes, ses, handler, sqs, clock, sleeps=sleeps)
 
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -32,9 +33,9 @@ def numbered(index: int) -> dict[str, Any]:
 @pytest.fixture
 def harness(aws: Lanes, make_settings: Callable[..., Settings]) -> Callable[..., LaneHarness]:
     def build(*outcomes: Any, sqs_fail: set[str] | None = None, late_wakeups: list[float] | None = None,
-              **overrides: Any) -> LaneHarness:
+              parallel_sends: int = 1, **overrides: Any) -> LaneHarness:
         return LaneHarness.build(aws, make_settings(aws, **overrides), templated.compose, FakeSes(outcomes),
-                                 sqs_fail=sqs_fail, late_wakeups=late_wakeups)
+                                 sqs_fail=sqs_fail, late_wakeups=late_wakeups, parallel_sends=parallel_sends)
     return build
 
 
@@ -132,6 +133,19 @@ def test_a_send_that_would_leave_late_books_a_new_slot_and_its_line_says_so(
     [sent] = [line for line in logs if line["event"] == "email_sent"]
     assert sent["rebookings"] == 1 and sent["slot_late_ms"] == 0.0
     assert lane.sleeps == pytest.approx([START_LEAD_SECONDS] * 2)  # the first slot's lead, then the new one's
+
+
+def test_a_batch_larger_than_its_parallel_sends_is_booked_in_pieces_and_all_sent(
+        harness: Callable[..., LaneHarness]) -> None:
+    """A block is booked once all its emails are ready; with 5 emails and 2 threads it must not wait for all 5."""
+    lane = harness(parallel_sends=2)
+    lane.enqueue(*(numbered(index) for index in range(5)))
+    responses: list[Any] = []
+    runner = threading.Thread(target=lambda: responses.append(lane.run(lane.receive())), daemon=True)
+    runner.start()
+    runner.join(timeout=30)
+    assert not runner.is_alive(), "the batch never finished: a booking waited for emails with no thread to run on"
+    assert lane.failed_ids(responses[0]) == [] and len(lane.ses.sent) == 5
 
 
 def test_a_send_a_little_late_goes_and_its_lateness_is_logged(harness: Callable[..., LaneHarness]) -> None:
