@@ -51,9 +51,8 @@ console: $(STAMP) $(CONSOLE_STAMP)
 
 ## bench: cold start, archive sizes and CPU per email, what delivery status costs, then the burst benchmark with pacing and cost budgets (see bench/README.md)
 bench: $(STAMP)
-	$(PY) bench/run.py
-	$(PY) bench/status_cost.py
-	$(PY) bench/burst.py
+	status=0; $(PY) bench/run.py || status=1; $(PY) bench/status_cost.py || status=1; \
+	$(PY) bench/burst.py || status=1; exit $$status
 
 clean:
 	rm -rf $(VENV) build .pytest_cache node_modules

@@ -50,6 +50,11 @@ COLD_START_BUDGET = 1.10
 #: How far the ratio of minimums moves between runs of the same code on the shared 2-core machines
 #: (bench/README.md has the runs); a miss by less than that is reported, not failed.
 COLD_START_NOISE = 0.03
+#: Rounds of the CPU-per-email measurement, and how far its ratio moved between runs of the same
+#: code on the shared machine (2.7x to 4.0x on 2026-12-04: the lane's ten send threads pay for a
+#: busy machine's scheduling more than one bare call does); a miss by less is reported, not failed.
+CPU_ROUNDS = 25
+CPU_NOISE = 0.4
 #: The lanes' memory as deployed (EmailSenderArgs' default), for what CPU per email takes in wall time.
 LANE_MEMORY_MB = 256
 
@@ -135,12 +140,13 @@ def main() -> int:
     layer_mb = layer_zip.stat().st_size / 1024 / 1024
     ok &= layer_mb < LAYER_ZIP_BUDGET_MB
     print(f"  layer {layer_mb:.2f} MB (budget {LAYER_ZIP_BUDGET_MB} MB)")
-    lane, floor = lane_cpu.measure()
+    lane, floor = lane_cpu.measure(rounds=CPU_ROUNDS)
     ratio = lane / floor
-    ok &= ratio <= lane_cpu.BUDGET_RATIO
-    print(f"CPU per email (templated lane, real botocore clients, HTTP stubbed): {lane:.2f} ms = {ratio:.2f}x one "
-          f"bare SendEmail ({floor:.2f} ms), budget {lane_cpu.BUDGET_RATIO:.2f}x "
-          f"{'ok' if ratio <= lane_cpu.BUDGET_RATIO else 'OVER'}; at {LANE_MEMORY_MB} MB "
+    status = verdict(ratio, lane_cpu.BUDGET_RATIO, CPU_NOISE)
+    ok &= status != "OVER"
+    print(f"CPU per email (templated lane, real botocore clients, HTTP stubbed, {CPU_ROUNDS} rounds): {lane:.2f} ms = "
+          f"{ratio:.2f}x one bare SendEmail ({floor:.2f} ms), budget {lane_cpu.BUDGET_RATIO:.2f}x, noise "
+          f"{CPU_NOISE:.1f}: {status}; at {LANE_MEMORY_MB} MB "
           f"({vcpus(LANE_MEMORY_MB):.3f} vCPU) about {lane / vcpus(LANE_MEMORY_MB):.0f} ms of wall time per email")
     print(f"program under Pulumi mocks (dev stack): {program_under_mocks_seconds():.2f} s (informational)")
     return 0 if ok else 1
