@@ -128,7 +128,7 @@ class EmailSenderArgs:
 
     def lane_concurrency(self, lane: LaneConfig) -> int:
         """The lane's maximum concurrency (see `lane_max_concurrency`)."""
-        return lane_max_concurrency(self.account_send_rate, lane, self.send_latency_ms / 1000)
+        return lane_max_concurrency(self.account_send_rate, lane, self.send_latency_ms / 1000, self.memory_mb)
 
     def _number_problems(self) -> list[Problem]:
         problems = []

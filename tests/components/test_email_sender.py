@@ -18,6 +18,7 @@ from ses_email_pipeline.email_sender import EmailSender
 from ses_email_pipeline.lanes import BATCH_OVERHEAD_SECONDS, DEFAULT_LANES, idempotency_ttl, lane_max_concurrency
 from ses_email_pipeline.sender_args import EmailSenderArgs
 from ses_email_pipeline.packaging import HANDLER_ZIP_BUDGET_KB, LAYER_ZIP_BUDGET_MB
+from ses_email_pipeline.handlers.shared.timeouts import ready_seconds
 from ses_email_pipeline.template_files import discover
 from local.mocks import RecordingMocks, run_program
 
@@ -136,8 +137,15 @@ def test_the_state_table_is_on_demand_encrypted_with_ttl_and_pitr(declared: Reco
 def test_concurrency_and_ttl_are_derived_from_their_reasons() -> None:
     normal, alerts = DEFAULT_LANES
     assert lane_max_concurrency(1, normal, 0.1) == 2  # the SQS minimum
-    # Batches of 10 sent in parallel: 200/s needs 1 + 200 x (0.1 s + overhead) / 10 instances.
-    assert lane_max_concurrency(200, normal, 0.1) == 1 + math.ceil(200 * (0.1 + BATCH_OVERHEAD_SECONDS) / 10)
+    # Batches of 10 sent in parallel: 200/s needs 1 + 200 x (0.1 s + overhead + 10 emails' CPU at
+    # 256 MB's share of a vCPU) / 10 instances.
+    assert lane_max_concurrency(200, normal, 0.1) == 1 + math.ceil(
+        200 * (0.1 + BATCH_OVERHEAD_SECONDS + ready_seconds(10, 256)) / 10)
+    assert lane_max_concurrency(200, normal, 0.1, memory_mb=1769) < lane_max_concurrency(200, normal, 0.1)
+    # A reuser's larger function is sized with its own CPU share.
+    base = dict(sender="a@example.com", identity="example.com", recipient_hash_key="k")
+    assert EmailSenderArgs(**base, account_send_rate=200, memory_mb=1769).lane_concurrency(normal) \
+        < EmailSenderArgs(**base, account_send_rate=200).lane_concurrency(normal)
     assert lane_max_concurrency(200, alerts, 0.1) > lane_max_concurrency(200, normal, 0.1)  # batches of 5
     assert lane_max_concurrency(200, normal, 0.3) > lane_max_concurrency(200, normal, 0.1)  # slower SES
     assert idempotency_ttl(60, 8, 0) == 8 * 900 + 86_400  # the handlers' 15-min delay beats 360 s visibility
