@@ -101,7 +101,7 @@ def lane_view(source: ConsoleSource, lane_name: str, event: TestEvent) -> LaneCh
         except (OSError, ValueError) as exc:  # a missing part; a part that does not parse (TemplateSyntaxError)
             return LaneCheck(lane, code="NotDeployable", field="templates",
                              reason=f"pulumi preview would refuse these templates: {' '.join(str(exc).split())}")
-        lane = dataclasses.replace(lane, settings=dataclasses.replace(lane.settings, templates=catalog))
+        lane = dataclasses.replace(lane, settings=lane.settings._replace(templates=catalog))
     try:
         return LaneCheck(lane, lane.compose(parse_event(event.as_delivered()), lane.settings))
     except InvalidEvent as refused:

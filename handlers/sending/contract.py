@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from ..shared.catalog import Catalog, TemplateVersion, newest_version
 from ..shared.correlation import SES_MAX_TAGS, SYSTEM_TAGS
@@ -48,8 +48,7 @@ _HEADER_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _HEADER_UNSAFE_REASON = "contains a control character (CR, LF, NUL, ...), which would inject or corrupt mail headers"
 
 
-@dataclass(frozen=True)
-class EmailRequest:
+class EmailRequest(NamedTuple):
     """A validated request to send one email, independent of which lane carried it."""
 
     event_id: str
@@ -67,8 +66,8 @@ class EmailRequest:
     priority: str | None = None
     template: str | None = None
     template_version: str | None = None
-    template_data: Mapping[str, Any] = field(default_factory=dict)
-    tags: Mapping[str, str] = field(default_factory=dict)
+    template_data: Mapping[str, Any] = MappingProxyType({})
+    tags: Mapping[str, str] = MappingProxyType({})
     correlation_id: str | None = None
     #: The subscription topic (`detail.topic`): subscribed mail, sent with one-click unsubscribe.
     topic: str | None = None
@@ -79,8 +78,7 @@ class EmailRequest:
         return self.to + self.cc + self.bcc
 
 
-@dataclass(frozen=True)
-class ResolvedTemplate:
+class ResolvedTemplate(NamedTuple):
     """The SES template a request will be sent with, and the data to render it."""
 
     name: str

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .required_variables import Condition, State, Use, VariableUses
 
 
-@dataclass(frozen=True)
-class TemplateVersion:
+class TemplateVersion(NamedTuple):
     """One deployed SES template: the name SES knows it by and where it prints which variables.
 
     `variables` are the variables the template prints and the conditions under which it prints

@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 def resolve(path: str, context: Any) -> Any:
@@ -93,8 +92,7 @@ _STATE_TESTS: dict[State, Callable[[Any], bool]] = {
 }
 
 
-@dataclass(frozen=True)
-class Condition:
+class Condition(NamedTuple):
     """A block's argument, a path in the data, is in a given state."""
 
     path: str
@@ -105,8 +103,7 @@ class Condition:
         return self.state.holds(resolve(self.path, context))
 
 
-@dataclass(frozen=True)
-class Use:
+class Use(NamedTuple):
     """A top-level variable printed where every one of the conditions holds (none: always)."""
 
     name: str
@@ -117,8 +114,7 @@ class Use:
         return all(condition.holds(data) for condition in self.when)
 
 
-@dataclass(frozen=True)
-class VariableUses:
+class VariableUses(NamedTuple):
     """Where a template, or a part of it, prints top-level variables."""
 
     uses: frozenset[Use] = frozenset()

@@ -12,8 +12,8 @@ import enum
 import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from . import catalog, topics as topic_settings
 
@@ -77,8 +77,7 @@ class ConfigurationError(RuntimeError):
     """The function was deployed with a missing or malformed environment variable."""
 
 
-@dataclass(frozen=True)
-class ReportLane:
+class ReportLane(NamedTuple):
     """What the daily report needs to know about one lane: its name and its queues."""
 
     name: str
@@ -86,8 +85,7 @@ class ReportLane:
     dead_letter_queue_url: str
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Everything a handler reads from its environment, parsed and checked once per container.
 
     Fields that only one handler needs have empty defaults; each handler calls `require` for the
@@ -101,7 +99,7 @@ class Settings:
     recipient_hash_key: bytes
     lane: str = ""
     reply_to: tuple[str, ...] = ()
-    templates: catalog.Catalog = field(default_factory=dict)
+    templates: catalog.Catalog = MappingProxyType({})
     default_template: str = "notification"
     recipient_allowlist: tuple[str, ...] = ()
     oncall_recipients: tuple[str, ...] = ()
@@ -130,7 +128,7 @@ class Settings:
     #: The stack's SES contact list and its topics, each with the event sources allowed to use it
     #: (none listed: any source); no topics, no subscribed mail (`handlers.shared.topics`).
     contact_list: str = ""
-    topics: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    topics: Mapping[str, tuple[str, ...]] = MappingProxyType({})
     #: The function's memory as Lambda reports it (0 outside Lambda): its CPU share.
     function_memory_mb: int = 0
 
