@@ -44,24 +44,14 @@ _ACCOUNT = json.dumps({"SendQuota": {"MaxSendRate": 10_000.0, "Max24HourSend": 1
                        "SendingEnabled": True}).encode()
 
 
-class _Body:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    def stream(self, **_: Any) -> Any:
-        yield self._data
-
-    def read(self, *_: Any) -> bytes:
-        data, self._data = self._data, b""
-        return data
-
-
 def _stub(client: Any, answer: Callable[[Any], bytes]) -> Any:
     """The client, with its HTTP layer replaced by `answer` (botocore's `before-send`, taken last)."""
     from botocore.awsrequest import AWSResponse
 
+    from bench.burst_instance import ResponseBody
+
     def respond(request: Any, **_: Any) -> AWSResponse:
-        return AWSResponse(request.url, 200, {"Content-Type": "application/json"}, _Body(answer(request)))
+        return AWSResponse(request.url, 200, {"Content-Type": "application/json"}, ResponseBody(answer(request)))
 
     client.meta.events.register_last(f"before-send.{client.meta.service_model.service_id.hyphenize()}", respond)
     return client
