@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,39 +11,14 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 
 from local.system import LocalSystem
-from ses_email_pipeline.cli.__main__ import main
-from tests.cli.emulated import connection, drain, empty, entry, notification, write_outputs
+from tests.cli.emulated import drain, empty, entry, notification
 
 ADDRESS = "secret.person@example.com"
-
-
-@pytest.fixture(scope="module")
-def system() -> Iterator[LocalSystem]:
-    with LocalSystem.start("dev") as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def outputs(system: LocalSystem, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_outputs(system, tmp_path_factory.mktemp("stack") / "outputs.json")
 
 
 @pytest.fixture(autouse=True)
 def _empty_queues(system: LocalSystem) -> None:
     empty(system)
-
-
-@pytest.fixture
-def cli(system: LocalSystem, outputs: Path, capsys: pytest.CaptureFixture[str]) -> Any:
-    """Run the tool against the emulated stack: `(exit status, stdout, stderr)`."""
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        status = main([*connection(system, outputs), *argv])
-        captured = capsys.readouterr()
-        return status, captured.out, captured.err
-
-    return run
 
 
 def dead_letter_one_unknown_outcome(system: LocalSystem, monkeypatch: pytest.MonkeyPatch, key: str) -> None:

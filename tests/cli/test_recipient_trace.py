@@ -18,7 +18,7 @@ import pytest
 
 from local.system import LocalSystem
 from ses_email_pipeline.cli.__main__ import main
-from tests.cli.emulated import connection, drain, notification, write_outputs
+from tests.cli.emulated import connection, drain, notification
 
 ROOT = Path(__file__).resolve().parents[2]
 ADDRESS = "Customer.Care@Example.com"
@@ -33,11 +33,6 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSystem]:
                          notification("someone.else@example.com")])
         drain(running)
         yield running
-
-
-@pytest.fixture(scope="module")
-def outputs(system: LocalSystem, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_outputs(system, tmp_path_factory.mktemp("stack") / "outputs.json")
 
 
 def run(system: LocalSystem, outputs: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -4,29 +4,15 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local.system import LocalSystem
-from ses_email_pipeline.cli.__main__ import main
 from ses_email_pipeline.handlers.shared.hashing import recipient_hash
-from tests.cli.emulated import connection, drain, empty, notification, write_outputs
+from tests.cli.emulated import drain, empty, notification
 
 ADDRESS = "fixed.mailbox@example.com"
-
-
-@pytest.fixture(scope="module")
-def system() -> Iterator[LocalSystem]:
-    with LocalSystem.start("dev") as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def outputs(system: LocalSystem, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_outputs(system, tmp_path_factory.mktemp("stack") / "outputs.json")
 
 
 @pytest.fixture(autouse=True)
@@ -35,17 +21,6 @@ def _fresh(system: LocalSystem) -> None:
     ses = system.clients["sesv2"]
     for entry in ses.list_suppressed_destinations().get("SuppressedDestinationSummaries", []):
         ses.delete_suppressed_destination(EmailAddress=entry["EmailAddress"])
-
-
-@pytest.fixture
-def cli(system: LocalSystem, outputs: Path, capsys: pytest.CaptureFixture[str]) -> Any:
-    def run(*argv: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        status = main([*connection(system, outputs), *argv])
-        captured = capsys.readouterr()
-        return status, captured.out, captured.err
-
-    return run
 
 
 def hashed(system: LocalSystem, address: str) -> str:
