@@ -18,20 +18,14 @@ import pytest
 
 from local.system import LocalSystem
 from ses_email_pipeline.cli.__main__ import main
-from ses_email_pipeline.handlers.shared.hashing import recipient_hash
 from ses_email_pipeline.handlers.shared.status_names import STATUS_DETAIL_TYPE
 from tests.cli.emulated import connection, write_outputs
+from tests.local.test_delivery_status import notification, statuses_of
 from tests.local.https_receiver import https_receiver
 
 SUCCESS = "success@simulator.amazonses.com"
 BOUNCE = "bounce@simulator.amazonses.com"
 TOPIC = {"name": "product-updates", "displayName": "Product updates", "sources": ["custom.application"]}
-
-
-def notification(recipient: str, **detail: Any) -> dict[str, Any]:
-    return {"Source": "custom.application", "DetailType": "Email Notification Request",
-            "Detail": json.dumps({"emailConfig": {"recipient": recipient, "subject": "Hello"}, "title": "T",
-                                  "message": "M", **detail})}
 
 
 @contextlib.contextmanager
@@ -45,13 +39,6 @@ def running(**config: Any) -> Iterator[LocalSystem]:
 def send(system: LocalSystem, *events: dict[str, Any]) -> None:
     assert all(system.publish(list(events)))
     system.drain()
-
-
-def statuses_of(system: LocalSystem, address: str) -> list[dict[str, Any]]:
-    function = system.status_function()
-    assert function is not None
-    hashed = recipient_hash(address, function.environment["EMAIL_RECIPIENT_HASH_KEY"].encode())
-    return [d for d in system.status_events() if d["recipient"]["hash"] == hashed]
 
 
 @pytest.fixture
