@@ -27,6 +27,7 @@ from ses_email_pipeline.handlers.shared.hashing import recipient_hash
 from local import stack_outputs
 from local.event_files import load_entries
 from local.program import stack_file
+from local.sqs_events import string_attributes
 from local.system import REGION, LocalSystem
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,7 +193,7 @@ class ServeWatch:
                 if message["MessageId"] in self._letters:
                     continue
                 self._letters.add(message["MessageId"])
-                attributes = {k: v.get("StringValue", "") for k, v in message.get("MessageAttributes", {}).items()}
+                attributes = string_attributes(message)
                 code = attributes.get("FailureCode", "MaxReceiveCountExceeded")
                 field = f" {attributes['FailureField']}" if attributes.get("FailureField", "-") != "-" else ""
                 reason = attributes.get("FailureReason", "max receive count exceeded (queue redrive)")

@@ -59,3 +59,8 @@ def json_or_text(body: str) -> Any:
         return json.loads(body)
     except ValueError:
         return body
+
+
+def string_attributes(message: Mapping[str, Any]) -> dict[str, str]:
+    """A received message's attributes (`MessageAttributes`) as name -> text ("" for a binary one)."""
+    return {name: value.get("StringValue", "") for name, value in message.get("MessageAttributes", {}).items()}

@@ -51,7 +51,7 @@ from local.event_outcomes import BusRoutes, DeadLetter, EventOutcomes, Published
 from local.function_roles import FunctionRoles, PolicyEdits
 from local.iam import Denial
 from local.program import PROJECT, run_stack, stack_config
-from local.sqs_events import json_or_text
+from local.sqs_events import json_or_text, string_attributes
 
 REGION = "eu-west-1"
 #: What the emulator's clients and every function's environment hold: any credentials do for moto.
@@ -226,12 +226,12 @@ class LocalSystem:
     # --- what happened -------------------------------------------------------------------------
 
     def dead_letters(self) -> list[DeadLetter]:
-        """Read (and keep) every message in the lanes' DLQs and the functions' failure destinations,
-        with the reason attached to it."""
+        """Read (and keep) every message in the lanes' DLQs, the functions' failure destinations and the
+        webhooks' DLQs, with the reason attached to it."""
         letters = self._failed_invocations()
         for lane, queue in self.blueprint.dead_letter_queues().items():
             for message in self.read_messages(queue):
-                attributes = {k: v.get("StringValue", "") for k, v in message.get("MessageAttributes", {}).items()}
+                attributes = string_attributes(message)
                 letters.append(DeadLetter(
                     lane=lane,
                     reason=attributes.get("FailureReason", "max receive count exceeded (queue redrive)"),
@@ -242,7 +242,7 @@ class LocalSystem:
         for hook in self.webhooks.webhooks:
             queue = next(q for q in self.blueprint.queues.values() if q.name == hook.dead_letter_queue)
             for message in self.read_messages(queue):
-                attributes = {k: v.get("StringValue", "") for k, v in message.get("MessageAttributes", {}).items()}
+                attributes = string_attributes(message)
                 letters.append(DeadLetter(lane=f"webhook {hook.rule_name}", reason=attributes.get("ERROR_MESSAGE", ""),
                                           code=attributes.get("ERROR_CODE", ""), event=json_or_text(message["Body"])))
         return letters
