@@ -14,7 +14,6 @@ and opted in (sesv2 `CreateContact` or `UpdateContact`).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -26,8 +25,8 @@ from .handlers.shared.topics import MAX_TOPICS, TOPIC_NAME, encode
 
 #: SES's `SubscriptionStatus` (botocore's sesv2 model: OPT_IN | OPT_OUT).
 SUBSCRIPTION_STATUSES = ("OPT_IN", "OPT_OUT")
-#: The pipeline's rule for a contact list's name: SES's tag alphabet, like a topic's.
-CONTACT_LIST_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: The pipeline's rule for a contact list's name: a topic's (SES's tag alphabet, at most 64).
+CONTACT_LIST_NAME = TOPIC_NAME
 
 
 @dataclass(frozen=True)
