@@ -7,6 +7,7 @@ partition data are loaded once for all of a function's clients.
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import botocore.session
@@ -14,6 +15,10 @@ from botocore.config import Config
 
 from .shared.timeouts import SES_SEND, STANDARD, STATE_TABLE, CallLimits
 
+#: botocore's modules live as long as the container: out of the cyclic collector's reach from now on,
+#: so the collections the rest of the init phase triggers do not walk them again and again
+#: (`handlers.entry.end_of_init` says why and what it saves).
+gc.freeze()
 _SESSION = botocore.session.get_session()
 
 

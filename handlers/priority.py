@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from .sending import lane, ses
 from .clients import Clients
-from .entry import Handler
+from .entry import Handler, end_of_init
 from .sending.compose import templated_email
 from .sending.contract import EmailRequest
 from .errors import InvalidEvent
@@ -52,4 +52,4 @@ def build(clients: Clients) -> Handler:
 
 
 #: Entry point: `handlers.priority.handler`.
-handler = build(Clients.create())
+handler = end_of_init(build(Clients.create()))

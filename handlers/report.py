@@ -21,7 +21,7 @@ from . import log
 from .sending import ses
 from . import entry
 from .clients import Clients
-from .entry import Handler
+from .entry import Handler, end_of_init
 from .shared.catalog import REPORT_TEMPLATE, newest_version
 from .errors import DependencyUnavailable, InvalidEvent, OutcomeUnknown
 from .shared.metrics import LANE_DIMENSION
@@ -216,4 +216,4 @@ def build(clients: Clients) -> Handler:
 
 
 #: Entry point: `handlers.report.handler`.
-handler = build(Clients.create())
+handler = end_of_init(build(Clients.create()))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from . import entry
 from .clients import Clients
 from .delivery_status.updates import StatusUpdates
-from .entry import Handler
+from .entry import Handler, end_of_init
 from .shared.settings import Settings
 
 
@@ -19,4 +19,4 @@ def build(clients: Clients) -> Handler:
 
 
 #: Entry point: `handlers.status.handler`.
-handler = build(Clients.for_status())
+handler = end_of_init(build(Clients.for_status()))

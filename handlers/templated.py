@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .sending import lane, ses
 from .clients import Clients
-from .entry import Handler
+from .entry import Handler, end_of_init
 from .sending.compose import templated_email
 from .sending.contract import EmailRequest
 from .shared.settings import Settings
@@ -25,4 +25,4 @@ def build(clients: Clients) -> Handler:
 
 
 #: Entry point: `handlers.templated.handler`.
-handler = build(Clients.create())
+handler = end_of_init(build(Clients.create()))

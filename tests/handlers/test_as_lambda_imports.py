@@ -101,3 +101,27 @@ def test_every_function_logs_json_lines_when_its_module_is_imported_alone(
             except ValueError:
                 pytest.fail(f"{function.name} ({module} imported alone) logged a line that is not JSON: {line!r}")
             assert {"event", "level", "timestamp"} <= set(record), line
+
+
+#: What a function's init leaves to the cyclic collector: the objects it tracks outside the permanent generation.
+INIT_HEAP = """
+import gc, importlib, sys
+importlib.import_module(sys.argv[1])
+print(gc.get_freeze_count(), len(gc.get_objects()))
+"""
+
+
+def test_a_function_init_leaves_nothing_for_the_collector_to_walk_again(
+        system: LocalSystem, code_dirs: Callable[[str], Path]) -> None:
+    """Cold start: what the import built (botocore, the clients' models, our modules) lives as long as
+    the container, so it is frozen once made (`handlers.entry.end_of_init`) and the invocations'
+    collections walk only what the invocations make; a lane's init spent about a sixth of its CPU
+    in the collector before (bench/README.md)."""
+    for module in sorted({f.handler.rpartition(".")[0] for f in system.blueprint.functions.values()}):
+        environment = {"PATH": os.environ.get("PATH", ""), "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
+                       "PYTHONPATH": str(code_dirs(module))}
+        result = subprocess.run([sys.executable, "-c", INIT_HEAP, module], env=environment, capture_output=True,
+                                text=True, timeout=120, check=True)
+        frozen, tracked = map(int, result.stdout.split())
+        assert frozen > 20_000, f"{module}: the init heap was not frozen ({frozen} objects)"
+        assert tracked < frozen / 100, f"{module}: {tracked} objects made after the freeze, {frozen} frozen"
