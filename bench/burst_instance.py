@@ -1,7 +1,7 @@
 """One lane instance of the burst benchmark: a process running a function's archive, as a Lambda container does.
 
 Run by bench/burst_lambda.py as `python bench/burst_instance.py ADDRESS AUTHKEY MODULE`, with the
-function's environment and, on `PYTHONPATH`, only the unpacked code archive and layer (boto3 and
+function's environment and, on `PYTHONPATH`, only the unpacked code archive (and layer, if any; boto3 and
 botocore from the interpreter, as the Lambda runtime provides them). It imports the entry module
 (`handlers.templated`, say) exactly as Lambda does, so the handler makes its real botocore clients
 at import; only their HTTP layer is replaced: every request, built, validated and signed by

@@ -52,7 +52,7 @@ class Function:
     Attributes:
         lane: the lane's name.
         module: the entry module Lambda imports (`handlers.templated`).
-        code: the unpacked code archive and layer, in `PYTHONPATH` order.
+        code: the unpacked code archive (and layer, if any), in `PYTHONPATH` order.
         environment: the function's variables.
         memory_mb: its memory, which sets its CPU share.
         timeout_seconds: its timeout: each invocation's deadline.

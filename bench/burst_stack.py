@@ -1,8 +1,8 @@
 """The burst benchmark's deployment: one account's emulated services, and the two lanes as EmailSender deploys them.
 
 Each lane gets its queue and dead-letter queue, the environment `components/email_sender.py` gives
-its function, its code archive (`packaging.build_handler_zip` for its entry module, unpacked with the
-layer as Lambda unpacks them) and one instance per execution its event source mapping may run
+its function, its code archive (`packaging.build_handler_zip` for its entry module, unpacked as Lambda
+unpacks it) and one instance per execution its event source mapping may run
 (`lane_max_concurrency`, sized with the emulated SES latency), each a process confined to the CPU
 share of the function's memory (bench/burst_lambda.py, bench/cpu_share.py). Settings come from
 `EmailSenderArgs`' defaults, so the bench cannot drift from what a stack deploys.
@@ -130,10 +130,14 @@ def lane_environment(rig: LaneRig, rate: int, aws: Aws, templates: str) -> dict[
 
 @functools.cache
 def function_code(handlers_dir: Path, module: str) -> tuple[Path, ...]:
-    """The function's archive and the layer, unpacked once per run as Lambda unpacks them (`/var/task`, `/opt`)."""
+    """The function's archive and the layer (if the handlers list a dependency), unpacked once per run as Lambda
+    unpacks them (`/var/task`, `/opt`)."""
     scratch = Path(tempfile.mkdtemp(prefix="email-bench-code-"))
     zipfile.ZipFile(build_handler_zip(handlers_dir, scratch / f"{module}.zip", module)).extractall(scratch / "task")
-    zipfile.ZipFile(build_layer_zip(ROOT / "handlers" / "requirements.txt", ROOT / "build")).extractall(scratch / "opt")
+    layer = build_layer_zip(handlers_dir / "requirements.txt", ROOT / "build")
+    if layer is None:
+        return (scratch / "task",)
+    zipfile.ZipFile(layer).extractall(scratch / "opt")
     return scratch / "task", scratch / "opt" / "python"
 
 

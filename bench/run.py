@@ -1,8 +1,8 @@
 """Budgets of the functions, measured side by side (the first part of `make bench`).
 
 1. Cold start of each function: a fresh interpreter that imports the function's entry module
-   (which makes its clients), with only that function's own code archive and the layer on the
-   path, against `import boto3; boto3.client("sesv2")` in the same conditions; the whole process,
+   (which makes its clients), with only that function's own code archive (and the layer, when
+   `handlers/requirements.txt` lists a dependency) on the path, against `import boto3; boto3.client("sesv2")` in the same conditions; the whole process,
    start to exit, as Lambda's init phase is; rounds interleaved so the machine's noise hits every
    side alike. The verdict compares the CPU each process spent (user + system, minimum over the
    rounds): a function's init is CPU-bound, and on a shared machine the wall time mostly measures
@@ -11,7 +11,7 @@
    clients (`sesv2` and `dynamodb`, made with botocore alone), plainly and with the init heap
    frozen as the handlers freeze it (`handlers.entry.end_of_init`): a function against the frozen
    floor is what our own modules cost.
-2. Size: each function's archive and the layer, within `packaging`'s budgets.
+2. Size: each function's archive (and the layer, if any), within `packaging`'s budgets.
 3. CPU per email: a lane's whole work per email with its real botocore clients, their HTTP layer
    stubbed (bench/lane_cpu.py), against one bare SendEmail through the same client; budget
    `lane_cpu.BUDGET_RATIO`, with the milliseconds and what they take on a 256 MB function.
@@ -86,11 +86,11 @@ def whole_process(code: str, paths: list[Path]) -> tuple[float, float]:
     return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
-def cold_starts(code_dirs: dict[str, Path], layer: Path) -> dict[str, list[tuple[float, float]]]:
+def cold_starts(code_dirs: dict[str, Path], layer: list[Path]) -> dict[str, list[tuple[float, float]]]:
     """Each function's, the baseline's and the lane floor's (wall, CPU) seconds, `ROUNDS` interleaved rounds."""
-    runs = {"baseline": (BASELINE, [layer]), "lane floor": (LANE_FLOOR, [layer]),
-            "frozen lane floor": (FROZEN_LANE_FLOOR, [layer]),
-            **{name: (f"import {name}", [code_dirs[name], layer]) for name in code_dirs}}
+    runs = {"baseline": (BASELINE, layer), "lane floor": (LANE_FLOOR, layer),
+            "frozen lane floor": (FROZEN_LANE_FLOOR, layer),
+            **{name: (f"import {name}", [code_dirs[name], *layer]) for name in code_dirs}}
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in runs}
     for _ in range(ROUNDS):
         for name, (code, paths) in runs.items():
@@ -125,7 +125,7 @@ def main() -> int:
     ok = True
     with tempfile.TemporaryDirectory() as scratch:
         code_dirs = {name: unpack(archive, Path(scratch) / name) for name, archive in archives.items()}
-        layer = unpack(layer_zip, Path(scratch) / "layer") / "python"
+        layer = [unpack(layer_zip, Path(scratch) / "layer") / "python"] if layer_zip else []
         samples = cold_starts(code_dirs, layer)
     base = samples.pop("baseline")
     base_cpu, base_wall = min(cpu for _, cpu in base), min(wall for wall, _ in base)
@@ -146,9 +146,12 @@ def main() -> int:
         ok &= size_kb < HANDLER_ZIP_BUDGET_KB
         print(f"  {name:<20} archive {size_kb:.1f} KB (budget {HANDLER_ZIP_BUDGET_KB} KB)"
               f"{'' if size_kb < HANDLER_ZIP_BUDGET_KB else ' OVER'}")
-    layer_mb = layer_zip.stat().st_size / 1024 / 1024
-    ok &= layer_mb < LAYER_ZIP_BUDGET_MB
-    print(f"  layer {layer_mb:.2f} MB (budget {LAYER_ZIP_BUDGET_MB} MB)")
+    if layer_zip is None:
+        print("  no layer: handlers/requirements.txt lists no dependency")
+    else:
+        layer_mb = layer_zip.stat().st_size / 1024 / 1024
+        ok &= layer_mb < LAYER_ZIP_BUDGET_MB
+        print(f"  layer {layer_mb:.2f} MB (budget {LAYER_ZIP_BUDGET_MB} MB)")
     lane, floor = lane_cpu.measure(rounds=CPU_ROUNDS)
     ratio = lane / floor
     status = verdict(ratio, lane_cpu.BUDGET_RATIO, CPU_NOISE)

@@ -73,8 +73,9 @@ class EmailSender(pulumi.ComponentResource):
       (unless `report_schedule` is None) the EventBridge Scheduler schedule that invokes it with
       its scheduled time, its dead-letter queue and the role Scheduler assumes;
     - the stack's state table (send claims and batch records, the send schedule, status
-      records: logical name `<name>-idempotency`, its first role), and one dependency layer shared
-      by the functions.
+      records: logical name `<name>-idempotency`, its first role), and, when
+      `handlers/requirements.txt` lists a dependency (it lists none: the handlers need only the
+      runtime's botocore), one dependency layer shared by the functions.
     """
 
     identity_arn: pulumi.Output[str]
@@ -133,7 +134,7 @@ class EmailSender(pulumi.ComponentResource):
         #: What another component needs to add a function of this stack (`DeliveryStatus`).
         self.runtime = HandlerRuntime(
             stack=name, handlers_dir=Path(args.handlers_dir), build_dir=Path(args.build_dir),
-            layer_arn=shared.layer.arn, table_arn=shared.table.arn, table_name=shared.table.name,
+            layer_arn=shared.layer.arn if shared.layer else None, table_arn=shared.table.arn, table_name=shared.table.name,
             environment=self._common_environment(shared), timeout_seconds=args.function_timeout_seconds,
             memory_mb=args.memory_mb, log_retention_days=args.log_retention_days, tracing=args.tracing,
             tags=self._tags, account_send_rate=args.account_send_rate, account_concurrency=args.account_concurrency,
@@ -206,8 +207,11 @@ class EmailSender(pulumi.ComponentResource):
             opts=self._child,
         )
 
-    def _build_layer(self) -> aws.lambda_.LayerVersion:
+    def _build_layer(self) -> aws.lambda_.LayerVersion | None:
+        """The handlers' dependency layer, when `handlers/requirements.txt` lists any (it lists none now)."""
         archive = build_layer_zip(Path(self._args.handlers_dir) / "requirements.txt", Path(self._args.build_dir))
+        if archive is None:
+            return None
         return aws.lambda_.LayerVersion(
             f"{self._name}-dependencies",
             layer_name=f"{self._name}-dependencies",
@@ -388,7 +392,7 @@ class _Shared:
     templates: Mapping[str, aws.ses.Template]  # by deployed name
     template_catalog: str  # the handlers' `EMAIL_TEMPLATES`
     table: aws.dynamodb.Table
-    layer: aws.lambda_.LayerVersion
+    layer: aws.lambda_.LayerVersion | None  # only when `handlers/requirements.txt` lists a dependency
 
 
 @dataclass(frozen=True)

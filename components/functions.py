@@ -1,6 +1,6 @@
 """The handlers' Lambda functions: one shape for every function of a stack, whichever component owns it.
 
-`EmailSender` builds the dependency layer and the state table once and hands them out, with the
+`EmailSender` builds the state table (and a dependency layer, when the handlers need one) once and hands them out, with the
 handler package, as a `HandlerRuntime`; each function (a lane's, the report's, the status
 handler's) is then `handler_function(...)`: its own code archive (the modules its handler imports,
 `packaging.build_handler_zip`), its log group (with the stack's retention), a role whose inline
@@ -35,7 +35,8 @@ class HandlerRuntime:
             they write in the table, so a role's `dynamodb:LeadingKeys` condition must name it.
         handlers_dir: the handler package each function's archive is built from.
         build_dir: where the archives are written (`<entry module>.zip`).
-        layer_arn: the dependency layer's ARN.
+        layer_arn: the dependency layer's ARN; None when the handlers need none beyond the runtime's
+            boto3 (`handlers/requirements.txt` lists nothing).
         table_arn, table_name: the state table.
         environment: the variables every function gets (stack, sender, hash key, templates, ...).
         timeout_seconds, memory_mb, log_retention_days, tracing: the functions' settings.
@@ -49,7 +50,7 @@ class HandlerRuntime:
     stack: str
     handlers_dir: Path
     build_dir: Path
-    layer_arn: pulumi.Input[str]
+    layer_arn: pulumi.Input[str] | None
     table_arn: pulumi.Input[str]
     table_name: pulumi.Input[str]
     environment: Mapping[str, pulumi.Input[str]]
@@ -120,7 +121,7 @@ def handler_function(
         code=pulumi.FileArchive(str(code)),
         source_code_hash=sha256_base64(code),
         role=role.arn,
-        layers=[runtime.layer_arn],
+        layers=[runtime.layer_arn] if runtime.layer_arn is not None else None,
         timeout=runtime.timeout_seconds,
         memory_size=memory_mb or runtime.memory_mb,
         reserved_concurrent_executions=reserved,

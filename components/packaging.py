@@ -168,14 +168,26 @@ def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
     return nodes
 
 
-def build_layer_zip(requirements: Path, build_dir: Path) -> Path:
-    """The Lambda layer (`python/...`) for the requirements, built for arm64 Python 3.12.
+def listed_requirements(requirements: Path) -> list[str]:
+    """The requirements a pip requirements file lists: its lines without comments and blank lines (none if absent)."""
+    if not requirements.is_file():
+        return []
+    lines = (line.split("#", 1)[0].strip() for line in requirements.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def build_layer_zip(requirements: Path, build_dir: Path) -> Path | None:
+    """The Lambda layer (`python/...`) for the requirements, built for arm64 Python 3.12; None when
+    the file lists none (or is absent): a layer with nothing in it would only be one more
+    artifact to download at every cold start and one more resource to publish.
 
     Returns the cached zip when one for the same requirements already exists.
 
     Raises:
         subprocess.CalledProcessError: pip could not resolve a wheel for the target platform.
     """
+    if not listed_requirements(requirements):
+        return None
     digest = hashlib.sha256(requirements.read_bytes() + LAMBDA_PLATFORM.encode()).hexdigest()[:16]
     output = build_dir / f"layer-{digest}.zip"
     if output.exists():
@@ -194,9 +206,7 @@ def build_layer_zip(requirements: Path, build_dir: Path) -> Path:
         shutil.rmtree(target / "bin", ignore_errors=True)
         _compile_for_lambda(target, "/opt/python")
         files = _walk(target, keep_bytecode=True)
-        partial = output.with_suffix(".partial")
-        _deterministic_zip(((path, f"python/{path.relative_to(target).as_posix()}") for path in files), partial)
-        os.replace(partial, output)
+        _deterministic_zip(((path, f"python/{path.relative_to(target).as_posix()}") for path in files), output)
     return output
 
 
@@ -246,11 +256,21 @@ def _walk(root: Path, *, keep_bytecode: bool = False) -> list[Path]:
 
 
 def _deterministic_zip(entries: Iterable[tuple[Path, str]], output: Path) -> Path:
+    """Written beside `output` and renamed over it: a process reading the archive (another test worker,
+    a program run beside the tests) sees the old archive or the new one, never half of one."""
     output.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        for path, name in sorted(entries, key=lambda entry: entry[1]):
-            info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes(), compresslevel=9)
+    fd, partial = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as file, zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED,
+                                                           compresslevel=9) as archive:
+            for path, name in sorted(entries, key=lambda entry: entry[1]):
+                info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
+                info.external_attr = 0o644 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, path.read_bytes(), compresslevel=9)
+        os.chmod(partial, 0o644)  # mkstemp's file is its owner's alone; an archive is not
+        os.replace(partial, output)
+    except BaseException:
+        os.unlink(partial)
+        raise
     return output

@@ -1,6 +1,7 @@
 """Lambda handlers of the email pipeline and the modules they share.
 
-Deployed as one zip of this package (see `components.packaging`); the third-party runtime
-dependencies in `handlers/requirements.txt` ship as a Lambda layer, and boto3 comes with the
-Lambda runtime.
+Each function is deployed as a zip of the modules its entry module imports (see
+`components.packaging`); they need nothing beyond the standard library and the botocore that comes
+with the Lambda runtime. A third-party dependency listed in `handlers/requirements.txt` would ship
+as a Lambda layer.
 """

@@ -5,7 +5,7 @@ scenario (SES Developer Guide, "Using the mailbox simulator manually",
 docs.aws.amazon.com/ses/latest/dg/send-an-email-from-console.html#send-email-simulator). SES lets
 an account in the sandbox send to them without verifying them ("You can use the mailbox simulator
 even if your account is in the Amazon SES sandbox"), and accepts labels (`bounce+label1@...`) so
-one scenario can be told apart from another. The module imports nothing the Lambda layer lacks.
+one scenario can be told apart from another. The module imports nothing beyond the standard library.
 """
 
 from __future__ import annotations

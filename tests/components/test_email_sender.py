@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -161,11 +162,9 @@ def test_archives_are_deterministic(declared: RecordingMocks) -> None:
 
 
 def test_declared_archives_import_in_a_clean_interpreter(declared: RecordingMocks, tmp_path: Path) -> None:
-    """Unpack the exact archive each function declares; import its handler with only boto3 and the layer."""
-    [layer] = declared.of_type("aws:lambda/layerVersion:LayerVersion")
-    layer_zip = Path(layer.inputs["code"].path)
-    assert layer_zip.stat().st_size < LAYER_ZIP_BUDGET_MB * 1024 * 1024
-    zipfile.ZipFile(layer_zip).extractall(tmp_path / "opt")
+    """Unpack the exact archive each function declares; import its handler with only the runtime's boto3:
+    the handlers need no layer, and none is declared."""
+    assert declared.of_type("aws:lambda/layerVersion:LayerVersion") == []
     import boto3, botocore  # noqa: E401
     boto_paths = {str(Path(boto3.__file__).parents[1]), str(Path(botocore.__file__).parents[1])}
     clean = tmp_path / "site"
@@ -182,12 +181,29 @@ def test_declared_archives_import_in_a_clean_interpreter(declared: RecordingMock
         assert code_zip.stat().st_size < HANDLER_ZIP_BUDGET_KB * 1024
         task = tmp_path / function.name
         zipfile.ZipFile(code_zip).extractall(task)
-        env = {"PYTHONPATH": f"{task}:{tmp_path / 'opt' / 'python'}:{clean}", "AWS_DEFAULT_REGION": "eu-west-1",
+        assert function.inputs.get("layers") is None, function.name
+        env = {"PYTHONPATH": f"{task}:{clean}", "AWS_DEFAULT_REGION": "eu-west-1",
                "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "PATH": "/usr/bin:/bin"}
         # From an empty directory: `-c` puts the working directory first on the path.
         result = subprocess.run([sys.executable, "-S", "-c", f"import {module}"], env=env, capture_output=True,
                                 text=True, cwd=clean)
         assert result.returncode == 0, f"{function.name}: {result.stderr}"
+
+
+def test_a_dependency_the_handlers_list_ships_as_a_layer_every_function_gets(tmp_path: Path) -> None:
+    """A reuser whose handlers need a third-party package lists it in `handlers/requirements.txt`."""
+    handlers = tmp_path / "handlers"
+    shutil.copytree(ROOT / "handlers", handlers, ignore=shutil.ignore_patterns("__pycache__"))
+    (handlers / "requirements.txt").write_text("# what our handlers import beyond botocore\njmespath==1.0.1\n")
+    mocks = run_program(lambda: EmailSender("email-test", EmailSenderArgs(
+        sender="a@mail.example.com", identity="mail.example.com", recipient_hash_key="k",
+        templates_dir=str(ROOT / "templates"), handlers_dir=str(handlers), build_dir=str(tmp_path / "build"))))
+    [layer] = mocks.of_type("aws:lambda/layerVersion:LayerVersion")
+    layer_zip = Path(layer.inputs["code"].path)
+    assert layer_zip.stat().st_size < LAYER_ZIP_BUDGET_MB * 1024 * 1024
+    assert any(name.startswith("python/jmespath/") for name in zipfile.ZipFile(layer_zip).namelist())
+    functions = mocks.of_type("aws:lambda/function:Function")
+    assert functions and all(f.inputs["layers"] == [layer.outputs["arn"]] for f in functions)
 
 
 def test_each_function_ships_only_what_its_handler_imports(declared: RecordingMocks) -> None:
