@@ -19,7 +19,7 @@ from .alarms import AlarmSpec, alarm_specs
 from .checks import Problem, raise_if_any
 from .dashboard import DashboardBody
 from .handlers.shared.metrics import DEFAULT_NAMESPACE, LANE_DIMENSION, LANE_METRICS
-from .queries import FAILURES_BY_ERROR_CODE_QUERY, find_send_query
+from .queries import FAILURES_BY_ERROR_CODE_QUERY, PACING_QUERY, find_send_query
 from .signals import SES_REVIEW_BOUNCE_RATE, SES_REVIEW_COMPLAINT_RATE
 
 TYPE_TOKEN = "email-pipeline:index:Monitoring"
@@ -389,6 +389,13 @@ class Monitoring(pulumi.ComponentResource):
             name=f"{self._name}/failures-by-error-code",
             log_group_names=log_groups,
             query_string=FAILURES_BY_ERROR_CODE_QUERY,
+            opts=self._child,
+        )
+        aws.cloudwatch.QueryDefinition(
+            f"{self._name}-pacing-query",
+            name=f"{self._name}/pacing-by-lane",
+            log_group_names=log_groups,
+            query_string=PACING_QUERY,
             opts=self._child,
         )
 

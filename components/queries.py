@@ -31,3 +31,16 @@ FAILURES_BY_ERROR_CODE_QUERY = "\n".join((
     "| stats count(*) as occurrences by error_code, lane, event",
     "| sort occurrences desc",
 ))
+
+
+#: The fields of a lane's `email_sent` line the pacing query reads (`handlers.sending.ses` writes them).
+PACING_FIELDS = ("lane", "slot_late_ms", "rebookings", "ses_ms")
+
+PACING_QUERY = "\n".join((
+    "# How each lane keeps to the send schedule, per 5 minutes (docs/pacing.md): how late its requests",
+    "# left against their slots, how many needed a new slot, and how long SES took to answer.",
+    'filter event = "email_sent"',
+    "| stats count(*) as sent, pct(slot_late_ms, 50) as late_p50_ms, pct(slot_late_ms, 99) as late_p99_ms,"
+    " max(slot_late_ms) as late_max_ms, sum(rebookings) as rebooked, pct(ses_ms, 99) as ses_p99_ms"
+    " by lane, bin(5m)",
+))

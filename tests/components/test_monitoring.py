@@ -363,9 +363,10 @@ def test_dashboard_widgets_do_not_overlap(mocks: RecordingMocks) -> None:
 
 # --- saved queries -------------------------------------------------------------------------------
 
-def test_both_saved_queries_search_every_log_group(mocks: RecordingMocks) -> None:
+def test_every_saved_query_searches_every_log_group(mocks: RecordingMocks) -> None:
     queries = mocks.of_type(QUERY)
-    assert len(queries) == 2
+    assert sorted(q.inputs["name"].rpartition("/")[2] for q in queries) == [
+        "failures-by-error-code", "find-send-by-recipient-hash", "pacing-by-lane"]
     for query in queries:
         assert sorted(query.inputs["logGroupNames"]) == sorted(f.log_group_name for f in FUNCTIONS)
 
@@ -375,6 +376,15 @@ def test_find_send_query_filters_on_a_recipient_hash_placeholder(mocks: Recordin
     text = query.inputs["queryString"]
     assert '| filter @message like "RECIPIENT_HASH"' in text
     assert "ses_message_id" in text
+
+
+def test_pacing_query_reads_each_lane_s_lateness_rebookings_and_ses_time(mocks: RecordingMocks) -> None:
+    (query,) = [q for q in mocks.of_type(QUERY) if "pacing" in q.inputs["name"]]
+    text = query.inputs["queryString"]
+    assert 'filter event = "email_sent"' in text
+    assert text.rstrip().endswith("by lane, bin(5m)")
+    for field in ("pct(slot_late_ms, 99)", "sum(rebookings)", "pct(ses_ms, 99)"):
+        assert field in text
 
 
 def test_failures_query_counts_by_error_code_lane_and_event(mocks: RecordingMocks) -> None:

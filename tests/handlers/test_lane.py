@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from ses_email_pipeline.handlers import log, templated
+from ses_email_pipeline.queries import PACING_FIELDS
 from ses_email_pipeline.handlers.sqs_batch import retry_delay
 from ses_email_pipeline.handlers.scheduling.schedule import START_LEAD_SECONDS, slot_interval
 from ses_email_pipeline.handlers.shared.settings import DEFAULT_MAX_RECEIVE_COUNT, Settings
@@ -155,6 +156,9 @@ def test_a_send_a_little_late_goes_and_its_lateness_is_logged(harness: Callable[
         lane.run(lane.receive())
     [sent] = [line for line in logs if line["event"] == "email_sent"]
     assert (sent["slot_late_ms"], sent["rebookings"]) == (12.0, 0)
+    # what the stack's saved pacing query reads (Monitoring's `pacing-by-lane`): numbers, on this line
+    assert all(isinstance(sent[field], (int, float)) for field in PACING_FIELDS if field != "lane")
+    assert sent["lane"] == "normal"
 
 
 def test_halt_keeps_every_message_and_attempts_nothing_more(
