@@ -439,7 +439,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def _missing(module: str) -> CliError:
     return CliError(f"{module} is not installed",
-                    "install the tool's dependencies: pip install boto3 structlog (or the repository's requirements.txt)")
+                    "install the tool's dependencies: pip install boto3 (or the repository's requirements.txt)")
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ class DeliveryStatusArgs:
     """Inputs of a DeliveryStatus.
 
     Args:
-        runtime: the stack's handler runtime (`EmailSender.runtime`): code, layer, table, settings.
+        runtime: the stack's handler runtime (`EmailSender.runtime`): code, layer if any, table, settings.
         configuration_set_name: the SES configuration set whose events are read.
         bus_name, bus_arn: the pipeline's bus, where status events go.
         publish_events: publish a status event per recipient outcome.

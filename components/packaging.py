@@ -1,17 +1,18 @@
-"""Deterministic deployment archives: each function's code zip and the dependency layer zip.
+"""Deterministic deployment archives: each function's code zip, and the dependency layer zip when one is needed.
 
 Every archive is byte-for-byte reproducible (sorted entries, fixed timestamps and permissions),
 so a second `pulumi preview` with no source change computes the same hashes and shows no diff, a
 long-standing pain with zips built by `zipfile` defaults or by `pulumi.FileArchive` on a folder
-that holds `__pycache__`. The layer is built once per distinct requirements file and cached under
-`build/`, keyed by the file's hash and the target platform.
+that holds `__pycache__`. A layer is built only when `handlers/requirements.txt` lists a
+requirement (it lists none today), once per distinct file, and cached under `build/`, keyed by the
+file's hash and the target platform.
 
 A function's code zip holds only the modules its entry module imports (`imported_modules`: the
 import graph of the handler package, read from the sources), so no function ships, unpacks or
 could import another's code; a function whose imports change gets a new archive, and only that
 function is updated.
 
-Both archives also carry bytecode compiled for the Lambda runtime (Python 3.12) when a 3.12
+Both kinds of archive carry bytecode compiled for the Lambda runtime (Python 3.12) when a 3.12
 interpreter is at hand. Lambda's code and layer directories are read-only, so without shipped
 `.pyc` files every cold start compiles every module from source: measured at 40 ms for structlog
 alone. The bytecode uses unchecked-hash invalidation, so it is valid whatever the files' times.
@@ -169,11 +170,13 @@ def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
 
 
 def listed_requirements(requirements: Path) -> list[str]:
-    """The requirements a pip requirements file lists: its lines without comments and blank lines (none if absent)."""
+    """The requirements a pip requirements file lists (none if it is absent): its lines without comments,
+    blank lines and pip options (`--index-url`, `-c constraints.txt`, `-r other.txt`), which alone install nothing.
+    """
     if not requirements.is_file():
         return []
     lines = (line.split("#", 1)[0].strip() for line in requirements.read_text().splitlines())
-    return [line for line in lines if line]
+    return [line for line in lines if line and not line.startswith("-")]
 
 
 def build_layer_zip(requirements: Path, build_dir: Path) -> Path | None:

@@ -92,7 +92,7 @@ def test_a_template_and_a_route_added_as_the_readme_says_keep_the_tests_green(tm
     copy = tmp_path / "repo"
     shutil.copytree(ROOT, copy, ignore=_SKIP)
     (copy / "build").mkdir()
-    for layer in (ROOT / "build").glob("layer-*.zip"):  # the dependency layer, cached by its requirements' hash
+    for layer in (ROOT / "build").glob("layer-*.zip"):  # a dependency layer, if the handlers list any (cached)
         shutil.copy(layer, copy / "build" / layer.name)
     python = scratch_python(copy)
     assert subprocess.run([str(python), "-c", "import ses_email_pipeline, sys; print(ses_email_pipeline.__file__)"],

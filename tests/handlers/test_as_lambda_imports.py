@@ -106,7 +106,8 @@ def test_every_function_logs_json_lines_when_its_module_is_imported_alone(
 #: What a function's init leaves to the cyclic collector: the objects it tracks outside the permanent generation.
 INIT_HEAP = """
 import gc, importlib, sys
-importlib.import_module(sys.argv[1])
+module = importlib.import_module(sys.argv[1])
+assert module.__file__.startswith(sys.path[1]), (module.__file__, sys.path[:2])  # the archive's, not the repository's
 print(gc.get_freeze_count(), len(gc.get_objects()))
 """
 
@@ -115,13 +116,15 @@ def test_a_function_init_leaves_nothing_for_the_collector_to_walk_again(
         system: LocalSystem, code_dirs: Callable[[str], Path]) -> None:
     """Cold start: what the import built (botocore, the clients' models, our modules) lives as long as
     the container, so it is frozen once made (`handlers.entry.end_of_init`) and the invocations'
-    collections walk only what the invocations make; a lane's init spent about a sixth of its CPU
+    collections walk only what the invocations make; a lane's init spent about a fifth of its CPU
     in the collector before (bench/README.md)."""
     for module in sorted({f.handler.rpartition(".")[0] for f in system.blueprint.functions.values()}):
+        code_dir = code_dirs(module)
         environment = {"PATH": os.environ.get("PATH", ""), "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
-                       "PYTHONPATH": str(code_dirs(module))}
+                       "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "PYTHONPATH": str(code_dir)}
+        # From beside the archive: `-c` puts the working directory first on the path, before PYTHONPATH.
         result = subprocess.run([sys.executable, "-c", INIT_HEAP, module], env=environment, capture_output=True,
-                                text=True, timeout=120, check=True)
+                                text=True, timeout=120, check=True, cwd=code_dir.parent)
         frozen, tracked = map(int, result.stdout.split())
         assert frozen > 20_000, f"{module}: the init heap was not frozen ({frozen} objects)"
         assert tracked < frozen / 100, f"{module}: {tracked} objects made after the freeze, {frozen} frozen"
