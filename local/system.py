@@ -239,11 +239,16 @@ class LocalSystem:
                     event=json_or_text(message["Body"]),
                     field=attributes.get("FailureField", "-"),
                 ))
+        # Each webhook by the name its stack output gives it (`webhookDeadLetterQueueUrls`), labelled as
+        # `email-pipeline dlq` labels it: `webhook-<name>`.
+        webhook_names = {url.rpartition("/")[2]: name
+                         for name, url in (self.blueprint.exports.get("webhookDeadLetterQueueUrls") or {}).items()}
         for hook in self.webhooks.webhooks:
             queue = next(q for q in self.blueprint.queues.values() if q.name == hook.dead_letter_queue)
+            label = f"webhook-{webhook_names.get(hook.dead_letter_queue, hook.rule_name)}"
             for message in self.read_messages(queue):
                 attributes = string_attributes(message)
-                letters.append(DeadLetter(lane=f"webhook {hook.rule_name}", reason=attributes.get("ERROR_MESSAGE", ""),
+                letters.append(DeadLetter(lane=label, reason=attributes.get("ERROR_MESSAGE", ""),
                                           code=attributes.get("ERROR_CODE", ""), event=json_or_text(message["Body"])))
         return letters
 
