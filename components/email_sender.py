@@ -134,7 +134,8 @@ class EmailSender(pulumi.ComponentResource):
         #: What another component needs to add a function of this stack (`DeliveryStatus`).
         self.runtime = HandlerRuntime(
             stack=name, handlers_dir=Path(args.handlers_dir), build_dir=Path(args.build_dir),
-            layer_arn=shared.layer.arn if shared.layer is not None else None, table_arn=shared.table.arn, table_name=shared.table.name,
+            layer_arn=shared.layer.arn if shared.layer is not None else None,
+            table_arn=shared.table.arn, table_name=shared.table.name,
             environment=self._common_environment(shared), timeout_seconds=args.function_timeout_seconds,
             memory_mb=args.memory_mb, log_retention_days=args.log_retention_days, tracing=args.tracing,
             tags=self._tags, account_send_rate=args.account_send_rate, account_concurrency=args.account_concurrency,

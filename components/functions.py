@@ -1,10 +1,11 @@
 """The handlers' Lambda functions: one shape for every function of a stack, whichever component owns it.
 
-`EmailSender` builds the state table (and a dependency layer, when the handlers need one) once and hands them out, with the
-handler package, as a `HandlerRuntime`; each function (a lane's, the report's, the status
-handler's) is then `handler_function(...)`: its own code archive (the modules its handler imports,
-`packaging.build_handler_zip`), its log group (with the stack's retention), a role whose inline
-policy is exactly the statements given (built with `iam`), and the function itself.
+`EmailSender` builds the state table (and a dependency layer, when the handlers need one) once and
+hands them out, with the handler package, as a `HandlerRuntime`; each function (a lane's, the
+report's, the status handler's) is then `handler_function(...)`: its own code archive (the modules
+its handler imports, `packaging.build_handler_zip`), its log group (with the stack's retention), a
+role whose inline policy is exactly the statements given (built with `iam`), and the function
+itself.
 """
 
 from __future__ import annotations
