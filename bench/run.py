@@ -2,8 +2,9 @@
 
 1. Cold start of each function: a fresh interpreter that imports the function's entry module
    (which makes its clients), with only that function's own code archive (and the layer, when
-   `handlers/requirements.txt` lists a dependency) on the path, against `import boto3; boto3.client("sesv2")` in the same conditions; the whole process,
-   start to exit, as Lambda's init phase is; rounds interleaved so the machine's noise hits every
+   `handlers/requirements.txt` lists a dependency) on the path, against
+   `import boto3; boto3.client("sesv2")` in the same conditions; the whole process, start to
+   exit, as Lambda's init phase is; rounds interleaved so the machine's noise hits every
    side alike. The verdict compares the CPU each process spent (user + system, minimum over the
    rounds): a function's init is CPU-bound, and on a shared machine the wall time mostly measures
    the neighbours (it is printed beside). Budget: `COLD_START_BUDGET` for the queue-fed
