@@ -377,27 +377,12 @@ class Monitoring(pulumi.ComponentResource):
     def _build_saved_queries(self) -> None:
         """Queries an operator would otherwise retype during an incident, over every log group."""
         log_groups = [function.log_group_name for function in self._args.functions]
-        aws.cloudwatch.QueryDefinition(
-            f"{self._name}-find-send-query",
-            name=f"{self._name}/find-send-by-recipient-hash",
-            log_group_names=log_groups,
-            query_string=find_send_query(),
-            opts=self._child,
-        )
-        aws.cloudwatch.QueryDefinition(
-            f"{self._name}-failures-query",
-            name=f"{self._name}/failures-by-error-code",
-            log_group_names=log_groups,
-            query_string=FAILURES_BY_ERROR_CODE_QUERY,
-            opts=self._child,
-        )
-        aws.cloudwatch.QueryDefinition(
-            f"{self._name}-pacing-query",
-            name=f"{self._name}/pacing-by-lane",
-            log_group_names=log_groups,
-            query_string=PACING_QUERY,
-            opts=self._child,
-        )
+        # (logical name's suffix, the name operators see, the query)
+        for resource, name, query in (("find-send-query", "find-send-by-recipient-hash", find_send_query()),
+                                      ("failures-query", "failures-by-error-code", FAILURES_BY_ERROR_CODE_QUERY),
+                                      ("pacing-query", "pacing-by-lane", PACING_QUERY)):
+            aws.cloudwatch.QueryDefinition(f"{self._name}-{resource}", name=f"{self._name}/{name}",
+                                           log_group_names=log_groups, query_string=query, opts=self._child)
 
 
 def event_pattern(event: str) -> str:
