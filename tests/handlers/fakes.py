@@ -98,18 +98,18 @@ class ScriptedSes:
 
     def respond(self, request: Any, **_: Any) -> AWSResponse:
         if request.url.endswith("/v2/email/account"):
-            return _json_response(request, 200, {"SendQuota": {"MaxSendRate": 1000.0, "Max24HourSend": 50_000.0,
+            return json_response(request, 200, {"SendQuota": {"MaxSendRate": 1000.0, "Max24HourSend": 50_000.0,
                                                                "SentLast24Hours": 0.0}, "SendingEnabled": True})
         self.attempts += 1
         outcome = self.script.pop(0) if self.script else "accept"
         if outcome == "unavailable":
-            return _json_response(request, 503, {"message": "Service Unavailable"}, "ServiceUnavailable")
+            return json_response(request, 503, {"message": "Service Unavailable"}, "ServiceUnavailable")
         if outcome == "paused":
-            return _json_response(request, 400, {"message": "Sending is paused for this account"},
+            return json_response(request, 400, {"message": "Sending is paused for this account"},
                                   "SendingPausedException")
         if outcome == "denied":
             # What SES answers when IAM denies the send (e.g. a sandbox recipient's identity).
-            return _json_response(request, 403, {"message": "User is not authorized to perform ses:SendEmail"},
+            return json_response(request, 403, {"message": "User is not authorized to perform ses:SendEmail"},
                                   "AccessDeniedException")
         self.delivered.append(json.loads(request.body))
         if outcome == "accept-no-answer":
@@ -117,18 +117,21 @@ class ScriptedSes:
         if outcome == "accept-then-die":
             raise LambdaKilled()
         if outcome == "accept-no-id":
-            return _json_response(request, 200, {})
-        return _json_response(request, 200, {"MessageId": f"ses-{len(self.delivered):04d}"})
+            return json_response(request, 200, {})
+        return json_response(request, 200, {"MessageId": f"ses-{len(self.delivered):04d}"})
 
 
-def _json_response(request: Any, status: int, body: dict[str, Any], error: str | None = None) -> AWSResponse:
+def json_response(request: Any, status: int, body: dict[str, Any], error: str | None = None) -> AWSResponse:
+    """An AWS JSON-protocol answer to `request`, with `error` as its error type if given."""
     headers = {"Content-Type": "application/json"}
     if error:
         headers["x-amzn-ErrorType"] = error
-    return AWSResponse(request.url, status, headers, _Raw(json.dumps(body).encode()))
+    return AWSResponse(request.url, status, headers, RawBody(json.dumps(body).encode()))
 
 
-class _Raw:
+class RawBody:
+    """The raw HTTP body botocore reads a response from (`AWSResponse.raw`)."""
+
     def __init__(self, data: bytes) -> None:
         self._data = data
 

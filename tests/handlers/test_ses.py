@@ -31,7 +31,7 @@ from ses_email_pipeline.handlers.errors import (
 )
 from ses_email_pipeline.handlers.sending.ses import OutgoingEmail, SesSender, classify
 from ses_email_pipeline.handlers.shared.settings import Settings
-from tests.handlers.fakes import client_error
+from tests.handlers.fakes import client_error, json_response
 
 ACCOUNT = {"SendQuota": {"Max24HourSend": 200.0, "MaxSendRate": 1.0, "SentLast24Hours": 0.0}, "SendingEnabled": True}
 
@@ -150,26 +150,12 @@ def _count_attempts(settings: Settings, code: str, status: int) -> int:
 
     def respond(request: Any, **_: Any) -> AWSResponse:
         attempts.append(request)
-        body = b'{"message": "x"}'
-        return AWSResponse(request.url, status, {"x-amzn-ErrorType": code, "Content-Type": "application/json"},
-                           _RawBody(body))
+        return json_response(request, status, {"message": "x"}, code)
 
     client.meta.events.register("before-send.sesv2.SendEmail", respond)
     with pytest.raises(EmailError):
         SesSender(settings, client, sleep=lambda seconds: None).send(templated_email())
     return len(attempts)
-
-
-class _RawBody:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    def stream(self, **_: Any) -> Any:
-        yield self._data
-
-    def read(self, *_: Any) -> bytes:
-        data, self._data = self._data, b""
-        return data
 
 
 @pytest.mark.parametrize(("code", "status", "attempts"), [

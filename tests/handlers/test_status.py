@@ -27,6 +27,7 @@ from ses_email_pipeline.handlers.shared.settings import Settings
 from ses_email_pipeline.handlers.delivery_status.updates import StatusUpdates
 from ses_email_pipeline.handlers.shared.status_names import STATUS_DETAIL_TYPE, STATUS_SOURCE, record_id
 from tests.conftest import HASH_KEY, REGION, Lanes, sqs_event, sqs_record
+from tests.handlers.fakes import RawBody
 
 BUS = "pipeline-bus"
 SENT_AT = dt.datetime(2026, 12, 3, 8, 0, tzinfo=dt.timezone.utc)
@@ -101,19 +102,11 @@ def fail(client: Any, operation: str, code: str, *, times: int = 1) -> list[int]
             return None
         left[0] -= 1
         body = json.dumps({"__type": code, "message": f"{code} injected"}).encode()
-        return AWSResponse("https://aws", 400, {"x-amzn-query-error": f"{code};Sender"}, _Raw(body)), {
+        return AWSResponse("https://aws", 400, {"x-amzn-query-error": f"{code};Sender"}, RawBody(body)), {
             "Error": {"Code": code, "Message": "injected"}, "ResponseMetadata": {"HTTPStatusCode": 400}}
 
     client.meta.events.register(f"before-call.*.{operation}", answer)
     return left
-
-
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_kwargs: Any) -> Iterator[bytes]:
-        yield self._body
 
 
 def test_a_delivery_is_published_and_recorded(aws: Lanes, bus: Bus) -> None:
